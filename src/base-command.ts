@@ -1,0 +1,88 @@
+/**
+ * The base of every command: shared flags, printer choice, confirmation, and the one catch() that turns
+ * any error into one line on stderr and the exit code from src/errors/exit-codes.ts.
+ */
+import {Command, Interfaces} from '@oclif/core'
+import {Chalk} from 'chalk'
+
+import {ConfirmationRequiredError} from './core/errors.js'
+import {exitCodeFor} from './errors/exit-codes.js'
+import {outputFlags} from './flags.js'
+import {render} from './output/printers.js'
+import type {OutputFormat, View} from './output/view.js'
+import {redact} from './util/redact.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {...outputFlags}
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+
+  override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      flags: this.ctor.flags,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      args: this.ctor.args,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  protected get format(): OutputFormat {
+    return (this.flags?.output as OutputFormat | undefined) ?? 'table'
+  }
+
+  protected get colorEnabled(): boolean {
+    if (this.flags?.['no-color'] || process.env.NO_COLOR !== undefined) return false
+    return Boolean(process.stdout.isTTY)
+  }
+
+  protected chalk() {
+    return new Chalk({level: this.colorEnabled ? 1 : 0})
+  }
+
+  /** Renders a view in the chosen format to stdout. */
+  protected print(view: View): void {
+    process.stdout.write(render(view, this.format, {chalk: this.chalk()}))
+  }
+
+  /** One line on stderr that scripts can grep: `Warning: …`. */
+  protected warning(message: string): void {
+    process.stderr.write(`${this.chalk().yellow('Warning:')} ${message}\n`)
+  }
+
+  /**
+   * Asks before a destructive step. --yes answers for scripts; on a non-TTY without --yes this is an
+   * input error (exit 2) with a hint, never a prompt that blocks a pipeline.
+   */
+  protected async confirm(question: string, yes: boolean): Promise<boolean> {
+    if (yes) return true
+    if (!process.stdin.isTTY || !process.stdout.isTTY) {
+      throw new ConfirmationRequiredError(`${question} — refusing to proceed without confirmation on a non-interactive terminal`, [
+        'pass --yes to confirm, or --dry-run to preview',
+      ])
+    }
+    const {default: inquirer} = await import('inquirer')
+    const answer = await inquirer.prompt<{ok: boolean}>([{type: 'confirm', name: 'ok', message: question, default: false}])
+    return answer.ok
+  }
+
+  protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
+    // Exits requested by oclif itself (this.exit, --help, --version) pass through untouched.
+    if ((error as {code?: string}).code === 'EEXIT' || error.constructor?.name === 'ExitError') throw error
+    const code = exitCodeFor(error)
+    const debug = Boolean(this.flags?.debug) || process.argv.includes('--debug')
+    const chalk = new Chalk({level: process.stderr.isTTY && process.env.NO_COLOR === undefined ? 1 : 0})
+    const message = redact(error.message.replace(/\s+/g, ' ').trim())
+    process.stderr.write(`${chalk.red('Error:')} ${message}\n`)
+    const suggestions = (error as {suggestions?: string[]}).suggestions ?? []
+    for (const hint of suggestions) process.stderr.write(`${chalk.dim('Hint:')} ${hint}\n`)
+    if (debug && error.stack) process.stderr.write(`${redact(error.stack)}\n`)
+    return this.exit(code)
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * IPv4/IPv6 addresses and networks with flanneld's (Go's) parsing and printing rules.
+ *
+ * Text parsing and canonical printing are delegated to ip-address; this module adds the Go specifics that
+ * leak into flannel's data: host bits are masked off when a CIDR is parsed, IPv4-mapped IPv6 text is accepted
+ * as IPv4, and IPv6 values that Go would print in dotted form are recognised so we never allocate them.
+ * Addresses are held as integers (number for IPv4, bigint for IPv6) because allocation is arithmetic.
+ */
+import {Address4, Address6} from 'ip-address'
+
+import {InvalidInputError} from './errors.js'
+
+export interface Ipv4Net {
+  readonly family: 4
+  /** Network address as an unsigned 32-bit integer. */
+  readonly ip: number
+  readonly len: number
+}
+
+export interface Ipv6Net {
+  readonly family: 6
+  readonly ip: bigint
+  readonly len: number
+}
+
+const IPV6_BITS = 128n
+const IPV6_ALL = (1n << IPV6_BITS) - 1n
+const MAPPED_PREFIX = 0xffffn << 32n
+
+/** Parses dotted-quad IPv4 (or IPv4-mapped IPv6 text, as Go's ParseIP+To4 does); undefined when invalid. */
+export function tryParseIPv4(text: string): number | undefined {
+  if (text.includes('/') || text.trim() !== text || text === '') return undefined
+  if (text.includes(':')) {
+    const v6 = tryParseIPv6(text)
+    if (v6 === undefined || v6 >> 32n !== 0xffffn) return undefined
+    return Number(v6 & 0xffffffffn)
+  }
+  try {
+    return Number(new Address4(text).bigInt())
+  } catch {
+    return undefined
+  }
+}
+
+export function parseIPv4(text: string, what = 'IPv4 address'): number {
+  const ip = tryParseIPv4(text)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${text}"`)
+  return ip
+}
+
+export function tryParseIPv6(text: string): bigint | undefined {
+  if (text.includes('/') || text.includes('%') || text.trim() !== text || text === '') return undefined
+  try {
+    const address = new Address6(text)
+    return address.bigInt()
+  } catch {
+    return undefined
+  }
+}
+
+/** Any IP text, as Go's net.ParseIP: IPv4 text becomes the IPv4-mapped IPv6 value. */
+export function tryParseAnyIPv6(text: string): bigint | undefined {
+  if (!text.includes(':')) {
+    const v4 = tryParseIPv4(text)
+    return v4 === undefined ? undefined : MAPPED_PREFIX | BigInt(v4)
+  }
+  return tryParseIPv6(text)
+}
+
+export function parseIPv6(text: string, what = 'IPv6 address'): bigint {
+  const ip = tryParseIPv6(text)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${text}"`)
+  return ip
+}
+
+export function formatIPv4(ip: number): string {
+  return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`
+}
+
+/**
+ * Go's net.IP.String(): RFC 5952 canonical form, except that an IPv4-mapped value prints in dotted form.
+ * flannel's own ip6 type also prints any value below 2^32 in dotted form (see isIPv6PrintedAsIPv4).
+ */
+export function formatIPv6(ip: bigint): string {
+  if (ip >> 32n === 0xffffn) return formatIPv4(Number(ip & 0xffffffffn))
+  return Address6.fromBigInt(ip).correctForm()
+}
+
+/** flannel's IPv6 type prints such values as dotted IPv4, which would corrupt keys: never allocate them. */
+export function isIPv6PrintedAsIPv4(ip: bigint): boolean {
+  return ip < 1n << 32n || ip >> 32n === 0xffffn
+}
+
+export function ipv4Mask(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
+}
+
+export function ipv6Mask(len: number): bigint {
+  return len === 0 ? 0n : (IPV6_ALL << (IPV6_BITS - BigInt(len))) & IPV6_ALL
+}
+
+function splitCidr(text: string): [string, number] | undefined {
+  const slash = text.indexOf('/')
+  if (slash < 0) return undefined
+  const lenText = text.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(lenText)) return undefined
+  return [text.slice(0, slash), Number(lenText)]
+}
+
+/** Go's net.ParseCIDR for IPv4: host bits are silently masked (10.0.5.7/16 → 10.0.0.0/16). */
+export function tryParseIPv4Cidr(text: string): Ipv4Net | undefined {
+  const parts = splitCidr(text)
+  if (!parts || parts[1] > 32 || parts[0].includes(':')) return undefined
+  const ip = tryParseIPv4(parts[0])
+  if (ip === undefined) return undefined
+  return ipv4Net(ip, parts[1])
+}
+
+export function parseIPv4Cidr(text: string, what = 'IPv4 CIDR'): Ipv4Net {
+  const net = tryParseIPv4Cidr(text)
+  if (!net) throw new InvalidInputError(`invalid ${what} "${text}" (expected a.b.c.d/len)`)
+  return net
+}
+
+export function tryParseIPv6Cidr(text: string): Ipv6Net | undefined {
+  const parts = splitCidr(text)
+  if (!parts || parts[1] > 128 || !parts[0].includes(':')) return undefined
+  const ip = tryParseIPv6(parts[0])
+  if (ip === undefined) return undefined
+  return ipv6Net(ip, parts[1])
+}
+
+export function parseIPv6Cidr(text: string, what = 'IPv6 CIDR'): Ipv6Net {
+  const net = tryParseIPv6Cidr(text)
+  if (!net) throw new InvalidInputError(`invalid ${what} "${text}" (expected an IPv6 prefix such as fd00:1::/56)`)
+  return net
+}
+
+export function ipv4Net(ip: number, len: number): Ipv4Net {
+  return {family: 4, ip: (ip & ipv4Mask(len)) >>> 0, len}
+}
+
+export function ipv6Net(ip: bigint, len: number): Ipv6Net {
+  return {family: 6, ip: ip & ipv6Mask(len), len}
+}
+
+export function formatIPv4Cidr(net: Ipv4Net): string {
+  return `${formatIPv4(net.ip)}/${net.len}`
+}
+
+export function formatIPv6Cidr(net: Ipv6Net): string {
+  return `${formatIPv6(net.ip)}/${net.len}`
+}
+
+export function ipv4Size(len: number): number {
+  return 2 ** (32 - len)
+}
+
+export function ipv6Size(len: number): bigint {
+  return 1n << (IPV6_BITS - BigInt(len))
+}
+
+/** The last address of the network (its broadcast address for IPv4). */
+export function ipv4Last(net: Ipv4Net): number {
+  return net.ip + ipv4Size(net.len) - 1
+}
+
+/** `contains`: the address lies inside the network (network and broadcast addresses included). */
+export function ipv4Contains(net: Ipv4Net, ip: number): boolean {
+  return ((ip & ipv4Mask(net.len)) >>> 0) === net.ip
+}
+
+export function ipv6Contains(net: Ipv6Net, ip: bigint): boolean {
+  return (ip & ipv6Mask(net.len)) === net.ip
+}
+
+/** `overlaps`: the two networks share at least one address (one contains the other, since CIDRs nest). */
+export function ipv4Overlaps(a: Ipv4Net, b: Ipv4Net): boolean {
+  return ipv4Contains(a, b.ip) || ipv4Contains(b, a.ip)
+}
+
+export function ipv6Overlaps(a: Ipv6Net, b: Ipv6Net): boolean {
+  return ipv6Contains(a, b.ip) || ipv6Contains(b, a.ip)
+}
+
+export function sameIpv4Net(a: Ipv4Net, b: Ipv4Net): boolean {
+  return a.ip === b.ip && a.len === b.len
+}
+
+export function sameIpv6Net(a: Ipv6Net | null | undefined, b: Ipv6Net | null | undefined): boolean {
+  if (!a || !b) return !a && !b
+  return a.ip === b.ip && a.len === b.len
+}

@@ -1,0 +1,89 @@
+/**
+ * Shared flag definitions. Custom flags parse straight into domain values (a duration flag yields
+ * milliseconds, a CIDR flag an Ipv4Net), so command bodies start with valid input.
+ */
+import {Flags} from '@oclif/core'
+
+import {parseIPv4, parseIPv4Cidr} from './core/cidr.js'
+import {OUTPUT_FORMATS, type OutputFormat} from './output/view.js'
+import {parseDuration} from './util/duration.js'
+
+export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379'
+export const DEFAULT_PREFIX = '/coreos.com/network'
+
+export const durationFlag = Flags.custom<number>({
+  parse: async (input, _context, options) => parseDuration(input, `--${options.name}`),
+})
+
+export const ipv4Flag = Flags.custom<number>({
+  parse: async (input, _context, options) => parseIPv4(input, `--${options.name} address`),
+})
+
+export const ipv4CidrFlag = Flags.custom<ReturnType<typeof parseIPv4Cidr>>({
+  parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name} CIDR`),
+})
+
+export const outputFlags = {
+  output: Flags.option({
+    char: 'o',
+    summary: 'Output format.',
+    options: OUTPUT_FORMATS,
+    default: 'table' as OutputFormat,
+    helpGroup: 'GLOBAL',
+  })(),
+  'no-color': Flags.boolean({summary: 'Disable colour (also when NO_COLOR is set or stdout is not a terminal).', helpGroup: 'GLOBAL'}),
+  debug: Flags.boolean({summary: 'Print stack traces and etcd details on errors (secrets redacted).', helpGroup: 'GLOBAL'}),
+}
+
+function envFirst(...names: string[]): string | undefined {
+  for (const name of names) {
+    const value = process.env[name]
+    if (value !== undefined && value !== '') return value
+  }
+  return undefined
+}
+
+export const etcdFlags = {
+  endpoints: Flags.string({
+    summary: 'Comma-separated etcd endpoints.',
+    description: 'Env: FLANNELCTL_ENDPOINTS, else ETCDCTL_ENDPOINTS.',
+    default: async () => envFirst('FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS') ?? DEFAULT_ENDPOINT,
+    helpGroup: 'ETCD',
+  }),
+  prefix: Flags.string({
+    summary: 'etcd key prefix of the flannel network (flanneld --etcd-prefix).',
+    env: 'FLANNELCTL_PREFIX',
+    default: DEFAULT_PREFIX,
+    helpGroup: 'ETCD',
+  }),
+  cacert: Flags.string({
+    summary: 'CA bundle to verify etcd servers (PEM).',
+    default: async () => envFirst('FLANNELCTL_CACERT', 'ETCDCTL_CACERT'),
+    helpGroup: 'ETCD',
+  }),
+  cert: Flags.string({
+    summary: 'Client certificate for etcd (PEM).',
+    default: async () => envFirst('FLANNELCTL_CERT', 'ETCDCTL_CERT'),
+    helpGroup: 'ETCD',
+  }),
+  key: Flags.string({
+    summary: 'Client private key for etcd (PEM).',
+    default: async () => envFirst('FLANNELCTL_KEY', 'ETCDCTL_KEY'),
+    helpGroup: 'ETCD',
+  }),
+  'insecure-skip-tls-verify': Flags.boolean({
+    summary: 'Do not verify the etcd server certificate (prints a warning).',
+    helpGroup: 'ETCD',
+  }),
+  user: Flags.string({
+    summary: 'etcd user, as name or name:password.',
+    default: async () => envFirst('FLANNELCTL_USER', 'ETCDCTL_USER'),
+    helpGroup: 'ETCD',
+  }),
+  password: Flags.string({
+    summary: 'etcd password (prefer FLANNELCTL_PASSWORD, or the prompt on a terminal).',
+    helpGroup: 'ETCD',
+  }),
+  'dial-timeout': durationFlag({summary: 'Time allowed to connect to etcd.', default: 2000, helpGroup: 'ETCD'}),
+  'command-timeout': durationFlag({summary: 'Time allowed for each etcd request.', default: 5000, helpGroup: 'ETCD'}),
+}

@@ -1,0 +1,40 @@
+/**
+ * What a command hands to a printer: the data (the `-o json`/`-o yaml` contract) and how humans see it.
+ * Views are built by pure functions in src/views/, so every format is testable as a string producer.
+ */
+export type OutputFormat = 'table' | 'json' | 'yaml' | 'simple'
+
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'json', 'yaml', 'simple']
+
+export type Cell = string | {text: string; tone: Tone}
+
+export type Tone = 'ok' | 'bad' | 'warn' | 'dim' | 'leased' | 'reserved' | 'free'
+
+export interface TableView {
+  kind: 'table'
+  head: string[]
+  rows: Cell[][]
+  /** Printed after the table in table format (a verdict, a legend). */
+  footer?: Cell[]
+}
+
+export interface FieldsView {
+  kind: 'fields'
+  fields: Array<[string, Cell]>
+  footer?: Cell[]
+}
+
+export interface TextView {
+  kind: 'text'
+  lines: Cell[]
+}
+
+export interface View {
+  /** The machine-readable result: exactly what -o json / -o yaml print. */
+  data: unknown
+  human: TableView | FieldsView | TextView
+}
+
+export function cellText(cell: Cell): string {
+  return typeof cell === 'string' ? cell : cell.text
+}

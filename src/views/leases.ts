@@ -1,0 +1,55 @@
+/** Pure builders: leases → views. The JSON shape is LeaseView (src/core/lease.ts), a documented contract. */
+import {formatIPv4, formatIPv4Cidr, formatIPv6Cidr} from '../core/cidr.js'
+import {backendDataSummary, type Lease, leaseView} from '../core/lease.js'
+import type {Cell, View} from '../output/view.js'
+import {formatDuration} from '../util/duration.js'
+
+function subnetText(lease: Lease): string {
+  return lease.ipv6Subnet ? `${formatIPv4Cidr(lease.subnet)} ${formatIPv6Cidr(lease.ipv6Subnet)}` : formatIPv4Cidr(lease.subnet)
+}
+
+function ttlCell(lease: Lease): Cell {
+  if (lease.ttl === null) return {text: '-', tone: 'dim'}
+  return lease.ttl < 3600 ? {text: formatDuration(lease.ttl * 1000), tone: 'warn'} : formatDuration(lease.ttl * 1000)
+}
+
+export function leaseRow(lease: Lease): Cell[] {
+  return [
+    subnetText(lease),
+    formatIPv4(lease.attrs.publicIP),
+    lease.attrs.backendType || (lease.attrs.backendData === null ? 'udp/alloc' : '-'),
+    backendDataSummary(lease.attrs),
+    ttlCell(lease),
+    lease.leaseId === null ? {text: 'reservation', tone: 'reserved'} : 'lease',
+  ]
+}
+
+export const LEASE_HEAD = ['SUBNET', 'PUBLIC IP', 'BACKEND', 'VTEP MAC / DATA', 'TTL', 'TYPE']
+
+export function leaseListView(leases: readonly Lease[]): View {
+  return {data: leases.map(leaseView), human: {kind: 'table', head: LEASE_HEAD, rows: leases.map(leaseRow)}}
+}
+
+export function leaseDetailView(lease: Lease): View {
+  const view = leaseView(lease)
+  return {
+    data: view,
+    human: {
+      kind: 'fields',
+      fields: [
+        ['Subnet', view.subnet],
+        ...(view.ipv6Subnet ? [['IPv6Subnet', view.ipv6Subnet] as [string, Cell]] : []),
+        ['Key', view.key],
+        ['PublicIP', view.publicIP],
+        ['PublicIPv6', view.publicIPv6 ?? '-'],
+        ['BackendType', view.backendType || '-'],
+        ['BackendData', lease.attrs.backendData ?? '-'],
+        ['Type', view.reservation ? {text: 'reservation (no etcd lease, never expires)', tone: 'reserved'} : 'lease'],
+        ['LeaseID', view.leaseId ?? '-'],
+        ['TTL', lease.ttl === null ? '-' : `${formatDuration(lease.ttl * 1000)} (${lease.ttl}s)`],
+        ['Expires', view.expiresAt ?? '-'],
+        ['ModRevision', String(view.modRevision)],
+      ],
+    },
+  }
+}
