@@ -68,12 +68,12 @@ export function parseSubnetArg(text: string): SubnetPair {
 }
 
 function parseCidrPart(part: string, whole: string, family: 4 | 6): Ipv4Net | Ipv6Net {
-  const lastSlash = part.lastIndexOf('/')
-  const tail = part.slice(part.lastIndexOf('/', lastSlash - 1) + 1)
-  // Accept a full etcd key (…/subnets/10.1.3.0-24) and the key form with a dash.
-  const cidrText = tail.replace(/-(\d+)$/, '/$1')
+  // The key form (10.1.3.0-24), possibly as a full etcd key, or the CIDR form (10.1.3.0/24).
+  const keyForm = /([^/]+)-(\d+)$/.exec(part)
+  const cidrText = keyForm ? `${keyForm[1]}/${keyForm[2]}` : part
   const net = family === 4 ? tryParseIPv4Cidr(cidrText) : tryParseIPv6Cidr(cidrText)
-  const parsedIp = family === 4 ? tryParseIPv4(cidrText.split('/')[0] ?? '') : tryParseIPv6(cidrText.split('/')[0] ?? '')
+  const address = cidrText.split('/')[0] ?? ''
+  const parsedIp = family === 4 ? tryParseIPv4(address) : tryParseIPv6(address)
   if (!net || parsedIp === undefined) throw invalidSubnet(whole)
   if (family === 4 ? Number(parsedIp) !== net.ip : BigInt(parsedIp) !== net.ip) {
     const canonical = family === 4 ? formatIPv4Cidr(net as Ipv4Net) : formatIPv6Cidr(net as Ipv6Net)

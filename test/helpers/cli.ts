@@ -1,0 +1,54 @@
+/** Runs the real built binary (bin/run.js → dist/) as a separate process, the way operators and scripts do. */
+import {spawn} from 'node:child_process'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const BIN = join(ROOT, 'bin', 'run.js')
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+  /** Milliseconds from spawn to exit. */
+  elapsedMs: number
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>
+  input?: string
+  netns?: string
+  timeoutMs?: number
+}
+
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const started = Date.now()
+  const argv = options.netns ? ['netns', 'exec', options.netns, process.execPath, BIN, ...args] : [BIN, ...args]
+  const command = options.netns ? 'ip' : process.execPath
+  const env: Record<string, string | undefined> = {...process.env, NO_COLOR: '1', FLANNELCTL_ENDPOINTS: undefined, ETCDCTL_ENDPOINTS: undefined, ...options.env}
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({code: code ?? (signal ? 128 : -1), stdout, stderr, elapsedMs: Date.now() - started})
+    })
+    child.stdin.end(options.input ?? '')
+  })
+}
+
+/** Runs the CLI and parses stdout as JSON, failing with the full output when it is not. */
+export async function runJson<T = unknown>(args: string[], options: CliOptions = {}): Promise<{result: CliResult; json: T}> {
+  const result = await runCli([...args, '-o', 'json'], options)
+  try {
+    return {result, json: JSON.parse(result.stdout) as T}
+  } catch {
+    throw new Error(`not JSON (exit ${result.code}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
+  }
+}
