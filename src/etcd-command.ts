@@ -8,7 +8,7 @@ import {BaseCommand} from './base-command.js'
 import {InvalidInputError} from './core/errors.js'
 import type {EtcdConnection} from './etcd/client.js'
 import type {FlannelStore} from './etcd/store.js'
-import {etcdFlags} from './flags.js'
+import {DEFAULT_ENDPOINT, etcdFlags, flagOrEnv} from './flags.js'
 
 export abstract class EtcdCommand<T extends typeof Command> extends BaseCommand<T> {
   static override baseFlags = {...BaseCommand.baseFlags, ...etcdFlags}
@@ -17,11 +17,12 @@ export abstract class EtcdCommand<T extends typeof Command> extends BaseCommand<
 
   private async credentials(): Promise<{user?: string; password?: string}> {
     const flags = this.flags as unknown as {user?: string; password?: string}
-    if (!flags.user) return {}
-    const colon = flags.user.indexOf(':')
-    const user = colon < 0 ? flags.user : flags.user.slice(0, colon)
+    const userFlag = flagOrEnv(flags.user, 'FLANNELCTL_USER', 'ETCDCTL_USER')
+    if (!userFlag) return {}
+    const colon = userFlag.indexOf(':')
+    const user = colon < 0 ? userFlag : userFlag.slice(0, colon)
     if (user === '') throw new InvalidInputError('--user needs a user name (name or name:password)')
-    let password = colon < 0 ? undefined : flags.user.slice(colon + 1)
+    let password = colon < 0 ? undefined : userFlag.slice(colon + 1)
     password ??= flags.password ?? process.env.FLANNELCTL_PASSWORD ?? process.env.ETCDCTL_PASSWORD
     if (password === undefined) {
       if (!process.stdin.isTTY) {
@@ -40,10 +41,11 @@ export abstract class EtcdCommand<T extends typeof Command> extends BaseCommand<
     const [{connect}, {FlannelStore}] = await Promise.all([import('./etcd/client.js'), import('./etcd/store.js')])
     if (flags['insecure-skip-tls-verify']) this.warning('--insecure-skip-tls-verify: the etcd server certificate is not verified')
     this.connection ??= connect({
-      endpoints: String(flags.endpoints).split(',').map((e) => e.trim()).filter(Boolean),
-      cacert: flags.cacert as string | undefined,
-      cert: flags.cert as string | undefined,
-      key: flags.key as string | undefined,
+      endpoints: (flagOrEnv(flags.endpoints as string | undefined, 'FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS') ?? DEFAULT_ENDPOINT)
+        .split(',').map((e) => e.trim()).filter(Boolean),
+      cacert: flagOrEnv(flags.cacert as string | undefined, 'FLANNELCTL_CACERT', 'ETCDCTL_CACERT'),
+      cert: flagOrEnv(flags.cert as string | undefined, 'FLANNELCTL_CERT', 'ETCDCTL_CERT'),
+      key: flagOrEnv(flags.key as string | undefined, 'FLANNELCTL_KEY', 'ETCDCTL_KEY'),
       insecureSkipTlsVerify: Boolean(flags['insecure-skip-tls-verify']),
       ...(await this.credentials()),
       dialTimeoutMs: flags['dial-timeout'] as number,

@@ -35,6 +35,14 @@ export const outputFlags = {
   debug: Flags.boolean({summary: 'Print stack traces and etcd details on errors (secrets redacted).', helpGroup: 'GLOBAL'}),
 }
 
+/**
+ * Flag, else the first non-empty environment variable. Env fallbacks are resolved at run time rather than as
+ * flag defaults, so generated help and man pages never show a value from the build machine's environment.
+ */
+export function flagOrEnv(flag: string | undefined, ...names: string[]): string | undefined {
+  return flag ?? envFirst(...names)
+}
+
 function envFirst(...names: string[]): string | undefined {
   for (const name of names) {
     const value = process.env[name]
@@ -45,9 +53,8 @@ function envFirst(...names: string[]): string | undefined {
 
 export const etcdFlags = {
   endpoints: Flags.string({
-    summary: 'Comma-separated etcd endpoints.',
+    summary: `Comma-separated etcd endpoints [default: ${DEFAULT_ENDPOINT}].`,
     description: 'Env: FLANNELCTL_ENDPOINTS, else ETCDCTL_ENDPOINTS.',
-    default: async () => envFirst('FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS') ?? DEFAULT_ENDPOINT,
     helpGroup: 'ETCD',
   }),
   prefix: Flags.string({
@@ -58,17 +65,14 @@ export const etcdFlags = {
   }),
   cacert: Flags.string({
     summary: 'CA bundle to verify etcd servers (PEM).',
-    default: async () => envFirst('FLANNELCTL_CACERT', 'ETCDCTL_CACERT'),
     helpGroup: 'ETCD',
   }),
   cert: Flags.string({
     summary: 'Client certificate for etcd (PEM).',
-    default: async () => envFirst('FLANNELCTL_CERT', 'ETCDCTL_CERT'),
     helpGroup: 'ETCD',
   }),
   key: Flags.string({
     summary: 'Client private key for etcd (PEM).',
-    default: async () => envFirst('FLANNELCTL_KEY', 'ETCDCTL_KEY'),
     helpGroup: 'ETCD',
   }),
   'insecure-skip-tls-verify': Flags.boolean({
@@ -77,13 +81,12 @@ export const etcdFlags = {
   }),
   user: Flags.string({
     summary: 'etcd user, as name or name:password.',
-    default: async () => envFirst('FLANNELCTL_USER', 'ETCDCTL_USER'),
     helpGroup: 'ETCD',
   }),
   password: Flags.string({
     summary: 'etcd password (prefer FLANNELCTL_PASSWORD, or the prompt on a terminal).',
     helpGroup: 'ETCD',
   }),
-  'dial-timeout': durationFlag({summary: 'Time allowed to connect to etcd.', default: 2000, helpGroup: 'ETCD'}),
-  'command-timeout': durationFlag({summary: 'Time allowed for each etcd request.', default: 5000, helpGroup: 'ETCD'}),
+  'dial-timeout': durationFlag({summary: 'Time allowed to connect to etcd.', default: 2000, defaultHelp: async () => '2s', helpGroup: 'ETCD'}),
+  'command-timeout': durationFlag({summary: 'Time allowed for each etcd request.', default: 5000, defaultHelp: async () => '5s', helpGroup: 'ETCD'}),
 }
