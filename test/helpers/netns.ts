@@ -1,0 +1,140 @@
+/**
+ * Throw-away network namespaces for root-only tests. Every namespace is named fctl-<role>-<pid>-<rand>, is created
+ * through a Topology and removed by Topology.destroy() (call it from an `after`/`finally` hook). Nothing here runs a
+ * command in the caller's (root) namespace except `ip netns add/del` and `ip -n <ns>`, which only touch the named one.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import type { TestContext } from 'node:test'
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0
+}
+
+/** For `describe(name, { skip: rootSkip() }, ...)`: false when root, else the reason shown in the report. */
+export function rootSkip(): string | false {
+  return isRoot() ? false : 'needs root: creates network namespaces, veth pairs and vxlan devices (run as root)'
+}
+
+/** Skip the current test unless running as root; returns true when the test may go on. */
+export function requireRoot(t: TestContext): boolean {
+  const reason = rootSkip()
+  if (reason) t.skip(reason)
+  return !reason
+}
+
+export function uniqueName(role: string): string {
+  return `fctl-${role}-${process.pid}-${randomBytes(3).toString('hex')}`
+}
+
+export interface ShResult {
+  stdout: string
+  stderr: string
+  code: number
+}
+
+/** Run argv (no shell). Throws with stderr unless allowFail. */
+export function sh(argv: string[], opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}): Promise<ShResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()))
+    child.on('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const r = { stdout, stderr, code: code ?? -1 }
+      if (r.code !== 0 && !opts.allowFail) reject(new Error(`${argv.join(' ')} exited ${r.code}: ${stderr.trim()}`))
+      else resolve(r)
+    })
+    child.stdin.on('error', () => {})
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+export interface Switch {
+  ns: string
+  bridge: string
+}
+
+/** A set of namespaces plus the processes started in them, removed together by destroy(). */
+export class Topology {
+  readonly namespaces: string[] = []
+  private readonly procs: ChildProcess[] = []
+  private ports = 0
+  // Safety net for a run that exits without reaching its after hook (process.exit, uncaught error).
+  private readonly onExit = () => {
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL')
+    for (const ns of this.namespaces) spawnSync('ip', ['netns', 'del', ns])
+  }
+
+  constructor() {
+    process.once('exit', this.onExit)
+  }
+
+  /** Create a namespace with lo up. */
+  async namespace(role: string): Promise<string> {
+    const ns = uniqueName(role)
+    await sh(['ip', 'netns', 'add', ns])
+    this.namespaces.push(ns) // recorded before anything else can fail, so destroy() always sees it
+    await this.ip(ns, 'link', 'set', 'lo', 'up')
+    return ns
+  }
+
+  /** `ip -n ns ...args`. */
+  ip(ns: string, ...args: string[]): Promise<ShResult> {
+    return sh(['ip', '-n', ns, ...args])
+  }
+
+  /** Run argv inside ns (`ip netns exec`). */
+  exec(ns: string, argv: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<ShResult> {
+    return sh(['ip', 'netns', 'exec', ns, ...argv], opts)
+  }
+
+  sysctl(ns: string, key: string, value: string): Promise<ShResult> {
+    return this.exec(ns, ['sysctl', '-q', '-w', `${key}=${value}`])
+  }
+
+  /** A long-running process inside ns; killed by destroy(). */
+  spawn(ns: string, argv: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' })
+    this.procs.push(child)
+    return child
+  }
+
+  /** A veth pair: ifA in nsA, ifB in nsB, both up (created in nsA, the peer moved straight into nsB). */
+  async veth(nsA: string, ifA: string, nsB: string, ifB: string): Promise<void> {
+    await this.ip(nsA, 'link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB)
+    await this.ip(nsA, 'link', 'set', ifA, 'up')
+    await this.ip(nsB, 'link', 'set', ifB, 'up')
+  }
+
+  /** A namespace holding one bridge: an L2 switch for the node namespaces. */
+  async switch(role = 'sw'): Promise<Switch> {
+    const ns = await this.namespace(role)
+    await this.ip(ns, 'link', 'add', 'br0', 'type', 'bridge')
+    await this.ip(ns, 'link', 'set', 'br0', 'up')
+    return { ns, bridge: 'br0' }
+  }
+
+  /** Connect `ns` to the switch with interface `ifName` (optionally addressed, e.g. '192.0.2.1/24'). */
+  async plug(sw: Switch, ns: string, ifName: string, cidr?: string): Promise<void> {
+    const port = `p${++this.ports}`
+    await this.veth(ns, ifName, sw.ns, port)
+    await this.ip(sw.ns, 'link', 'set', port, 'master', sw.bridge)
+    if (cidr) await this.ip(ns, 'addr', 'add', cidr, 'dev', ifName)
+  }
+
+  /** Kill started processes and delete every namespace (their devices go with them). Safe to call twice. */
+  async destroy(): Promise<void> {
+    process.off('exit', this.onExit)
+    for (const p of this.procs.splice(0)) if (p.exitCode === null) p.kill('SIGKILL')
+    const names = this.namespaces.splice(0)
+    await Promise.all(names.map((ns) => sh(['ip', 'netns', 'del', ns], { allowFail: true })))
+  }
+}
