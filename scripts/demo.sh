@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
+[ -f native/build/Release/flannel_udp.node ] || npm run --silent build:native
 npm run --silent build
 
 ENDPOINT=http://127.0.0.1:2379
