@@ -1,9 +1,10 @@
 /**
  * IPv4/IPv6 addresses and networks with flanneld's (Go's) parsing and printing rules.
  *
- * Text parsing and canonical printing are delegated to ip-address; this module adds the Go specifics that
- * leak into flannel's data: host bits are masked off when a CIDR is parsed, IPv4-mapped IPv6 text is accepted
- * as IPv4, and IPv6 values that Go would print in dotted form are recognised so we never allocate them.
+ * Address syntax and RFC 5952 printing are ip-address's job; this module adds the Go specifics that leak into
+ * flannel's data: IPv4-mapped IPv6 text is accepted as IPv4, host bits are silently masked off when a CIDR is
+ * parsed, a prefix length may carry leading zeros, and flanneld's own ip.IP6 type prints some values in dotted
+ * form (see formatFlannelIPv6). Over-long input is rejected before any parsing, so hostile text stays cheap.
  * Addresses are held as integers (number for IPv4, bigint for IPv6) because allocation is arithmetic.
  */
 import {Address4, Address6} from 'ip-address'
@@ -27,50 +28,55 @@ const IPV6_BITS = 128n
 const IPV6_ALL = (1n << IPV6_BITS) - 1n
 const MAPPED_PREFIX = 0xffffn << 32n
 
-/** Parses dotted-quad IPv4 (or IPv4-mapped IPv6 text, as Go's ParseIP+To4 does); undefined when invalid. */
+/** No valid address text is longer than this (a full IPv6 with embedded IPv4 is 45); longer input is rejected early. */
+const MAX_IP_TEXT = 64
+
+/**
+ * Dotted-quad IPv4 as Go's ParseIP + To4 accepts it: ip-address enforces four decimal octets ≤ 255 without
+ * leading zeros; IPv4-mapped IPv6 text (`::ffff:10.0.4.0`) is accepted too, as in Go. Undefined when invalid.
+ */
 export function tryParseIPv4(text: string): number | undefined {
-  if (text.includes('/') || text.trim() !== text || text === '') return undefined
+  if (text === '' || text.length > MAX_IP_TEXT || /[/%\s]/.test(text)) return undefined
   if (text.includes(':')) {
     const v6 = tryParseIPv6(text)
-    if (v6 === undefined || v6 >> 32n !== 0xffffn) return undefined
-    return Number(v6 & 0xffffffffn)
+    return v6 !== undefined && v6 >> 32n === 0xffffn ? Number(v6 & 0xffffffffn) : undefined
   }
-  try {
-    return Number(new Address4(text).bigInt())
-  } catch {
-    return undefined
-  }
+  if (!Address4.isValid(text)) return undefined
+  return Number(new Address4(text).bigInt())
 }
 
-export function parseIPv4(text: string, what = 'IPv4 address'): number {
-  const ip = tryParseIPv4(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${text}"`)
-  return ip
-}
-
+/** IPv6 text, including `::ffff:a.b.c.d`; zones (`%eth0`) and prefixes are rejected as Go's ParseIP does. */
 export function tryParseIPv6(text: string): bigint | undefined {
-  if (text.includes('/') || text.includes('%') || text.trim() !== text || text === '') return undefined
-  try {
-    const address = new Address6(text)
-    return address.bigInt()
-  } catch {
-    return undefined
-  }
+  if (text === '' || text.length > MAX_IP_TEXT || !text.includes(':') || /[/%\s]/.test(text)) return undefined
+  // Go decides the family by the first separator: `1.2:3.4` is a (bad) IPv4 address, not IPv6.
+  const dot = text.indexOf('.')
+  if (dot >= 0 && dot < text.indexOf(':')) return undefined
+  if (!Address6.isValid(text)) return undefined
+  return new Address6(text).bigInt()
 }
 
 /** Any IP text, as Go's net.ParseIP: IPv4 text becomes the IPv4-mapped IPv6 value. */
 export function tryParseAnyIPv6(text: string): bigint | undefined {
-  if (!text.includes(':')) {
-    const v4 = tryParseIPv4(text)
-    return v4 === undefined ? undefined : MAPPED_PREFIX | BigInt(v4)
-  }
-  return tryParseIPv6(text)
+  if (text.includes(':')) return tryParseIPv6(text)
+  const v4 = tryParseIPv4(text)
+  return v4 === undefined ? undefined : MAPPED_PREFIX | BigInt(v4)
+}
+
+export function parseIPv4(text: string, what = 'IPv4 address'): number {
+  const ip = tryParseIPv4(text)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${shorten(text)}"`)
+  return ip
 }
 
 export function parseIPv6(text: string, what = 'IPv6 address'): bigint {
   const ip = tryParseIPv6(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${text}"`)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${shorten(text)}"`)
   return ip
+}
+
+/** Keeps error messages readable when the offending input is huge. */
+export function shorten(text: string, max = 120): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`
 }
 
 export function formatIPv4(ip: number): string {
@@ -78,15 +84,33 @@ export function formatIPv4(ip: number): string {
 }
 
 /**
- * Go's net.IP.String(): RFC 5952 canonical form, except that an IPv4-mapped value prints in dotted form.
- * flannel's own ip6 type also prints any value below 2^32 in dotted form (see isIPv6PrintedAsIPv4).
+ * Go's net.IP.String() for a 16-byte address: RFC 5952 canonical form (lowercase, no zero padding, the longest
+ * run of two or more zero groups becomes `::`, the first run wins a tie), except that an IPv4-mapped value
+ * prints in dotted form. This is also the form flanneld parses back to the same value.
  */
 export function formatIPv6(ip: bigint): string {
   if (ip >> 32n === 0xffffn) return formatIPv4(Number(ip & 0xffffffffn))
   return Address6.fromBigInt(ip).correctForm()
 }
 
-/** flannel's IPv6 type prints such values as dotted IPv4, which would corrupt keys: never allocate them. */
+/**
+ * flanneld's own ip.IP6.String() (pkg/ip/ip6net.go), used for subnet keys, the lease PublicIPv6, subnet.env and
+ * its config error messages. It converts through big.Int.Bytes(), so a value in [2^24, 2^32) has exactly four
+ * bytes and prints as dotted IPv4 (`::a00:0` → `10.0.0.0`); everything else prints as net.IP.String().
+ */
+export function formatFlannelIPv6(ip: bigint): string {
+  if (ip >= 1n << 24n && ip < 1n << 32n) return formatIPv4(Number(ip))
+  return formatIPv6(ip)
+}
+
+export function formatFlannelIPv6Cidr(net: Ipv6Net): string {
+  return `${formatFlannelIPv6(net.ip)}/${net.len}`
+}
+
+/**
+ * Values flanneld (formatFlannelIPv6: [2^24, 2^32) and IPv4-mapped) or Go (IPv4-mapped) print as dotted IPv4,
+ * which would corrupt keys. Everything below 2^32 is excluded to keep a margin: never allocate them.
+ */
 export function isIPv6PrintedAsIPv4(ip: bigint): boolean {
   return ip < 1n << 32n || ip >> 32n === 0xffffn
 }
@@ -99,11 +123,16 @@ export function ipv6Mask(len: number): bigint {
   return len === 0 ? 0n : (IPV6_ALL << (IPV6_BITS - BigInt(len))) & IPV6_ALL
 }
 
+/** Go's net.ParseCIDR split: the first `/`; the length is decimal digits only (leading zeros allowed, as dtoi). */
 function splitCidr(text: string): [string, number] | undefined {
   const slash = text.indexOf('/')
   if (slash < 0) return undefined
   const lenText = text.slice(slash + 1)
-  if (!/^\d{1,3}$/.test(lenText)) return undefined
+  if (lenText === '') return undefined
+  for (let i = 0; i < lenText.length; i++) {
+    const c = lenText.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return undefined
+  }
   return [text.slice(0, slash), Number(lenText)]
 }
 
@@ -118,7 +147,7 @@ export function tryParseIPv4Cidr(text: string): Ipv4Net | undefined {
 
 export function parseIPv4Cidr(text: string, what = 'IPv4 CIDR'): Ipv4Net {
   const net = tryParseIPv4Cidr(text)
-  if (!net) throw new InvalidInputError(`invalid ${what} "${text}" (expected a.b.c.d/len)`)
+  if (!net) throw new InvalidInputError(`invalid ${what} "${shorten(text)}" (expected a.b.c.d/len)`)
   return net
 }
 
@@ -132,7 +161,7 @@ export function tryParseIPv6Cidr(text: string): Ipv6Net | undefined {
 
 export function parseIPv6Cidr(text: string, what = 'IPv6 CIDR'): Ipv6Net {
   const net = tryParseIPv6Cidr(text)
-  if (!net) throw new InvalidInputError(`invalid ${what} "${text}" (expected an IPv6 prefix such as fd00:1::/56)`)
+  if (!net) throw new InvalidInputError(`invalid ${what} "${shorten(text)}" (expected an IPv6 prefix such as fd00:1::/56)`)
   return net
 }
 

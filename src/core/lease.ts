@@ -6,9 +6,12 @@
  * omitted empty backend fields, compacted raw backend data): a value flanneld cannot decode makes every
  * running flanneld drop all its peer routes, so nothing is written that this module would not read back.
  */
-import {formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, tryParseAnyIPv6, tryParseIPv4} from './cidr.js'
+import {
+  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, tryParseAnyIPv6,
+  tryParseIPv4,
+} from './cidr.js'
 import {InvalidInputError} from './errors.js'
-import {compactJson, type JsonNode, lookupFolded, parseJson} from './json-ast.js'
+import {compactJson, foldKey, type JsonNode, lookupFolded, parseJson, trimQuotes} from './json-ast.js'
 
 export interface LeaseAttrs {
   /** IPv4 as an unsigned 32-bit integer; 0 when unset (flanneld writes "0.0.0.0"). */
@@ -25,26 +28,62 @@ export function leaseAttrs(init: Partial<LeaseAttrs> & {publicIP: number}): Leas
   return {publicIPv6: null, backendType: '', backendData: null, backendV6Data: null, ...init}
 }
 
-/** Go's json.Marshal(LeaseAttrs), exactly. */
+/**
+ * Go's json.Marshal(LeaseAttrs), exactly: PublicIPv6 printed by flannel's ip.IP6 (formatFlannelIPv6), BackendType
+ * quoted as Go quotes strings (goQuote), the raw backend data compacted (an empty string counts as absent, as
+ * for Go's omitempty on a zero-length RawMessage).
+ */
 export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
-  let out = `{"PublicIP":"${formatIPv4(attrs.publicIP)}","PublicIPv6":${attrs.publicIPv6 === null ? 'null' : `"${formatIPv6(attrs.publicIPv6)}"`}`
-  if (attrs.backendType !== '') out += `,"BackendType":${JSON.stringify(attrs.backendType)}`
-  if (attrs.backendData !== null) out += `,"BackendData":${compactJson(attrs.backendData)}`
-  if (attrs.backendV6Data !== null) out += `,"BackendV6Data":${compactJson(attrs.backendV6Data)}`
+  let out = `{"PublicIP":"${formatIPv4(attrs.publicIP)}","PublicIPv6":${attrs.publicIPv6 === null ? 'null' : `"${formatFlannelIPv6(attrs.publicIPv6)}"`}`
+  if (attrs.backendType !== '') out += `,"BackendType":${goQuote(attrs.backendType)}`
+  if (attrs.backendData !== null && attrs.backendData !== '') out += `,"BackendData":${compactJson(attrs.backendData)}`
+  if (attrs.backendV6Data !== null && attrs.backendV6Data !== '') out += `,"BackendV6Data":${compactJson(attrs.backendV6Data)}`
   return `${out}}`
 }
 
-function trimQuotes(raw: string): string {
-  return raw.replace(/^"+|"+$/g, '')
+const GO_SHORT_ESCAPES: Record<number, string> = {
+  0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t',
+  0x3c: '\\u003c', 0x3e: '\\u003e', 0x26: '\\u0026', 0x2028: '\\u2028', 0x2029: '\\u2029',
 }
 
-/** Go's json.Unmarshal into LeaseAttrs: case-insensitive keys, last one wins, flannel's IP rules. */
+/**
+ * A JSON string literal exactly as Go's encoding/json (1.22+) writes it with HTML escaping on: `"` `\\` and
+ * \\b \\f \\n \\r \\t short escapes, other control characters as \\u00xx, `<` `>` `&` U+2028 U+2029 as \\u escapes,
+ * and everything else literal. A lone surrogate (which UTF-8 encoding turns into U+FFFD anyway) is written as
+ * U+FFFD. JSON.stringify differs on the HTML characters and U+2028/U+2029.
+ */
+export function goQuote(value: string): string {
+  let out = '"'
+  let copied = 0
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    let replacement = GO_SHORT_ESCAPES[c]
+    if (replacement === undefined && c < 0x20) replacement = `\\u00${c.toString(16).padStart(2, '0')}`
+    if (replacement === undefined && c >= 0xd800 && c <= 0xdfff) {
+      const pair = c <= 0xdbff && i + 1 < value.length && value.charCodeAt(i + 1) >= 0xdc00 && value.charCodeAt(i + 1) <= 0xdfff
+      if (pair) {
+        i++
+        continue
+      }
+      replacement = '\ufffd'
+    }
+    if (replacement === undefined) continue
+    out += value.slice(copied, i) + replacement
+    copied = i + 1
+  }
+  return `${out}${value.slice(copied)}"`
+}
+
+/**
+ * Go's json.Unmarshal into LeaseAttrs: case-insensitive keys, last one wins, flannel's IP rules. A top-level
+ * `null` is no error in Go and leaves every field unset (PublicIP 0.0.0.0), so flanneld accepts it as a lease.
+ */
 export function parseLeaseAttrs(text: string): LeaseAttrs {
   const root = parseJson(text)
-  if (root.kind !== 'object') throw new InvalidInputError(`lease value must be a JSON object, got ${root.kind}`)
+  if (root.kind !== 'object' && root.kind !== 'null') throw new InvalidInputError(`lease value must be a JSON object, got ${root.kind}`)
   const attrs = leaseAttrs({publicIP: 0})
-  for (const {key, value} of root.members) {
-    switch (key.toLowerCase()) {
+  for (const {key, value} of root.kind === 'object' ? root.members : []) {
+    switch (foldKey(key)) {
       case 'publicip': attrs.publicIP = decodePublicIP(value); break
       case 'publicipv6': attrs.publicIPv6 = decodePublicIPv6(value); break
       case 'backendtype':
@@ -146,7 +185,7 @@ export function leaseView(lease: Lease): LeaseView {
     publicIP: formatIPv4(lease.attrs.publicIP),
     publicIPv6: lease.attrs.publicIPv6 === null ? null : formatIPv6(lease.attrs.publicIPv6),
     backendType: lease.attrs.backendType,
-    backendData: lease.attrs.backendData === null ? null : JSON.parse(lease.attrs.backendData),
+    backendData: lease.attrs.backendData === null || lease.attrs.backendData === '' ? null : JSON.parse(lease.attrs.backendData),
     leaseId: lease.leaseId === null ? null : formatLeaseId(lease.leaseId),
     ttl: lease.ttl,
     expiresAt: lease.expiresAt ? lease.expiresAt.toISOString() : null,

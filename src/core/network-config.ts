@@ -4,11 +4,11 @@
  * `flannelctl network validate` says yes precisely when flanneld would start.
  */
 import {
-  formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, ipv4Contains, ipv4Size, ipv6Contains, ipv6Size,
-  tryParseAnyIPv6, tryParseIPv4, tryParseIPv4Cidr, type Ipv4Net, type Ipv6Net, ipv6Net,
+  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, ipv4Contains, ipv4Size, ipv6Contains,
+  ipv6Size, shorten, tryParseAnyIPv6, tryParseIPv4, tryParseIPv4Cidr, tryParseIPv6Cidr, type Ipv4Net, type Ipv6Net,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
-import {type JsonNode, parseJson} from './json-ast.js'
+import {foldKey, type JsonNode, parseJson, trimQuotes} from './json-ast.js'
 
 /** Backend names flanneld registers (pkg/backend/*). */
 export const BACKEND_TYPES = ['vxlan', 'host-gw', 'udp', 'ipip', 'wireguard', 'ipsec', 'alloc', 'extension', 'tencent-vpc'] as const
@@ -66,11 +66,6 @@ function decodeError(field: string, node: JsonNode, expected: string): InvalidIn
   return new InvalidInputError(`json: cannot unmarshal ${node.raw.slice(0, 40)} into field ${field} of type ${expected}`)
 }
 
-/** flannel's IP (un)marshallers trim quotes instead of decoding the JSON string. */
-function trimQuotes(raw: string): string {
-  return raw.replace(/^"+|"+$/g, '')
-}
-
 function decodeBool(field: string, node: JsonNode, current: boolean): boolean {
   if (node.kind === 'null') return current
   if (node.kind !== 'bool') throw decodeError(field, node, 'bool')
@@ -79,7 +74,8 @@ function decodeBool(field: string, node: JsonNode, current: boolean): boolean {
 
 function decodeUint(field: string, node: JsonNode, current: number): number {
   if (node.kind === 'null') return current
-  if (node.kind !== 'number' || !/^\d+$/.test(node.raw) || BigInt(node.raw) > MAX_UINT64) {
+  // JSON numbers have no leading zeros, so more than 20 digits always overflow (and BigInt of megabytes is slow).
+  if (node.kind !== 'number' || !/^\d+$/.test(node.raw) || node.raw.length > 20 || BigInt(node.raw) > MAX_UINT64) {
     throw decodeError(field, node, 'uint')
   }
   return Number(node.raw)
@@ -106,17 +102,11 @@ function decodeIPv4Net(node: JsonNode): Ipv4Net {
 
 function decodeIPv6Net(node: JsonNode): Ipv6Net {
   const text = trimQuotes(node.raw)
-  const slash = text.indexOf('/')
-  const ip = slash < 0 ? undefined : tryParseAnyIPv6(text.slice(0, slash))
-  const len = slash < 0 ? NaN : Number(text.slice(slash + 1))
-  if (ip === undefined || !/^\d{1,3}$/.test(text.slice(slash + 1)) || len > 128) {
-    throw new InvalidInputError(`invalid IPv6 CIDR format in IPv6Network: ${node.raw.slice(0, 60)}`)
-  }
+  const net = tryParseIPv6Cidr(text)
+  if (net) return net
   // Go accepts an IPv4 CIDR here and stores it IPv4-mapped; nothing sensible follows from that.
-  if (!text.slice(0, slash).includes(':')) {
-    throw new InvalidInputError(`IPv6Network must be an IPv6 prefix, got the IPv4 prefix ${text}`)
-  }
-  return ipv6Net(ip, len)
+  if (tryParseIPv4Cidr(text)) throw new InvalidInputError(`IPv6Network must be an IPv6 prefix, got the IPv4 prefix ${shorten(text)}`)
+  throw new InvalidInputError(`invalid IPv6 CIDR format in IPv6Network: ${node.raw.slice(0, 60)}`)
 }
 
 function parseBackendType(backend: JsonNode | null): string {
@@ -127,7 +117,7 @@ function parseBackendType(backend: JsonNode | null): string {
   }
   let type = ''
   for (const member of backend.members) {
-    if (member.key.toLowerCase() !== 'type') continue
+    if (foldKey(member.key) !== 'type') continue
     if (member.value.kind === 'null') continue
     if (member.value.kind !== 'string') {
       throw new InvalidInputError('error decoding Backend property of config: Type must be a string')
@@ -140,17 +130,19 @@ function parseBackendType(backend: JsonNode | null): string {
 /** flanneld's ParseConfig: decode only, no defaults, no range checks. */
 export function parseNetworkConfig(text: string): ParsedNetworkConfig {
   const root = parseJson(text)
-  if (root.kind !== 'object') {
-    throw new InvalidInputError(`the network config must be a JSON object, got ${root.kind === 'null' ? 'null' : `a ${root.kind}`}`)
+  if (root.kind !== 'object' && root.kind !== 'null') {
+    throw new InvalidInputError(`the network config must be a JSON object, got a ${root.kind}`)
   }
   const cfg: ParsedNetworkConfig = {
     network: null, ipv6Network: null, enableIPv4: true, enableIPv6: false, enableNFTables: false,
     subnetLen: 0, subnetMin: 0, subnetMax: 0, ipv6SubnetLen: 0, ipv6SubnetMin: null, ipv6SubnetMax: null,
     backendType: 'udp', backendRaw: null, backend: null,
   }
-  // Document order, every case variant applied: the last matching member wins, as in encoding/json.
-  for (const {key, value} of root.members) {
-    switch (key.toLowerCase()) {
+  // A top-level `null` decodes to nothing and no error in Go (the defaults stay; CheckNetworkConfig then asks
+  // for a Network). Otherwise document order, every case variant applied: the last matching member wins.
+  const members = root.kind === 'object' ? root.members : []
+  for (const {key, value} of members) {
+    switch (foldKey(key)) {
       case 'network': cfg.network = decodeIPv4Net(value); break
       case 'ipv6network': cfg.ipv6Network = decodeIPv6Net(value); break
       case 'enableipv4': cfg.enableIPv4 = decodeBool('EnableIPv4', value, cfg.enableIPv4); break
@@ -221,10 +213,10 @@ function checkIPv6(cfg: ParsedNetworkConfig): Ipv6Range {
   if (subnetMax === 0n) subnetMax = network.ip + ipv6Size(network.len) - size
   else if (!ipv6Contains(network, subnetMax)) throw new InvalidInputError('IPv6SubnetMax is not in the range of the IPv6Network')
   if (subnetMin % size !== 0n) {
-    throw new InvalidInputError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatIPv6(subnetMin)}`)
+    throw new InvalidInputError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatFlannelIPv6(subnetMin)}`)
   }
   if (subnetMax % size !== 0n) {
-    throw new InvalidInputError(`IPv6SubnetMax is not on a SubnetLen boundary: ${formatIPv6(subnetMax)}`)
+    throw new InvalidInputError(`IPv6SubnetMax is not on a SubnetLen boundary: ${formatFlannelIPv6(subnetMax)}`)
   }
   return {network, subnetLen, subnetMin, subnetMax}
 }
