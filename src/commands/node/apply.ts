@@ -1,0 +1,112 @@
+import {Flags} from '@oclif/core'
+
+import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
+import {EtcdCommand} from '../../etcd-command.js'
+import {durationFlag} from '../../flags.js'
+import {applyNode, DEFAULT_RENEW_MARGIN_MS} from '../../node/apply.js'
+import {nodeFlags, toNodeFlags} from '../../node/flags.js'
+import type {UdpApplyFlags} from '../../node/udp.js'
+import {UdpSession} from '../../node/udp-session.js'
+import {watchNode} from '../../node/watch.js'
+import {render} from '../../output/printers.js'
+import {applyView, watchEventView} from '../../views/node.js'
+
+export default class NodeApply extends EtcdCommand<typeof NodeApply> {
+  static override summary = 'Program this node\'s overlay data plane as flanneld does: lease, device, peers, subnet.env.'
+  static override description = `Runs flanneld's startup steps as one declarative reconcile: reads the network config; creates or reuses the backend device (vxlan: flannel.<VNI>); acquires or renews this node's lease with the device's data (reuse by public IP, then the previous subnet from --subnet-file, else a random free subnet); configures the device; programs every other node's lease (vxlan: neighbour, FDB entry and route per peer; host-gw: a route via the peer); optionally a pod bridge and the masquerade rules; writes the subnet file. Backends: vxlan, host-gw and udp (udp only with --watch, see below).
+
+Idempotent: a second run with nothing changed writes nothing, neither to the kernel nor to etcd (the lease is re-put only when its value differs or it is past its renewal point, expiry − --renew-margin), and says so. A run interrupted at any point is repaired by the next one. Refuses to run when a prerequisite fails (see \`node check\`).
+
+--dry-run prints the planned kernel operations and the lease action and changes nothing, not even etcd. --watch stays running: it reconciles on every lease event, renews the lease before it expires, recreates the device if it is deleted (and publishes its new MAC), and stops cleanly on SIGINT/SIGTERM; with -o json it prints one JSON object per line.
+
+udp: packets are forwarded by this process (a TUN device flannel0 and a UDP socket on the interface address and Backend.Port, default 8285, bridged by two native threads), so a udp network needs --watch. Without it \`node apply\` refuses with exit code 2 and creates nothing: the TUN device dies with the process that opened it, and a lease without a forwarder would make the node unreachable. Under --watch the process writes flanneld's udp lease ({"PublicIP":…,"PublicIPv6":null}), gives flannel0 <subnet>.0/32, MTU = underlay − 28 (or --mtu − 28) and the route <Network> dev flannel0, sends to every other lease's PublicIP whatever its BackendType, updates the peer table on every lease event, and keeps its state (pid, device, socket, peer table, counters) in udp-<hash>.json next to --subnet-file, which \`node verify\` and \`node teardown\` read. On SIGINT/SIGTERM it stops forwarding and removes flannel0, unless --keep-device.
+
+-o json prints {dryRun, changed, backend, network, interface, lease {subnet, key, action, reason, leaseId, ttl, expiresAt, renewAt}, device, bridge, peers, entries {added, changed, removed, failed}, masquerade, subnetFile, writes {etcd, kernel, iptables, subnetFile, total}, operations, failures, warnings, timingsMs}; udp adds udp {tun, bind, forwarder, restartReason, pid, stateFile, peerTable}.`
+
+  static override examples = [
+    '<%= config.bin %> <%= command.id %> --iface eth0',
+    '<%= config.bin %> <%= command.id %> --iface eth0 --bridge cni0 --ip-masq --dry-run',
+    'ip netns exec node1 <%= config.bin %> <%= command.id %> --endpoints http://192.0.2.250:2379 --prefix /lab/network --iface veth0 --bridge cni0 -o json',
+    '<%= config.bin %> <%= command.id %> --iface eth0 --watch',
+    '<%= config.bin %> <%= command.id %> --iface eth0 --bridge cni0 --watch --keep-device',
+  ]
+
+  static override flags = {
+    ...nodeFlags,
+    'dry-run': Flags.boolean({summary: 'Print the planned operations and the lease action; change nothing (kernel, etcd, files).'}),
+    watch: Flags.boolean({summary: 'Keep running: reconcile on lease events, renew the lease, repair the kernel state.', exclusive: ['dry-run']}),
+    'renew-margin': durationFlag({
+      summary: 'Renew the lease when it expires within this margin (flanneld --subnet-lease-renew-margin).',
+      default: DEFAULT_RENEW_MARGIN_MS, defaultHelp: async () => '1h',
+    }),
+    resync: durationFlag({summary: 'With --watch: how often the kernel state is compared again.', default: 10_000, defaultHelp: async () => '10s'}),
+    'lease-ttl': durationFlag({summary: 'TTL of a lease this command writes (flanneld: 24h).', default: 86_400_000, defaultHelp: async () => '24h'}),
+    'keep-device': Flags.boolean({summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.', dependsOn: ['watch']}),
+  }
+
+  async run(): Promise<unknown> {
+    const flags = this.applyFlags()
+    const store = await this.openStore()
+    if (this.flags.watch) return this.watchLoop(store, flags)
+    const first = await applyNode(store, flags)
+    for (const w of first.summary.warnings) this.warning(w)
+    this.print(applyView(first.summary))
+    if (first.summary.failures.length > 0) {
+      throw new OperationFailedError(`${first.summary.failures.length} kernel operation(s) failed; the first: ${first.summary.failures[0]!.line}: ${first.summary.failures[0]!.message}`, [
+        'run `flannelctl node verify` to see what is missing; the next apply retries',
+      ])
+    }
+    return first.summary
+  }
+
+  private applyFlags(): UdpApplyFlags {
+    const f = this.flags
+    const leaseTtlSeconds = Math.ceil(f['lease-ttl'] / 1000)
+    if (leaseTtlSeconds < 10) throw new InvalidInputError('--lease-ttl must be at least 10s')
+    if (f['renew-margin'] < 1000 || f['renew-margin'] >= leaseTtlSeconds * 1000) {
+      throw new InvalidInputError(`--renew-margin must be at least 1s and below --lease-ttl (${leaseTtlSeconds}s)`)
+    }
+    if (f.resync < 1000) throw new InvalidInputError('--resync must be at least 1s')
+    // A udp network's forwarder lives in the --watch process; the session stays idle for the other backends.
+    const udp = f.watch ? new UdpSession({keepDevice: Boolean(f['keep-device'])}) : undefined
+    return {...toNodeFlags(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds, udp}
+  }
+
+  private emit(view: ReturnType<typeof applyView>, warnings: readonly string[]): void {
+    for (const w of warnings) this.warning(w)
+    // One record per reconcile: compact JSON lines, YAML documents, or text.
+    if (this.format === 'json') process.stdout.write(`${JSON.stringify(view.data)}\n`)
+    else if (this.format === 'yaml') process.stdout.write(`---\n${render(view, 'yaml', {chalk: this.chalk()})}`)
+    else this.print(view)
+  }
+
+  private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, flags: UdpApplyFlags) {
+    // Signals are taken over before the first reconcile, so a SIGTERM at any point ends the process cleanly (exit 0).
+    const ac = new AbortController()
+    const stop = (signal: NodeJS.Signals) => {
+      if (!ac.signal.aborted) process.stderr.write(`${signal}: stopping after the reconcile in flight\n`)
+      ac.abort()
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+    try {
+      const first = await applyNode(store, flags)
+      this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
+      if (ac.signal.aborted) return {stopped: 'stopped', lease: first.summary.lease.subnet}
+      const end = await watchNode(store, flags, first, {
+        signal: ac.signal,
+        resyncMs: this.flags.resync,
+        onReconcile: (summary, trigger) => {
+          if (summary.changed || summary.failures.length > 0 || trigger === 'renewal') this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
+        },
+        onWarning: (message) => this.warning(message),
+      })
+      if (end.kind === 'revoked') this.warning(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
+      return {stopped: end.kind, lease: first.summary.lease.subnet}
+    } finally {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      await flags.udp?.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
+    }
+  }
+}

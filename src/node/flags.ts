@@ -1,0 +1,87 @@
+/**
+ * Flags shared by the `node` commands (flanneld's names where flanneld has the flag), and their conversion into the
+ * NodeFlags the flows take.
+ */
+import {Flags} from '@oclif/core'
+
+import {InvalidInputError} from '../core/errors.js'
+import {parseIp4} from '../dataplane/ipv4.js'
+import type {NodeFlags} from './context.js'
+import {DEFAULT_SUBNET_FILE} from './subnet-file.js'
+
+export const interfaceFlags = {
+  iface: Flags.string({
+    summary: 'Interface to use (name or IPv4 address) for inter-host traffic; repeatable, the first match wins.',
+    description: 'flanneld --iface. Default: the interface holding --public-ip, else the interface of the default route.',
+    multiple: true,
+    helpGroup: 'INTERFACE',
+  }),
+  'iface-regex': Flags.string({
+    summary: 'Regex matched against interface addresses, then names; repeatable, tried after --iface.',
+    multiple: true,
+    helpGroup: 'INTERFACE',
+  }),
+  'iface-can-reach': Flags.string({
+    summary: 'Use the interface (and source address) of the route to this IPv4 address.',
+    helpGroup: 'INTERFACE',
+  }),
+  'public-ip': Flags.string({
+    summary: 'IPv4 address other nodes reach this node at (default: the chosen interface\'s address).',
+    description: 'With --iface it may be a NAT address that is not configured locally (vxlan only: host-gw refuses NAT).',
+    helpGroup: 'INTERFACE',
+  }),
+}
+
+export const nodeFlags = {
+  ...interfaceFlags,
+  'subnet-file': Flags.string({
+    summary: 'The subnet file flanneld writes and CNI plugins read.',
+    default: DEFAULT_SUBNET_FILE,
+    helpGroup: 'NODE',
+  }),
+  bridge: Flags.string({
+    summary: 'Pod bridge to manage: created with the first address of the node\'s subnet (e.g. 10.1.3.1/24) and the overlay MTU.',
+    helpGroup: 'NODE',
+  }),
+  'ip-masq': Flags.boolean({
+    summary: 'Masquerade traffic leaving the overlay (flanneld --ip-masq: iptables nat chain FLANNEL-POSTRTG).',
+    helpGroup: 'NODE',
+  }),
+  mtu: Flags.integer({
+    summary: 'Underlay MTU to derive the overlay MTU from (vxlan: the device gets MTU−50); default: the config\'s MTU, else the interface\'s.',
+    min: 118,
+    max: 65535,
+    helpGroup: 'NODE',
+  }),
+}
+
+export interface RawNodeFlags {
+  iface?: string[]
+  'iface-regex'?: string[]
+  'iface-can-reach'?: string
+  'public-ip'?: string
+  'subnet-file': string
+  bridge?: string
+  'ip-masq'?: boolean
+  mtu?: number
+}
+
+/** Flag values, validated, as the flows take them. */
+export function toNodeFlags(raw: RawNodeFlags): NodeFlags {
+  if (raw['public-ip'] !== undefined) parseIp4(raw['public-ip'], '--public-ip')
+  if (raw['iface-can-reach'] !== undefined) parseIp4(raw['iface-can-reach'], '--iface-can-reach')
+  const bridge = raw.bridge
+  if (bridge !== undefined && !/^[^\s/:]{1,15}$/.test(bridge)) {
+    throw new InvalidInputError(`--bridge ${JSON.stringify(bridge)} is not a valid interface name (1-15 characters, no spaces, "/" or ":")`)
+  }
+  return {
+    iface: raw.iface ?? [],
+    ifaceRegex: raw['iface-regex'] ?? [],
+    ifaceCanReach: raw['iface-can-reach'],
+    publicIP: raw['public-ip'],
+    subnetFile: raw['subnet-file'],
+    bridge,
+    ipMasq: Boolean(raw['ip-masq']),
+    mtu: raw.mtu,
+  }
+}

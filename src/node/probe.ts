@@ -1,0 +1,43 @@
+/**
+ * `node verify --probe`: one ping per peer to its overlay address (the subnet's .0, which is the address of the
+ * peer's flannel device), bounded in time (one packet, `-W` seconds) and in concurrency. host-gw nodes have no
+ * device holding .0, so there the conventional gateway .1 (the pod bridge) is tried when .0 does not answer.
+ */
+import type {DesiredPeer} from '../dataplane/desired.js'
+import {formatIp4, parsePrefix4} from '../dataplane/ipv4.js'
+import {run, type Tool} from '../iproute2/exec.js'
+import {mapBounded} from '../util/concurrency.js'
+
+export interface ProbeResult {
+  subnet: string
+  publicIP: string
+  /** The address that answered, or the last one tried. */
+  target: string
+  ok: boolean
+}
+
+export interface ProbeOptions {
+  timeoutS: number
+  concurrency?: number
+  hostGw?: boolean
+}
+
+// `ping` is not among exec.ts's tools yet; it is spawned through the same argv-only runner.
+const PING = 'ping' as Tool
+
+async function ping(ip: string, timeoutS: number): Promise<boolean> {
+  const r = await run(PING, ['-n', '-q', '-c', '1', '-W', String(timeoutS), ip], {timeoutMs: (timeoutS + 2) * 1000}).catch(() => null)
+  return r?.exitCode === 0
+}
+
+export async function probePeers(peers: readonly DesiredPeer[], opts: ProbeOptions): Promise<ProbeResult[]> {
+  return mapBounded(peers, opts.concurrency ?? 32, async (peer) => {
+    const net = parsePrefix4(peer.subnet).net
+    const targets = opts.hostGw ? [formatIp4(net), formatIp4(net + 1)] : [formatIp4(net)]
+    let target = targets[0]!
+    for (target of targets) {
+      if (await ping(target, opts.timeoutS)) return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: true}
+    }
+    return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: false}
+  })
+}

@@ -1,0 +1,133 @@
+/**
+ * From etcd's view (config, leases) plus the chosen interface to the data-plane planner's NodeSpec, and the small
+ * decisions around this node's own lease. Pure: the clock is passed in.
+ *
+ * Own lease vs peer lease: the own lease is the one flanneld's AcquireLease would reuse, the first lease in key order
+ * whose PublicIP is this node's and whose key is the canonical one; every other lease is a peer, except leases that
+ * carry this node's public IP too (stale or hand-written ones), which would point traffic back at this node.
+ */
+import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
+import {lookupFolded, parseJson} from '../core/json-ast.js'
+import {isReservation, type Lease, type LeaseAttrs, leaseAttrs} from '../core/lease.js'
+import type {NetworkConfig} from '../core/network-config.js'
+import {leaseKey} from '../core/subnet-key.js'
+import {normalizeMac} from '../dataplane/desired.js'
+import type {ExtIface, NodeSpec, PeerLease} from '../dataplane/types.js'
+import type {BackendOptions, NodeBackend} from './backends.js'
+
+const FLANNELD_VXLAN_DATA = /^\{"VNI":\d+,"VtepMAC":"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"\}$/
+
+/** The VtepMAC of a vxlan lease, lowercase with colons; undefined when it has none (peers skip such a lease). */
+export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
+  if (attrs.backendData === null || attrs.backendData === '') return undefined
+  // flanneld's exact form first: a JSON parse per lease is noticeable at thousands of leases.
+  const fast = FLANNELD_VXLAN_DATA.exec(attrs.backendData)
+  if (fast) return fast[1]
+  try {
+    const node = parseJson(attrs.backendData)
+    if (node.kind !== 'object') return undefined
+    const mac = lookupFolded(node, 'VtepMAC')
+    return mac && mac.kind === 'string' ? normalizeMac(mac.value) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function peerLeaseOf(lease: Lease): PeerLease {
+  const peer: PeerLease = {
+    subnet: formatIPv4Cidr(lease.subnet),
+    publicIP: formatIPv4(lease.attrs.publicIP),
+    backendType: lease.attrs.backendType.toLowerCase(),
+  }
+  const mac = vtepMacOf(lease.attrs)
+  if (mac) peer.vtepMAC = mac
+  return peer
+}
+
+/** The lease flanneld's AcquireLease would reuse for this public IP (first canonical key in key order). */
+export function findOwnLease(leases: readonly Lease[], prefix: string, publicIP: number): Lease | undefined {
+  return leases.find((l) => l.attrs.publicIP === publicIP && l.key === leaseKey(prefix, {ipv4: l.subnet, ipv6: l.ipv6Subnet}))
+}
+
+export interface PeerSelection {
+  peers: PeerLease[]
+  /** Leases left out, with the reason (shown as warnings). */
+  ignored: Array<{key: string; reason: string}>
+}
+
+/** Every lease except the own one; leases with this node's public IP are left out with a reason. */
+export function selectPeers(leases: readonly Lease[], own: Lease | undefined, publicIP: number): PeerSelection {
+  const out: PeerSelection = {peers: [], ignored: []}
+  for (const lease of leases) {
+    if (own && lease.key === own.key) continue
+    if (lease.attrs.publicIP === publicIP) {
+      out.ignored.push({key: lease.key, reason: `it carries this node's public IP ${formatIPv4(publicIP)} but is not its lease`})
+      continue
+    }
+    out.peers.push(peerLeaseOf(lease))
+  }
+  return out
+}
+
+/** The attrs this node's lease must carry (§3.2): PublicIP, BackendType, and BackendData (vxlan: VNI + VtepMAC). */
+export function ownLeaseAttrs(backend: NodeBackend, options: BackendOptions, publicIP: string, device: {mac: string} | null): LeaseAttrs {
+  return leaseAttrs({
+    publicIP: parseIPv4(publicIP, 'public IP'),
+    backendType: backend.leaseBackendType,
+    backendData: backend.backendData(options, device),
+  })
+}
+
+export interface RenewalDecision {
+  /** True when the lease must be written: missing, attrs differ, or past its renewal point. */
+  write: boolean
+  reason: string
+  /** When the next renewal is due (expiry − margin); null for a reservation or no lease. */
+  renewAt: Date | null
+}
+
+/**
+ * Whether this node's lease must be (re)written now. flanneld re-puts its lease at every start; a declarative apply
+ * writes only when the value differs or the lease is past its renewal point (expiry − margin, flanneld's
+ * --subnet-lease-renew-margin). A reservation never expires and is left as it is while its value is right.
+ */
+export function renewalDecision(own: Lease | undefined, wantValue: string, compatible: boolean,
+  expiresAt: Date | null, now: Date, marginMs: number): RenewalDecision {
+  if (!own) return {write: true, reason: 'no lease for this public IP yet', renewAt: null}
+  if (!compatible) return {write: true, reason: `${formatIPv4Cidr(own.subnet)} does not fit the network config any more`, renewAt: null}
+  if (own.value !== wantValue) return {write: true, reason: 'the lease value differs from this node\'s data', renewAt: null}
+  if (isReservation(own)) return {write: false, reason: 'reservation (never expires)', renewAt: null}
+  if (!expiresAt) return {write: true, reason: 'its etcd lease is gone', renewAt: null}
+  const renewAt = new Date(expiresAt.getTime() - marginMs)
+  if (now.getTime() >= renewAt.getTime()) return {write: true, reason: 'past its renewal point', renewAt}
+  return {write: false, reason: 'up to date', renewAt}
+}
+
+export interface SpecInput {
+  backend: NodeBackend
+  options: BackendOptions
+  config: NetworkConfig
+  ownSubnet: string
+  ext: ExtIface
+  publicIP: string
+  peers: PeerLease[]
+  bridge?: string
+  /** --mtu: the underlay MTU the overlay MTU is derived from (vxlan: −50; host-gw: as is). */
+  mtu?: number
+}
+
+export function buildNodeSpec(input: SpecInput): NodeSpec {
+  const network = formatIPv4Cidr(input.config.ipv4!.network)
+  const ext = input.mtu !== undefined && input.backend.dataplane === 'host-gw' ? {...input.ext, mtu: input.mtu} : input.ext
+  const spec: NodeSpec = {
+    backend: input.backend.dataplane,
+    network,
+    ownSubnet: input.ownSubnet,
+    extIface: ext,
+    publicIP: input.publicIP,
+    peers: input.peers,
+  }
+  if (input.options.vxlan) spec.vxlan = {...input.options.vxlan, ...(input.mtu !== undefined ? {mtu: input.mtu} : {})}
+  if (input.bridge) spec.bridge = {name: input.bridge}
+  return spec
+}

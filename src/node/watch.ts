@@ -1,0 +1,152 @@
+/**
+ * `node apply --watch`: stay running and keep the node right, as flanneld does while it runs.
+ *   - every lease event under <prefix>/subnets (src/etcd/watch.ts, resumed from the last revision seen; after a
+ *     compaction everything is re-read) triggers a reconcile; bursts are coalesced;
+ *   - the own lease is renewed at (expiry − renew margin); a failed renewal is retried with backoff;
+ *   - every resync period the kernel is compared again, so a deleted device is recreated (with a new MAC, which the
+ *     reconcile then publishes in the lease) and removed routes come back;
+ *   - the own lease deleted by someone else (or expired) stops the loop, as flanneld exits when its lease is revoked;
+ *   - the AbortSignal (SIGINT/SIGTERM in the command) stops it cleanly: the reconcile in flight finishes first.
+ * A reconcile is exactly `node apply` (applyNode), so it writes nothing when nothing changed.
+ */
+import {setTimeout as sleep} from 'node:timers/promises'
+
+import type {FlannelStore} from '../etcd/store.js'
+import {watchPrefix, type WatchEnd} from '../etcd/watch.js'
+import {type ApplyFlags, applyNode, type ApplyOutcome, type ApplySummary} from './apply.js'
+
+export interface WatchOptions {
+  signal: AbortSignal
+  /** Kernel resync period. */
+  resyncMs: number
+  /** Quiet time that coalesces a burst of events into one reconcile. */
+  debounceMs?: number
+  onReconcile(summary: ApplySummary, trigger: string): void
+  onWarning(message: string): void
+}
+
+export type WatchStop = {kind: 'stopped'} | {kind: 'revoked'; key: string}
+
+const MAX_BACKOFF_MS = 60_000
+
+export async function watchNode(store: FlannelStore, flags: ApplyFlags, first: ApplyOutcome, opts: WatchOptions): Promise<WatchStop> {
+  // One controller for both ways out: the caller's signal, and the own lease being revoked.
+  const ac = new AbortController()
+  const signal = ac.signal
+  if (opts.signal.aborted) ac.abort()
+  else opts.signal.addEventListener('abort', () => ac.abort(), {once: true})
+  let own = first.lease
+  let revision = first.revision
+  let pending: string | null = null
+  let running: Promise<void> | null = null
+  let failures = 0
+  let renewTimer: NodeJS.Timeout | undefined
+  let retryTimer: NodeJS.Timeout | undefined
+  let debounceTimer: NodeJS.Timeout | undefined
+  let revokedKey: string | null = null
+  const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), {once: true}))
+  /** Own-key deletes seen while a reconcile was running: judged once it has finished. */
+  const deletes: Array<{key: string; revision: number}> = []
+
+  const armRenewal = () => {
+    clearTimeout(renewTimer)
+    const renewAt = own?.expiresAt ? own.expiresAt.getTime() - flags.renewMarginMs : null
+    if (renewAt === null) return
+    renewTimer = setTimeout(() => request('renewal'), Math.max(1000, renewAt - Date.now() + 1000))
+  }
+
+  const judgeDeletes = () => {
+    for (const d of deletes.splice(0)) {
+      if (own && d.key === own.key && d.revision > own.modRevision && !revokedKey) {
+        revokedKey = d.key
+        ac.abort()
+      }
+    }
+  }
+
+  const reconcile = async () => {
+    while (pending !== null && !signal.aborted && !revokedKey) {
+      const trigger = pending
+      pending = null
+      try {
+        const out = await applyNode(store, flags)
+        own = out.lease
+        revision = Math.max(revision, out.revision)
+        failures = 0
+        opts.onReconcile(out.summary, trigger)
+        armRenewal()
+      } catch (error) {
+        failures++
+        const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures - 1, 6))
+        opts.onWarning(`reconcile (${trigger}) failed: ${(error as Error).message.replace(/\s+/g, ' ')}; retrying in ${Math.round(wait / 1000)}s`)
+        clearTimeout(retryTimer)
+        retryTimer = setTimeout(() => request(`retry after: ${trigger}`), wait)
+      }
+      judgeDeletes()
+    }
+  }
+
+  function request(trigger: string, delayMs = 0) {
+    if (signal.aborted || revokedKey) return
+    pending = pending === null ? trigger : pending
+    clearTimeout(debounceTimer)
+    debounceTimer = setTimeout(() => {
+      if (running) return // the loop in flight picks `pending` up
+      running = reconcile().finally(() => {
+        running = null
+        if (pending !== null) request(pending)
+      })
+    }, delayMs)
+  }
+
+  const watchLoop = async () => {
+    let backoff = 100
+    while (!signal.aborted && !revokedKey) {
+      const stream = watchPrefix(store.etcd, store.subnetsRange, revision + 1, signal)
+      let end: WatchEnd
+      for (;;) {
+        const next = await stream.next()
+        if (next.done) {
+          end = next.value
+          break
+        }
+        const batch = next.value
+        backoff = 100
+        if (batch.created) continue
+        revision = Math.max(revision, batch.revision)
+        if (batch.events.length === 0) continue
+        for (const ev of batch.events) {
+          if (ev.type === 'delete' && own && ev.kv.key === own.key) deletes.push({key: ev.kv.key, revision: ev.kv.modRevision})
+        }
+        if (!running) judgeDeletes()
+        const first = batch.events[0]!
+        const more = batch.events.length > 1 ? ` (+${batch.events.length - 1})` : ''
+        request(`${first.type} ${first.kv.key}${more}`, opts.debounceMs ?? 100)
+      }
+      if (end.kind === 'stopped') return
+      if (end.kind === 'compacted') {
+        opts.onWarning(`the watch fell behind a compaction at revision ${end.compactRevision}; re-reading every lease`)
+        revision = end.compactRevision - 1
+        request('compaction')
+        continue
+      }
+      opts.onWarning(`lease watch ${end.kind === 'canceled' ? `canceled: ${end.reason}` : `interrupted: ${end.error}`}; reconnecting in ${backoff} ms`)
+      await sleep(backoff, undefined, {signal}).catch(() => undefined)
+      backoff = Math.min(5000, backoff * 2)
+      request('watch reconnected')
+    }
+  }
+
+  armRenewal()
+  const resync = setInterval(() => request('resync'), opts.resyncMs)
+  const watching = watchLoop().catch((error: unknown) => opts.onWarning(`lease watch stopped: ${(error as Error).message}`))
+  await stopped
+  clearInterval(resync)
+  clearTimeout(renewTimer)
+  clearTimeout(retryTimer)
+  clearTimeout(debounceTimer)
+  pending = null
+  await running
+  await watching
+  return revokedKey ? {kind: 'revoked', key: revokedKey} : {kind: 'stopped'}
+}

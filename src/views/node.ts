@@ -1,0 +1,90 @@
+/** Pure builders: node command results → views. The data objects are the `-o json` contracts. */
+import type {Check} from '../dataplane/types.js'
+import type {ApplySummary} from '../node/apply.js'
+import type {TeardownSummary} from '../node/teardown.js'
+import type {Cell, View} from '../output/view.js'
+
+function leaseText(s: ApplySummary): string {
+  const l = s.lease
+  const what = {
+    allocated: 'allocated', renewed: 'renewed', reused: 'reused (reservation)', unchanged: 'unchanged',
+    'would-allocate': 'would be allocated', 'would-renew': 'would be renewed',
+  }[l.action]
+  const expiry = l.expiresAt ? `, expires ${l.expiresAt}` : l.leaseId === null && l.key ? ', reservation' : ''
+  return `${l.subnet} ${what}: ${l.reason}${expiry}`
+}
+
+function writesCell(s: ApplySummary): Cell {
+  const w = s.writes
+  if (s.dryRun) return {text: s.changed ? 'dry run: changes planned, nothing written' : 'dry run: nothing to change', tone: 'dim'}
+  if (w.total === 0) return {text: 'none: the node was already up to date', tone: 'ok'}
+  return `${w.total} (etcd ${w.etcd}, kernel ${w.kernel}, iptables ${w.iptables}, subnet file ${w.subnetFile})`
+}
+
+export function applyView(s: ApplySummary): View {
+  const e = s.entries
+  const fields: Array<[string, Cell]> = [
+    ['Lease', leaseText(s)],
+    ['Interface', `${s.interface.name} ${s.interface.address} mtu ${s.interface.mtu}, public IP ${s.interface.publicIP} (${s.interface.reason})`],
+    ['Backend', `${s.backend}, network ${s.network}`],
+  ]
+  if (s.device) fields.push(['Device', `${s.device.name} mac ${s.device.mac} mtu ${s.device.mtu} (${s.device.action})`])
+  if (s.bridge) fields.push(['Bridge', `${s.bridge.name} ${s.bridge.address}`])
+  fields.push(
+    ['Peers', String(s.peers)],
+    ['Entries', {text: `${e.added} added, ${e.changed} changed, ${e.removed} removed${e.failed ? `, ${e.failed} FAILED` : ''}`, tone: e.failed ? 'bad' : 'ok'}],
+    ['Masquerade', s.masquerade],
+    ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
+    ['Writes', writesCell(s)],
+  )
+  const footer: Cell[] = []
+  if (s.dryRun && s.operations.length > 0) footer.push('Planned operations:', ...s.operations.map((o) => `  ${o}`))
+  for (const f of s.failures) footer.push({text: `FAILED: ${f.line}: ${f.message}`, tone: 'bad'})
+  // Warnings are in the data; commands print them on stderr.
+  return {data: s, human: {kind: 'fields', fields, footer}}
+}
+
+/** One line per reconcile under --watch (JSON: the summary plus the trigger and a timestamp). */
+export function watchEventView(s: ApplySummary, trigger: string, at: Date): View {
+  const e = s.entries
+  const parts = [
+    `lease ${s.lease.subnet} ${s.lease.action}`,
+    `entries +${e.added} ~${e.changed} -${e.removed}${e.failed ? ` !${e.failed}` : ''}`,
+    ...(s.device && s.device.action !== 'kept' ? [`device ${s.device.name} ${s.device.action} (mac ${s.device.mac})`] : []),
+    `writes ${s.writes.total}`,
+  ]
+  return {
+    data: {at: at.toISOString(), trigger, ...s},
+    human: {kind: 'text', lines: [`${at.toISOString()} ${trigger}: ${parts.join(', ')}`, ...s.failures.map((f) => ({text: `  FAILED: ${f.line}: ${f.message}`, tone: 'bad' as const}))]},
+  }
+}
+
+/** `node verify` and `node check`: rows (name, ok/FAIL, detail) and a verdict. JSON: {ok, checks}. */
+export function checksView(result: {ok: boolean; checks: Check[]}, what: string, extra: Record<string, unknown> = {}): View {
+  const failed = result.checks.filter((c) => !c.ok)
+  const verdict: Cell = result.ok
+    ? {text: `${what}: OK (${result.checks.length} checks)`, tone: 'ok'}
+    : {text: `${what}: FAILED (${failed.length} of ${result.checks.length} checks: ${failed.map((c) => c.name).join(', ')})`, tone: 'bad'}
+  return {
+    data: {ok: result.ok, checks: result.checks.map((c) => ({name: c.name, ok: c.ok, detail: c.detail})), ...extra},
+    human: {
+      kind: 'table',
+      head: ['CHECK', 'STATUS', 'DETAIL'],
+      rows: result.checks.map((c) => [c.name, c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'}, c.detail]),
+      footer: [verdict],
+    },
+  }
+}
+
+export function teardownView(s: TeardownSummary): View {
+  const lease = 'key' in s.lease ? `${s.lease.subnet} ${s.lease.action === 'released' ? 'released' : 'would be released'} (${s.lease.key})` : `${s.lease.action}: ${s.lease.reason}`
+  const fields: Array<[string, Cell]> = [
+    ['Network', s.network],
+    ['Removed', s.removed.length === 0 ? {text: 'nothing (no flannel device or routes)', tone: 'dim'} : `${s.removed.length} operation(s)${s.dryRun ? ' planned' : ''}`],
+    ['Masquerade', s.masquerade],
+    ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
+    ['Lease', lease],
+    ['Result', s.dryRun ? {text: 'dry run: nothing changed', tone: 'dim'} : s.changed ? 'torn down' : {text: 'nothing to do', tone: 'ok'}],
+  ]
+  return {data: s, human: {kind: 'fields', fields, footer: s.removed.map((o) => `  ${o}`)}}
+}
