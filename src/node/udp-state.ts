@@ -77,21 +77,22 @@ export async function removeUdpState(path: string): Promise<boolean> {
   return unlink(path).then(() => true, () => false)
 }
 
-/** starttime of /proc/<pid>/stat (field 22; the command name before it may contain spaces and parentheses). */
-export async function processStartTime(pid: number | 'self'): Promise<number | null> {
+/** /proc/<pid>/stat from field 3 (state) on; the command name before it may contain spaces and parentheses. */
+async function statFields(pid: number | 'self'): Promise<string[] | null> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null)
-  if (text === null) return null
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  const start = Number(fields[19])
+  return text === null ? null : text.slice(text.lastIndexOf(')') + 2).split(' ')
+}
+
+/** starttime (field 22) of a process. */
+export async function processStartTime(pid: number | 'self'): Promise<number | null> {
+  const start = Number((await statFields(pid))?.[19])
   return Number.isFinite(start) ? start : null
 }
 
 /** The process the state file names is still that process (same pid and start time), and not a zombie. */
 export async function forwarderAlive(state: Pick<UdpStateFile, 'pid' | 'startTime'>): Promise<boolean> {
-  const text = await readFile(`/proc/${state.pid}/stat`, 'utf8').catch(() => null)
-  if (text === null) return false
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return fields[0] !== 'Z' && Number(fields[19]) === state.startTime
+  const fields = await statFields(state.pid)
+  return fields !== null && fields[0] !== 'Z' && Number(fields[19]) === state.startTime
 }
 
 export interface ProcessFds {

@@ -66,7 +66,7 @@ export interface UdpApplySummary extends ApplySummary {
   }
 }
 
-export const UDP_NEEDS_WATCH = 'the udp backend forwards packets in this process: run `flannelctl node apply --watch`'
+const UDP_NEEDS_WATCH = 'the udp backend forwards packets in this process: run `flannelctl node apply --watch`'
 
 const round = (ms: number) => Math.round(ms * 10) / 10
 const ENTRY = {add: 'added', change: 'changed', remove: 'removed'} as const
@@ -171,12 +171,15 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
   } else if (flags.dryRun) {
     action = own && compatible ? 'would-renew' : 'would-allocate'
     if (own && compatible) subnet = own.subnet
-    else {
+    else if (previous) {
+      lease = null
+      subnet = previous
+    } else {
       lease = null
       const first = allocateSubnet(ctx.config, ctx.listing.leases, () => 0)
-      if (!previous && !first.ok) throw new OperationFailedError(first.reason)
-      subnet = previous ?? (first.ok ? first.pair.ipv4 : ctx.config.ipv4!.network)
-      if (!previous) warnings.push(`dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet)}`)
+      if (!first.ok) throw new OperationFailedError(first.reason)
+      subnet = first.pair.ipv4
+      warnings.push(`dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet)}`)
     }
   } else {
     const acquired = await acquire(store, ctx, attrs, own && compatible ? undefined : previous, flags.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS, warnings)
@@ -388,7 +391,7 @@ async function forwarderChecks(path: string, tun: UdpTunDesired, bindAddress: st
   out.push({
     name: `${name} threads`, ok: threadsOk,
     detail: threadsOk
-      ? `forwarding: ${state.stats.txPackets} sent, ${state.stats.rxPackets} received, ${state.stats.dropRunt + state.stats.dropNonIPv4 + state.stats.dropOversize} malformed dropped`
+      ? `forwarding: ${state.stats.txPackets} sent, ${state.stats.rxPackets} received, ${state.stats.dropRunt + state.stats.dropNonIPv4 + state.stats.dropOversize} dropped (not IPv4, too short or too long)`
       : !state.running ? 'not started' : errors.length > 0 ? errors.join('; ') : `state not refreshed for ${formatDuration(age)}: the process is stuck`,
   })
   const diff = comparePeerTables(state.peers, want)

@@ -30,8 +30,9 @@ export function formatDuration(ms: number): string {
   seconds -= hours * 3600
   const minutes = Math.floor(seconds / 60)
   seconds -= minutes * 60
-  if (days > 0) return `${days}d${hours}h`
-  if (hours > 0) return `${hours}h${minutes}m`
+  // Leases are 24 h: show them in hours (24h0m, 23h59m) and switch to days only for long spans.
+  if (days >= 4) return `${days}d${hours}h`
+  if (days > 0 || hours > 0) return `${days * 24 + hours}h${minutes}m`
   if (minutes > 0) return `${minutes}m${seconds}s`
   return `${seconds}s`
 }

@@ -28,7 +28,7 @@ export function applyView(s: ApplySummary): View {
     ['Interface', `${s.interface.name} ${s.interface.address} mtu ${s.interface.mtu}, public IP ${s.interface.publicIP} (${s.interface.reason})`],
     ['Backend', `${s.backend}, network ${s.network}`],
   ]
-  if (s.device) fields.push(['Device', `${s.device.name} mac ${s.device.mac} mtu ${s.device.mtu} (${s.device.action})`])
+  if (s.device) fields.push(['Device', `${s.device.name}${s.device.mac ? ` mac ${s.device.mac}` : ''} mtu ${s.device.mtu} (${s.device.action})`]) // a TUN has no MAC
   if (s.bridge) fields.push(['Bridge', `${s.bridge.name} ${s.bridge.address}`])
   fields.push(
     ['Peers', String(s.peers)],
@@ -50,7 +50,7 @@ export function watchEventView(s: ApplySummary, trigger: string, at: Date): View
   const parts = [
     `lease ${s.lease.subnet} ${s.lease.action}`,
     `entries +${e.added} ~${e.changed} -${e.removed}${e.failed ? ` !${e.failed}` : ''}`,
-    ...(s.device && s.device.action !== 'kept' ? [`device ${s.device.name} ${s.device.action} (mac ${s.device.mac})`] : []),
+    ...(s.device && s.device.action !== 'kept' ? [`device ${s.device.name} ${s.device.action}${s.device.mac ? ` (mac ${s.device.mac})` : ''}`] : []),
     `writes ${s.writes.total}`,
   ]
   return {

@@ -17,6 +17,10 @@
  * - TTL is decremented in both directions (a packet arriving with TTL 0 or 1 is dropped and counted;
  *   flanneld would forward TTL 0 as 255) and the header checksum is patched incrementally (RFC 1624):
  *   bit-identical to flanneld's patch, and equal to a full recomputation for a valid header.
+ * - Offloads (native/src/flannel_udp.c): the TUN takes TCP super-packets (IFF_VNET_HDR + TSO) that the tx thread
+ *   segments itself, sends go out in UDP GSO batches, receives come UDP-GRO'd and in-order TCP segments enter the
+ *   TUN as one GSO write. Nothing of it is visible on the wire; the counters still count IP packets (segments).
+ *   The device therefore shows `vnet_hdr` in `ip -d link`; a persistent one gets its offloads reset on stop().
  * - ICMP net-unreachable (no peer): source = the TUN address, which is local to the node, so the kernel
  *   drops it as a martian unless net.ipv4.conf.<tun>.accept_local=1 (flanneld's messages too). Not sent
  *   before setTunAddress(), for ICMP, non-first fragments or headers of 60+ bytes; a short packet is quoted
