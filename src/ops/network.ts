@@ -3,6 +3,8 @@
  */
 import {EtcdUnavailableError, InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {loadNetworkConfig, type NetworkConfig, operationalProblems} from '../core/network-config.js'
+import {formatSubnetPair} from '../core/subnet-key.js'
+import {incompatibilities} from '../core/reclaim.js'
 import type {FlannelStore, StoredValue} from '../etcd/store.js'
 
 export interface ValidatedConfig {
@@ -31,7 +33,14 @@ export interface CreateResult {
   warnings: string[]
 }
 
-export async function createNetwork(store: FlannelStore, text: string, options: {force: boolean; dryRun: boolean}): Promise<CreateResult> {
+/** A lease that a replacement config would leave outside its Network, range or subnet length. */
+export interface OrphanedLease {
+  subnet: string
+  publicIP: number
+  reasons: string[]
+}
+
+export async function createNetwork(store: FlannelStore, text: string, options: {force: boolean; dryRun: boolean; orphanLeases?: boolean}): Promise<CreateResult> {
   const validated = validateConfigText(text)
   const result = {key: store.configKey, config: JSON.parse(text) as unknown, warnings: validated.warnings}
   if (options.dryRun) return {...result, action: 'dry-run'}
@@ -43,6 +52,19 @@ export async function createNetwork(store: FlannelStore, text: string, options: 
     ])
   }
   if (!existing) throw new OperationFailedError(`the config at ${store.configKey} changed while writing; try again`)
+  // flanneld reads the config only at startup: a node restarted under a config that no longer fits its lease deletes
+  // that lease and takes a new subnet, renumbering its pods. Say which leases that would hit before doing it.
+  const {leases} = await store.listLeases({ttl: false})
+  const orphaned: OrphanedLease[] = leases
+    .map((lease) => ({subnet: formatSubnetPair({ipv4: lease.subnet, ipv6: lease.ipv6Subnet}), publicIP: lease.attrs.publicIP, reasons: incompatibilities(lease, validated.config)}))
+    .filter((o) => o.reasons.length > 0)
+  if (orphaned.length > 0 && !options.orphanLeases) {
+    const shown = orphaned.slice(0, 5).map((o) => `${o.subnet} (${o.reasons[0]})`).join(', ')
+    throw new OperationFailedError(
+      `refusing to replace ${store.configKey}: the new config would orphan ${orphaned.length} existing lease(s): ${shown}${orphaned.length > 5 ? ', …' : ''}`,
+      ['those nodes would be renumbered when flanneld restarts; pass --orphan-leases to replace the config anyway, or `subnets reclaim --incompatible` afterwards'],
+    )
+  }
   if (!(await store.replaceConfig(text, existing.modRevision))) {
     throw new OperationFailedError(`the config at ${store.configKey} was changed by someone else meanwhile; nothing written`)
   }

@@ -36,6 +36,21 @@ describe('network commands against a real etcd', () => {
     assert.equal(etcdctl(etcd.endpoint, ['get', '/t1/network/config', '--print-value-only']).stdout.trim(), '{"Network":"10.2.0.0/16","Backend":{"Type":"host-gw"}}')
   })
 
+  it('--force refuses a config that would orphan existing leases unless --orphan-leases, naming them', async () => {
+    etcdctl(etcd.endpoint, ['put', '/t7/network/config', '{"Network":"10.7.0.0/16","Backend":{"Type":"vxlan"}}'])
+    etcdctl(etcd.endpoint, ['put', '/t7/network/subnets/10.7.5.0-24', '{"PublicIP":"192.0.2.5","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:05"}}'])
+    const refused = await runCli(['network', 'create', '--network', '10.8.0.0/16', '--prefix', '/t7/network', '--force'], {env})
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /would orphan 1 existing lease\(s\): 10\.7\.5\.0\/24 \(outside Network 10\.8\.0\.0\/16\)/)
+    assert.match(refused.stderr, /--orphan-leases/)
+    assert.equal(etcdctl(etcd.endpoint, ['get', '/t7/network/config', '--print-value-only']).stdout.trim(), '{"Network":"10.7.0.0/16","Backend":{"Type":"vxlan"}}')
+    const compatible = await runCli(['network', 'create', '--network', '10.7.0.0/16', '--backend', 'host-gw', '--prefix', '/t7/network', '--force'], {env})
+    assert.equal(compatible.code, 0, compatible.stderr)
+    const forced = await runCli(['network', 'create', '--network', '10.8.0.0/16', '--prefix', '/t7/network', '--force', '--orphan-leases'], {env})
+    assert.equal(forced.code, 0, forced.stderr)
+    assert.equal(etcdctl(etcd.endpoint, ['get', '/t7/network/config', '--print-value-only']).stdout.trim(), '{"Network":"10.8.0.0/16","Backend":{"Type":"vxlan"}}')
+  })
+
   it('--dry-run prints the JSON and writes nothing', async () => {
     const {result, json} = await runJson(['network', 'create', '--network', '10.3.0.0/16', '--prefix', '/t2/network', '--dry-run'], {env})
     assert.equal(result.code, 0)

@@ -40,6 +40,7 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
     learning: Flags.boolean({summary: 'vxlan: enable source address learning on the device.'}),
     'from-file': Flags.string({summary: 'Read the config JSON from a file ("-" for stdin) instead of flags.', exclusive: ['network', 'no-ipv4']}),
     force: Flags.boolean({summary: 'Replace an existing config (compare-and-swap on its revision).'}),
+    'orphan-leases': Flags.boolean({summary: 'With --force: replace the config even if existing leases no longer fit it.', dependsOn: ['force']}),
     'dry-run': Flags.boolean({summary: 'Validate and print the JSON; write nothing.'}),
   }
 
@@ -74,7 +75,7 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
       }))
     }
     const store = await this.openStore()
-    const result = await createNetwork(store, text, {force: flags.force, dryRun: flags['dry-run']})
+    const result = await createNetwork(store, text, {force: flags.force, dryRun: flags['dry-run'], orphanLeases: flags['orphan-leases']})
     for (const warning of result.warnings) this.warning(warning)
     this.print(createResultView(result))
     return result
