@@ -14,7 +14,8 @@ import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type Cluster, startCluster} from '../helpers/cluster.js'
 
 const PREFIX = '/lab/network'
-const TIMEOUTS = ['--dial-timeout', '1s', '--command-timeout', '2s']
+// Generous: these tests check outcomes, not speed, and CI machines can be loaded.
+const TIMEOUTS = ['--dial-timeout', '3s', '--command-timeout', '10s']
 const ROOT = 'root:rootpw-7f3a'
 const VXLAN = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
 
@@ -35,9 +36,14 @@ function argvContaining(needle: string): string[] {
 describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
   let etcd: Cluster
   let env: Record<string, string>
+  const rootRead = (args: string[]) => {
+    const result = etcd.etcdctl(args, {user: ROOT})
+    assert.equal(result.status, 0, `etcdctl ${args.join(' ')}: ${result.stderr}`)
+    return result.stdout
+  }
   const snapshot = () => ({
-    keys: etcd.etcdctl(['get', '--prefix', '/', '--keys-only'], {user: ROOT}).stdout,
-    leases: etcd.etcdctl(['lease', 'list'], {user: ROOT}).stdout,
+    keys: rootRead(['get', '--prefix', '/', '--keys-only']),
+    leases: rootRead(['lease', 'list']),
   })
 
   before(async () => {

@@ -24,7 +24,8 @@ describe('network usage and doctor against a real etcd', () => {
   const putLease = (prefix: string, key: string, value: string, ttl: number | null) =>
     ok(['put', ...(ttl === null ? [] : [`--lease=${grant(ttl)}`]), `${prefix}/subnets/${key}`, value])
   const env = (prefix: string) => ({FLANNELCTL_ENDPOINTS: etcd.endpoint, FLANNELCTL_PREFIX: prefix})
-  const fast = ['--dial-timeout', '500ms', '--command-timeout', '1s']
+  // Short enough that dead endpoints fail quickly, long enough for a loaded machine's live one.
+  const fast = ['--dial-timeout', '1s', '--command-timeout', '4s']
 
   before(async () => {
     etcd = await startEtcd()
