@@ -15,11 +15,10 @@
  * fetch(), and the caller then uses the etcd3 path, which has the retries and the error translation.
  * This file and client.ts are the only code that speaks gRPC/HTTP2.
  */
-import {readFileSync} from 'node:fs'
 import {connect as connectTcp, isIP, type Socket} from 'node:net'
-import {checkServerIdentity, connect as connectTls, type PeerCertificate, type TLSSocket} from 'node:tls'
+import {connect as connectTls, type TLSSocket} from 'node:tls'
 
-import type {EtcdConnection} from './client.js'
+import {type EtcdConnection, nodeTlsOptions} from './client.js'
 
 export interface LeaseTtl {
   /** Remaining seconds; -1 when the lease has expired or never existed (etcd answers TTL -1, not an error). */
@@ -35,7 +34,7 @@ export interface TtlFetcher {
 }
 
 export interface TtlFetcherOptions {
-  /** Upper bound on streams in flight per session; the server's SETTINGS_MAX_CONCURRENT_STREAMS lowers it. */
+  /** Upper bound on streams in flight per connection; the server's SETTINGS_MAX_CONCURRENT_STREAMS lowers it. */
   maxConcurrency?: number
 }
 
@@ -431,14 +430,8 @@ interface Call {
   body?: Buffer
 }
 
-/** TLS settings shared by every connection: client.ts's files and its --insecure-skip-tls-verify behaviour. */
-interface TlsSettings {
-  ca?: Buffer
-  cert?: Buffer
-  key?: Buffer
-  /** The name the server certificate must carry instead of the endpoint host. */
-  serverNameOverride?: string
-}
+/** client.ts's nodeTlsOptions: its files and its verification rules (--insecure-skip-tls-verify included). */
+type TlsSettings = ReturnType<typeof nodeTlsOptions>
 
 class H2Connection {
   private readonly socket: Socket | TLSSocket
@@ -473,12 +466,10 @@ class H2Connection {
     const timer = setTimeout(() => this.fail(new Error(`no HTTP/2 SETTINGS from ${endpoint} within ${dialTimeoutMs} ms`)), dialTimeoutMs)
     this.ready.then(() => clearTimeout(timer), () => clearTimeout(timer))
     if (tls) {
-      const name = tls.serverNameOverride
       const socket = connectTls({
-        host, port, ALPNProtocols: ['h2'], ca: tls.ca, cert: tls.cert, key: tls.key,
+        ...tls, host, port, ALPNProtocols: ['h2'],
         // No SNI for an IP address (RFC 6066; Node warns otherwise); the certificate is still checked against it.
-        servername: name ?? (isIP(host) ? undefined : host),
-        ...(name ? {checkServerIdentity: (_host: string, peer: PeerCertificate) => checkServerIdentity(name, peer)} : {}),
+        servername: isIP(host) ? undefined : host,
       })
       socket.once('secureConnect', () => {
         if (socket.alpnProtocol !== 'h2') this.fail(new Error(`${endpoint} did not negotiate HTTP/2 (ALPN ${socket.alpnProtocol || 'none'})`))
@@ -744,10 +735,6 @@ function unpad(payload: Buffer, flags: number): Buffer {
 
 // ---- the fetcher ----
 
-function readPem(path: string | undefined): Buffer | undefined {
-  return path ? readFileSync(path) : undefined
-}
-
 /**
  * A fetcher for this connection's endpoints, TLS material and user. Connections are opened on the first
  * fetch(), one per endpoint, tried in order: the first that connects serves every call. They never keep the
@@ -756,15 +743,9 @@ function readPem(path: string | undefined): Buffer | undefined {
 export function createTtlFetcher(connection: EtcdConnection, options: TtlFetcherOptions = {}): TtlFetcher {
   const opts = connection.options
   const endpoints = opts.endpoints
-  const cacert = readPem(opts.cacert)
-  const cert = readPem(opts.cert)
-  const key = readPem(opts.key)
   // The same rule as client.ts: any TLS material or https:// endpoint makes every endpoint https.
-  const useTls = endpoints.some((e) => e.startsWith('https://')) || cacert !== undefined || cert !== undefined
-  // client.ts sets grpc.ssl_target_name_override=localhost for --insecure-skip-tls-verify: the same here.
-  const tls: TlsSettings | undefined = useTls
-    ? {ca: cacert, cert, key, serverNameOverride: opts.insecureSkipTlsVerify ? 'localhost' : undefined}
-    : undefined
+  const useTls = endpoints.some((e) => e.startsWith('https://')) || opts.cacert !== undefined || opts.cert !== undefined
+  const tls = useTls ? nodeTlsOptions(opts) : undefined
   const budget = opts.dialTimeoutMs + opts.commandTimeoutMs
   const connections = new Map<string, H2Connection>()
 

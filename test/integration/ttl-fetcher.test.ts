@@ -207,7 +207,7 @@ describe('ttl-fetcher over TLS with client certificates', {timeout: 120_000}, ()
     pki?.remove()
   })
 
-  it('reads the same TTLs as etcd3, by IP address and by name, without Node warnings', async () => {
+  it('reads the same TTLs as etcd3, by IP address and by name, honours --cacert and --insecure-skip-tls-verify, no Node warnings', async () => {
     const warnings: Error[] = []
     const onWarning = (w: Error) => warnings.push(w)
     process.on('warning', onWarning)
@@ -224,12 +224,20 @@ describe('ttl-fetcher over TLS with client certificates', {timeout: 120_000}, ()
           viaName.close()
         }
       }
-      // The wrong CA is refused, as etcd3 refuses it.
+      // The wrong CA is refused, as etcd3 refuses it; with --insecure-skip-tls-verify both accept the server.
       const untrusted = connect({...options, cacert: pki.otherCa})
       const fetcher = createTtlFetcher(untrusted)
       await assert.rejects(fetcher.fetch(live), /certificate/i)
       fetcher.close()
       untrusted.close()
+      const skipVerify = connect({...options, cacert: pki.otherCa, insecureSkipTlsVerify: true})
+      const unverified = createTtlFetcher(skipVerify)
+      try {
+        assertSameTtls(await unverified.fetch(live), await etcd3Ttls(skipVerify, live))
+      } finally {
+        unverified.close()
+        skipVerify.close()
+      }
       await new Promise((resolve) => setImmediate(resolve))
       assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), [])
     } finally {
