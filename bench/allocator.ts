@@ -15,6 +15,7 @@ import {allocateSubnet, flanneldAllocate, freeIpv4, type Occupant} from '../src/
 import {formatIPv4Cidr, type Ipv4Net, parseIPv4Cidr} from '../src/core/cidr.js'
 import {loadNetworkConfig} from '../src/core/network-config.js'
 import {makeSubnetKey} from '../src/core/subnet-key.js'
+import {seededRandom as seeded} from '../test/helpers/prng.js'
 
 const LEASES = Number(process.argv[2] ?? 60_000)
 const RUNS = Number(process.argv[3] ?? 15)
@@ -24,16 +25,6 @@ const range = config.ipv4!
 const SIZE = 256
 const CANDIDATES = (range.subnetMax - range.subnetMin) / SIZE + 1
 
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {

@@ -26,7 +26,7 @@ import type {FlannelStore} from '../etcd/store.js'
 import {applyOps, type ApplyResult} from '../iproute2/apply.js'
 import {renderOp, renderPlan} from '../iproute2/render.js'
 import {acquireLease, type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
-import {gatherFacts, type NodeContext, type NodeFlags, resolveNode, usablePreviousSubnet} from './context.js'
+import {gatherFacts, type NodeContext, type ResolvedNode, type NodeFlags, resolveNode, usablePreviousSubnet} from './context.js'
 import {ensureMasq, type MasqOutcome} from './iptables.js'
 import {evaluatePrereqs, prerequisiteError} from './prereq.js'
 import {buildNodeSpec, ownLeaseAttrs, renewalDecision, selectPeers} from './spec.js'
@@ -126,13 +126,9 @@ export async function applyNode(store: FlannelStore, flags: ApplyFlags, deps: Ap
   const macBytes = random(6)
   const device = decideDevice(ctx, observed, flags, previous, macBytes)
   const attrs = ownLeaseAttrs(ctx.backend, ctx.options, ctx.selected.publicIP, device ? {mac: device.mac} : null)
-  const value = store.encodeLease(attrs)
 
   // 3. This node's lease.
-  const own = ctx.own
-  const compatible = own ? isLeaseCompatible(ctx.config, own) : false
-  const fresh = ctx.ownFresh
-  const decision = renewalDecision(fresh ?? undefined, value, compatible, fresh?.expiresAt ?? null, now(), flags.renewMarginMs)
+  const {own, compatible, fresh, decision} = ownLeaseDecision(store, ctx, attrs, now(), flags.renewMarginMs)
   let lease: Lease | null = fresh ?? null
   let subnet: Ipv4Net
   let action: LeaseAction
@@ -343,6 +339,19 @@ function pickFree(ctx: NodeContext, random: () => number = Math.random): Ipv4Net
   const allocation = allocateSubnet(ctx.config, [...ctx.listing.leases, ...garbage], random)
   if (!allocation.ok) throw new OperationFailedError(allocation.reason)
   return allocation.pair.ipv4
+}
+
+/**
+ * The lease step every backend shares: the exact value this node's lease must hold, whether its current lease is
+ * still usable under the config, and whether it has to be written now (new, changed, or past its renewal point).
+ */
+export function ownLeaseDecision(store: FlannelStore, ctx: ResolvedNode, attrs: ReturnType<typeof ownLeaseAttrs>, now: Date, renewMarginMs: number) {
+  const value = store.encodeLease(attrs)
+  const own = ctx.own
+  const compatible = own ? isLeaseCompatible(ctx.config, own) : false
+  const fresh = ctx.ownFresh
+  const decision = renewalDecision(fresh ?? undefined, value, compatible, fresh?.expiresAt ?? null, now, renewMarginMs)
+  return {value, own, compatible, fresh, decision}
 }
 
 /**

@@ -19,7 +19,7 @@
  */
 import {formatIPv4, formatIPv4Cidr, type Ipv4Net} from '../core/cidr.js'
 import {InvalidInputError, OperationFailedError} from '../core/errors.js'
-import {allocateSubnet, isLeaseCompatible} from '../core/allocator.js'
+import {allocateSubnet} from '../core/allocator.js'
 import {formatLeaseId, isReservation, type Lease} from '../core/lease.js'
 import {formatSubnetEnv} from '../core/subnet-env.js'
 import {DEFAULT_UDP_PORT, type UdpPeer} from '../backends/udp/forwarder.js'
@@ -34,13 +34,13 @@ import {observe} from '../iproute2/observe.js'
 import {renderPlan} from '../iproute2/render.js'
 import {DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
-import {acquire, type ApplyDeps, type ApplyFlags, type ApplyOutcome, type ApplySummary, type LeaseAction} from './apply.js'
+import {acquire, ownLeaseDecision, type ApplyDeps, type ApplyFlags, type ApplyOutcome, type ApplySummary, type LeaseAction} from './apply.js'
 import {gatherFacts, type NodeContext, observeOptions, type ResolvedNode, usablePreviousSubnet} from './context.js'
 import {ensureMasq, readNatTable} from './iptables.js'
 import {checkMasq} from './masq.js'
 import {evaluatePrereqs, prerequisiteError} from './prereq.js'
 import {probePeers} from './probe.js'
-import {ownLeaseAttrs, renewalDecision, selectPeers} from './spec.js'
+import {ownLeaseAttrs, selectPeers} from './spec.js'
 import {writeSubnetFile} from './subnet-file.js'
 import type {UdpSession} from './udp-session.js'
 import {forwarderAlive, processFds, readUdpState, removeUdpState, stopProcess, udpSocketInode, udpStatePath, UDP_STATE_STALE_MS} from './udp-state.js'
@@ -155,11 +155,7 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
 
   // 3. This node's lease: flanneld's udp lease, {"PublicIP":…,"PublicIPv6":null}.
   const attrs = ownLeaseAttrs(ctx.backend, ctx.options, ctx.selected.publicIP, null)
-  const value = store.encodeLease(attrs)
-  const own = ctx.own
-  const compatible = own ? isLeaseCompatible(ctx.config, own) : false
-  const fresh = ctx.ownFresh
-  const decision = renewalDecision(fresh ?? undefined, value, compatible, fresh?.expiresAt ?? null, now(), flags.renewMarginMs)
+  const {own, compatible, fresh, decision} = ownLeaseDecision(store, ctx, attrs, now(), flags.renewMarginMs)
   let lease: Lease | null = fresh ?? null
   let subnet: Ipv4Net
   let action: LeaseAction

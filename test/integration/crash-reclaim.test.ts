@@ -17,21 +17,12 @@ import {Etcd3} from 'etcd3'
 import {fillLeases} from '../../bench/lib.js'
 import {BIN, runCli} from '../helpers/cli.js'
 import {type EtcdMember, startEtcd} from '../helpers/etcd.js'
+import {seededRandom as prng} from '../helpers/prng.js'
 
 const COUNT = 300
 const ATTEMPTS = 3
 const MAX_DELAY_MS = 1000
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Written {
   value: Buffer

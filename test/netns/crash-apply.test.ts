@@ -17,6 +17,7 @@ import {after, before, describe, it} from 'node:test'
 import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
 import {rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {seededRandom as prng} from '../helpers/prng.js'
 
 const PREFIX = '/lab/network'
 const ENDPOINT = 'http://192.0.2.250:2379'
@@ -26,17 +27,6 @@ const MIN_KILLS = 20
 const MAX_ITERATIONS = 60
 const MAX_DELAY_MS = 2500
 
-/** mulberry32: small seeded PRNG, so a failing run can be replayed with FCTL_CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface VerifyJson {
   ok: boolean

@@ -10,18 +10,8 @@ import {
 import {formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, parseIPv4, parseIPv4Cidr, parseIPv6Cidr} from '../../src/core/cidr.js'
 import {InvalidInputError} from '../../src/core/errors.js'
 import {loadNetworkConfig, type Ipv4Range, type Ipv6Range} from '../../src/core/network-config.js'
+import {seededRandom as seeded} from '../helpers/prng.js'
 
-/** A small deterministic generator (mulberry32) so failures reproduce. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const v4 = (text: string) => parseIPv4Cidr(text)
 const v6 = (text: string) => parseIPv6Cidr(text)
