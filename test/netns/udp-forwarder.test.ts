@@ -142,9 +142,15 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     const before = (await n1.call('stats')) as Stats
     const ping = await inNs(ns.n1, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-I', '10.5.1.2', '10.5.2.2'])
     assert.equal(ping.code, 0, `ping failed:\n${ping.stdout}`)
-    const after = (await n1.call('stats')) as Stats
-    assert.ok(after.txPackets - before.txPackets >= 3)
-    assert.ok(after.rxPackets - before.rxPackets >= 3)
+    // The forwarder threads count a packet after handing it on, so ping can exit a moment before the counters
+    // move: poll briefly (bounded) instead of reading once.
+    let after = (await n1.call('stats')) as Stats
+    for (let i = 0; i < 20 && (after.txPackets - before.txPackets < 3 || after.rxPackets - before.rxPackets < 3); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      after = (await n1.call('stats')) as Stats
+    }
+    assert.ok(after.txPackets - before.txPackets >= 3, `tx ${after.txPackets - before.txPackets}`)
+    assert.ok(after.rxPackets - before.rxPackets >= 3, `rx ${after.rxPackets - before.rxPackets}`)
     assert.equal(after.txBytes - before.txBytes, (after.txPackets - before.txPackets) * 84) // 20 IP + 8 ICMP + 56
   })
 
