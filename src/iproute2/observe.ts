@@ -6,6 +6,7 @@
 import { vxlanDeviceName, VXLAN_DEFAULTS } from '../dataplane/desired.js'
 import type { AddrState, FdbState, LinkState, NeighState, NodeSpec, NodeState, RouteState } from '../dataplane/types.js'
 import { CommandError, commandArgv, readSysctl, run, type RunOptions, type Tool } from './exec.js'
+import { OperationFailedError } from '../core/errors.js'
 
 export interface ObserveOptions {
   netns?: string
@@ -30,7 +31,13 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [])
 const objects = (text: string): Json[] => {
   if (!text.trim()) return []
-  const v: unknown = JSON.parse(text)
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    // An iproute2 too old for -json, or a tool wrapper printing text: never plan from a guess.
+    throw new OperationFailedError(`iproute2 printed output that is not JSON (is iproute2 too old for -json?): ${JSON.stringify(text.slice(0, 80))}`)
+  }
   return Array.isArray(v) ? v.filter((x): x is Json => typeof x === 'object' && x !== null) : []
 }
 
