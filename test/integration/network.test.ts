@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {mkdtempSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -18,6 +18,7 @@ describe('network commands against a real etcd', () => {
   })
   after(async () => {
     await etcd?.stop()
+    rmSync(tmp, {recursive: true, force: true})
   })
 
   it('create writes create-only JSON that etcdctl reads back byte for byte', async () => {
