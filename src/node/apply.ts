@@ -218,16 +218,7 @@ export async function applyNode(store: FlannelStore, flags: ApplyFlags, deps: Ap
   lap('kernel')
 
   // 5. Masquerade rules and the subnet file, after the data plane as flanneld does.
-  const masq = flags.ipMasq ? await ensureMasq(ctx.network, formatIPv4Cidr(subnet), flags.dryRun) : {action: 'disabled' as const}
-  const envText = formatSubnetEnv({network: ctx.config.ipv4!.network, subnet, mtu: desired.overlayMtu, ipMasq: flags.ipMasq})
-  let fileAction: ApplySummary['subnetFile']['action'] = 'unchanged'
-  if (ctx.subnetFile.text !== envText) {
-    if (flags.dryRun) fileAction = 'would-write'
-    else {
-      await writeSubnetFile(flags.subnetFile, envText)
-      fileAction = 'written'
-    }
-  }
+  const {masq, fileAction} = await finishNode(ctx, flags, subnet, desired.overlayMtu)
   lap('finish')
 
   const etcdWrites = acquired ? 1 + acquired.removed.length : 0
@@ -339,6 +330,24 @@ function pickFree(ctx: NodeContext, random: () => number = Math.random): Ipv4Net
   const allocation = allocateSubnet(ctx.config, [...ctx.listing.leases, ...garbage], random)
   if (!allocation.ok) throw new OperationFailedError(allocation.reason)
   return allocation.pair.ipv4
+}
+
+/**
+ * The last step every backend shares, after the data plane as flanneld does it: masquerade rules (with --ip-masq)
+ * and subnet.env, each written only when it differs from what is there.
+ */
+export async function finishNode(ctx: ResolvedNode, flags: ApplyFlags, subnet: Ipv4Net, overlayMtu: number) {
+  const masq = flags.ipMasq ? await ensureMasq(ctx.network, formatIPv4Cidr(subnet), flags.dryRun) : {action: 'disabled' as const}
+  const envText = formatSubnetEnv({network: ctx.config.ipv4!.network, subnet, mtu: overlayMtu, ipMasq: flags.ipMasq})
+  let fileAction: ApplySummary['subnetFile']['action'] = 'unchanged'
+  if (ctx.subnetFile.text !== envText) {
+    if (flags.dryRun) fileAction = 'would-write'
+    else {
+      await writeSubnetFile(flags.subnetFile, envText)
+      fileAction = 'written'
+    }
+  }
+  return {masq, fileAction}
 }
 
 /**

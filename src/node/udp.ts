@@ -20,8 +20,7 @@
 import {formatIPv4, formatIPv4Cidr, type Ipv4Net} from '../core/cidr.js'
 import {InvalidInputError, OperationFailedError} from '../core/errors.js'
 import {allocateSubnet} from '../core/allocator.js'
-import {formatLeaseId, isReservation, type Lease} from '../core/lease.js'
-import {formatSubnetEnv} from '../core/subnet-env.js'
+import {formatLeaseId, type Lease} from '../core/lease.js'
 import {DEFAULT_UDP_PORT, type UdpPeer} from '../backends/udp/forwarder.js'
 import {comparePeerTables, diffTun, type UdpOptions, udpPeerTable, udpTunDesired, type UdpTunDesired, udpTunMtu, tunOps, UDP_TUN_NAME} from '../backends/udp/plan.js'
 import {type DesiredPeer, type DesiredState, desiredState} from '../dataplane/desired.js'
@@ -34,18 +33,17 @@ import {observe} from '../iproute2/observe.js'
 import {renderPlan} from '../iproute2/render.js'
 import {DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
-import {acquire, ownLeaseDecision, type ApplyDeps, type ApplyFlags, type ApplyOutcome, type ApplySummary, type LeaseAction} from './apply.js'
+import {acquire, finishNode, ownLeaseDecision, type ApplyDeps, type ApplyFlags, type ApplyOutcome, type ApplySummary, type LeaseAction} from './apply.js'
 import {gatherFacts, type NodeContext, observeOptions, type ResolvedNode, usablePreviousSubnet} from './context.js'
-import {ensureMasq, readNatTable} from './iptables.js'
+import {readNatTable} from './iptables.js'
 import {checkMasq} from './masq.js'
 import {evaluatePrereqs, prerequisiteError} from './prereq.js'
 import {probePeers} from './probe.js'
 import {ownLeaseAttrs, selectPeers} from './spec.js'
-import {writeSubnetFile} from './subnet-file.js'
 import type {UdpSession} from './udp-session.js'
 import {forwarderAlive, processFds, readUdpState, removeUdpState, stopProcess, udpSocketInode, udpStatePath, UDP_STATE_STALE_MS} from './udp-state.js'
 import type {VerifyFlags, VerifyResult} from './verify.js'
-import {subnetFileChecks} from './verify.js'
+import {ownLeaseCheck, subnetFileChecks} from './verify.js'
 
 /** apply's flags plus the forwarder session a `node apply --watch` process carries through its reconciles. */
 export interface UdpApplyFlags extends ApplyFlags {
@@ -232,16 +230,7 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
   entries.removed += peerChanges.removed
 
   // 6. Masquerade rules, subnet.env (FLANNEL_MTU = the TUN MTU), then the state file.
-  const masq = flags.ipMasq ? await ensureMasq(ctx.network, ownSubnet, flags.dryRun) : {action: 'disabled' as const}
-  const envText = formatSubnetEnv({network: ctx.config.ipv4!.network, subnet, mtu: tun.mtu, ipMasq: flags.ipMasq})
-  let fileAction: ApplySummary['subnetFile']['action'] = 'unchanged'
-  if (ctx.subnetFile.text !== envText) {
-    if (flags.dryRun) fileAction = 'would-write'
-    else {
-      await writeSubnetFile(flags.subnetFile, envText)
-      fileAction = 'written'
-    }
-  }
+  const {masq, fileAction} = await finishNode(ctx, flags, subnet, tun.mtu)
   if (session) {
     await session.publish(statePath, {
       prefix: store.prefix, network: ctx.network, subnet: ownSubnet, publicIP: ctx.selected.publicIP,
@@ -318,16 +307,8 @@ function countResult(r: ApplyResult, entries: ApplySummary['entries'], failures:
 
 export async function verifyUdpNode(store: FlannelStore, flags: VerifyFlags, ctx: ResolvedNode, now: () => Date = () => new Date()): Promise<VerifyResult> {
   const checks: Check[] = []
-  const publicIP = ctx.selected.publicIP
-  const fresh = ctx.ownFresh
-  let subnet: Ipv4Net | undefined = fresh?.subnet
-  if (!fresh) {
-    subnet = ctx.subnetFile.env?.subnet ?? undefined
-    checks.push({name: 'own lease', ok: false, detail: `no lease carries this node's public IP ${publicIP}${subnet ? ` (the subnet file names ${formatIPv4Cidr(subnet)})` : ''}; run \`flannelctl node apply --watch\``})
-  } else {
-    const expiry = isReservation(fresh) ? 'reservation, never expires'
-      : fresh.expiresAt ? `expires in ${formatDuration(fresh.expiresAt.getTime() - now().getTime())}` : 'expiry unknown'
-    checks.push({name: 'own lease', ok: true, detail: `${formatIPv4Cidr(fresh.subnet)} for ${formatIPv4(fresh.attrs.publicIP)} (${expiry})`})
+  const {fresh, subnet} = ownLeaseCheck(ctx, checks, now(), 'flannelctl node apply --watch')
+  if (fresh) {
     const type = fresh.attrs.backendType
     checks.push({name: 'own lease BackendType', ok: type === '', detail: type === '' ? 'none (udp)' : `${type}, want none (flanneld's udp lease has no BackendType)`})
     const data = fresh.attrs.backendData

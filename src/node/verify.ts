@@ -6,14 +6,14 @@
  * flanneld's lease and subnet.env bytes, masquerade rules with or without --random-fully).
  */
 import {formatIPv4, formatIPv4Cidr, type Ipv4Net, parseIPv4Cidr} from '../core/cidr.js'
-import {isReservation} from '../core/lease.js'
+import {isReservation, type Lease} from '../core/lease.js'
 import {formatSubnetEnv} from '../core/subnet-env.js'
 import {desiredState, type DesiredState} from '../dataplane/desired.js'
 import {verify} from '../dataplane/plan.js'
 import type {Check} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {formatDuration} from '../util/duration.js'
-import {type NodeFlags, resolveNode} from './context.js'
+import {type NodeFlags, type ResolvedNode, resolveNode} from './context.js'
 import {readNatTable} from './iptables.js'
 import {checkMasq} from './masq.js'
 import {probePeers} from './probe.js'
@@ -35,6 +35,23 @@ export interface VerifyResult {
   unreachable: Array<{subnet: string; publicIP: string}>
 }
 
+/**
+ * The "own lease" row every backend starts verify with: the lease carrying this node's public IP and its expiry, or,
+ * without one, the subnet the subnet file names (so the kernel can still be checked against it).
+ */
+export function ownLeaseCheck(ctx: ResolvedNode, checks: Check[], now: Date, applyCommand: string): {fresh: Lease | null; subnet: Ipv4Net | undefined} {
+  const fresh = ctx.ownFresh
+  if (!fresh) {
+    const subnet = ctx.subnetFile.env?.subnet ?? undefined
+    checks.push({name: 'own lease', ok: false, detail: `no lease carries this node's public IP ${ctx.selected.publicIP}${subnet ? ` (the subnet file names ${formatIPv4Cidr(subnet)})` : ''}; run \`${applyCommand}\``})
+    return {fresh, subnet}
+  }
+  const expiry = isReservation(fresh) ? 'reservation, never expires'
+    : fresh.expiresAt ? `expires in ${formatDuration(fresh.expiresAt.getTime() - now.getTime())}` : 'expiry unknown'
+  checks.push({name: 'own lease', ok: true, detail: `${formatIPv4Cidr(fresh.subnet)} for ${formatIPv4(fresh.attrs.publicIP)} (${expiry})`})
+  return {fresh, subnet: fresh.subnet}
+}
+
 export async function verifyNode(store: FlannelStore, flags: VerifyFlags, now: () => Date = () => new Date()): Promise<VerifyResult> {
   const ctx = await resolveNode(store, flags)
   if (ctx.backend.name === 'udp') return verifyUdpNode(store, flags, ctx, now) // device, forwarder process, peer table
@@ -43,15 +60,8 @@ export async function verifyNode(store: FlannelStore, flags: VerifyFlags, now: (
   const publicIP = ctx.selected.publicIP
 
   // This node's lease.
-  const fresh = ctx.ownFresh
-  let subnet: Ipv4Net | undefined = fresh?.subnet
-  if (!fresh) {
-    subnet = ctx.subnetFile.env?.subnet ?? undefined
-    checks.push({name: 'own lease', ok: false, detail: `no lease carries this node's public IP ${publicIP}${subnet ? ` (the subnet file names ${formatIPv4Cidr(subnet)})` : ''}; run \`flannelctl node apply\``})
-  } else {
-    const expiry = isReservation(fresh) ? 'reservation, never expires'
-      : fresh.expiresAt ? `expires in ${formatDuration(fresh.expiresAt.getTime() - now().getTime())}` : 'expiry unknown'
-    checks.push({name: 'own lease', ok: true, detail: `${formatIPv4Cidr(fresh.subnet)} for ${formatIPv4(fresh.attrs.publicIP)} (${expiry})`})
+  const {fresh, subnet} = ownLeaseCheck(ctx, checks, now(), 'flannelctl node apply')
+  if (fresh) {
     const type = fresh.attrs.backendType
     const want = ctx.backend.leaseBackendType
     checks.push({name: 'own lease BackendType', ok: type.toLowerCase() === want, detail: type.toLowerCase() === want ? type : `${type || '(none)'}, want ${want}`})

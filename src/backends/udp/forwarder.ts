@@ -197,22 +197,10 @@ export class UdpForwarder {
   }
 
   stats(): UdpForwarderStats {
-    const s = this.native.stats(this.handle)
-    return {
-      txPackets: s.txPackets,
-      txBytes: s.txBytes,
-      rxPackets: s.rxPackets,
-      rxBytes: s.rxBytes,
-      dropNoRoute: s.dropNoRoute,
-      icmpSent: s.icmpSent,
-      dropTtl: s.dropTtl,
-      dropRunt: s.dropRunt,
-      dropNonIPv4: s.dropNonIPv4,
-      dropOversize: s.dropOversize,
-      sendErrors: s.sendErrors,
-      tunWriteErrors: s.tunWriteErrors,
-    }
+    const {txThreadError, rxThreadError, running, ...counters} = this.native.stats(this.handle)
+    return counters
   }
+
 
   /** A thread ends only on an unrecoverable fd error (e.g. the device was deleted under it). */
   threadErrors(): UdpForwarderThreadErrors {

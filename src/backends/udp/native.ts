@@ -8,6 +8,7 @@
 import {createRequire} from 'node:module'
 
 import {OperationFailedError} from '../../core/errors.js'
+import type {UdpForwarderStats} from './forwarder.js'
 
 /** Opaque napi_external; only meaningful to the addon that created it. */
 export type NativeHandle = {readonly __brand: 'flannel_udp handle'}
@@ -20,19 +21,8 @@ export interface NativeOpenResult {
   port: number
 }
 
-export interface NativeStats {
-  txPackets: number
-  txBytes: number
-  rxPackets: number
-  rxBytes: number
-  dropNoRoute: number
-  icmpSent: number
-  dropTtl: number
-  dropRunt: number
-  dropNonIPv4: number
-  dropOversize: number
-  sendErrors: number
-  tunWriteErrors: number
+/** The addon reports the forwarder's counters plus the state of its threads. */
+export interface NativeStats extends UdpForwarderStats {
   /** errno name (e.g. `EBADFD`) once a thread stopped on an unrecoverable error, else null. */
   txThreadError: string | null
   rxThreadError: string | null
