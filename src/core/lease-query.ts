@@ -20,10 +20,19 @@ export interface LeaseFilter {
 
 export function filterLeases(leases: readonly Lease[], filter: LeaseFilter): Lease[] {
   return leases.filter((lease) => {
-    if (filter.publicIP !== undefined && lease.attrs.publicIP !== filter.publicIP) return false
-    if (filter.backendType !== undefined && lease.attrs.backendType.toLowerCase() !== filter.backendType.toLowerCase()) return false
-    if (filter.reservationsOnly && lease.leaseId !== null) return false
+    if (!matchesWithoutTtl(lease, filter)) return false
     if (filter.expiringWithinMs !== undefined && (lease.ttl === null || lease.ttl * 1000 > filter.expiringWithinMs)) return false
     return true
   })
+}
+
+/**
+ * The part of a filter that a lease's value and etcd lease ID decide, without its TTL: a listing applies it
+ * before fetching TTLs, so it asks etcd only about the leases it can show (one TimeToLive call each).
+ */
+export function matchesWithoutTtl(lease: Pick<Lease, 'attrs' | 'leaseId'>, filter: LeaseFilter): boolean {
+  if (filter.publicIP !== undefined && lease.attrs.publicIP !== filter.publicIP) return false
+  if (filter.backendType !== undefined && lease.attrs.backendType.toLowerCase() !== filter.backendType.toLowerCase()) return false
+  if (filter.reservationsOnly && lease.leaseId !== null) return false
+  return true
 }

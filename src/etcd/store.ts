@@ -45,6 +45,8 @@ export interface ListOptions {
    * index for every page, so at 60k keys pages of 2000 cost several times one pass; larger pages are cheaper.
    */
   pageSize?: number
+  /** Only leases for which this holds, decided before any TTL is fetched (see matchesWithoutTtl). */
+  where?: (lease: Pick<Lease, 'attrs' | 'leaseId'>) => boolean
 }
 
 export interface StoreOptions {
@@ -245,7 +247,7 @@ export class FlannelStore {
       if (!page.more || !last) break
       start = Buffer.concat([last.key, Buffer.from([0])])
     }
-    return this.toLeases(kvs, revision ?? 0, options.ttl ?? true)
+    return this.toLeases(kvs, revision ?? 0, options.ttl ?? true, options.where)
   }
 
   async getLease(pair: SubnetPair): Promise<Lease | null> {
@@ -256,7 +258,7 @@ export class FlannelStore {
     return leases[0] ?? null
   }
 
-  private async toLeases(kvs: IKeyValue[], revision: number, withTtl = true): Promise<LeaseListing> {
+  private async toLeases(kvs: IKeyValue[], revision: number, withTtl = true, where?: ListOptions['where']): Promise<LeaseListing> {
     const skipped: SkippedKey[] = []
     const candidates: Array<{kv: IKeyValue; pair: SubnetPair; attrs: LeaseAttrs}> = []
     for (const kv of kvs) {
@@ -268,7 +270,9 @@ export class FlannelStore {
       }
       try {
         const text = kv.value.toString()
-        candidates.push({kv, pair, attrs: decodeCanonicalAttrs(text) ?? parseLeaseAttrs(text)})
+        const attrs = decodeCanonicalAttrs(text) ?? parseLeaseAttrs(text)
+        if (where && !where({attrs, leaseId: kv.lease === '0' ? null : BigInt(kv.lease)})) continue
+        candidates.push({kv, pair, attrs})
       } catch (error) {
         skipped.push({key, reason: `invalid lease value: ${(error as Error).message}`})
       }

@@ -1,7 +1,7 @@
 /** Read-side lease operations. */
 import {NotFoundError} from '../core/errors.js'
 import type {Lease} from '../core/lease.js'
-import {compareLeases, filterLeases, type LeaseFilter} from '../core/lease-query.js'
+import {compareLeases, filterLeases, type LeaseFilter, matchesWithoutTtl} from '../core/lease-query.js'
 import {formatSubnetPair, leaseKey, type SubnetPair} from '../core/subnet-key.js'
 import type {FlannelStore, SkippedKey} from '../etcd/store.js'
 
@@ -12,7 +12,7 @@ export interface LeaseList {
 }
 
 export async function listLeases(store: FlannelStore, filter: LeaseFilter = {}): Promise<LeaseList> {
-  const listing = await store.listLeases()
+  const listing = await store.listLeases({where: (lease) => matchesWithoutTtl(lease, filter)})
   const leases = filterLeases(listing.leases, filter).sort(compareLeases)
   return {leases, skipped: listing.skipped, revision: listing.revision}
 }
