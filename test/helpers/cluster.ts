@@ -10,6 +10,7 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {freePort} from './etcd.js'
+import type {Pki} from './pki.js'
 
 export interface ClusterTls {
   ca: string
@@ -20,6 +21,11 @@ export interface ClusterTls {
   /** Client certificate + key for the helper's own etcdctl calls. */
   clientCert?: string
   clientKey?: string
+}
+
+/** TLS with client-certificate authentication from a test PKI: the server and client certificates of its CA. */
+export function clientCertTls(pki: Pick<Pki, 'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey'>): ClusterTls {
+  return {ca: pki.ca, cert: pki.serverCert, key: pki.serverKey, clientCertAuth: true, clientCert: pki.clientCert, clientKey: pki.clientKey}
 }
 
 export interface ClusterOptions {

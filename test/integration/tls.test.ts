@@ -8,7 +8,7 @@ import {readFileSync} from 'node:fs'
 import {after, before, describe, it} from 'node:test'
 
 import {runCli, runJson, type CliResult} from '../helpers/cli.js'
-import {type Cluster, startCluster} from '../helpers/cluster.js'
+import {clientCertTls, type Cluster, startCluster} from '../helpers/cluster.js'
 import {createPki, type Pki} from '../helpers/pki.js'
 
 const DIAL_MS = 1000
@@ -36,10 +36,7 @@ describe('TLS to etcd with client certificate authentication', {timeout: 150_000
 
   before(async () => {
     pki = createPki()
-    etcd = await startCluster({
-      size: 1,
-      tls: {ca: pki.ca, cert: pki.serverCert, key: pki.serverKey, clientCertAuth: true, clientCert: pki.clientCert, clientKey: pki.clientKey},
-    })
+    etcd = await startCluster({size: 1, tls: clientCertTls(pki)})
     endpoint = etcd.endpoints[0]!
     good = ['--endpoints', endpoint, '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey]
     const lease = '{"PublicIP":"192.0.2.5","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:05"}}'
