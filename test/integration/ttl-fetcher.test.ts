@@ -12,8 +12,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {connect, type ConnectionOptions, type EtcdConnection} from '../../src/etcd/client.js'
 import {FlannelStore} from '../../src/etcd/store.js'
-import {createTtlFetcher, encodeVarint, frameGrpcMessage} from '../../src/etcd/ttl-fetcher.js'
-import {type Cluster, startCluster} from '../helpers/cluster.js'
+import {createTtlFetcher} from '../../src/etcd/ttl-fetcher.js'
+import {encodeVarint, frameGrpcMessage} from '../../src/etcd/ttl-protobuf.js'
+import {clientCertTls, type Cluster, startCluster} from '../helpers/cluster.js'
 import {type EtcdMember, startEtcd} from '../helpers/etcd.js'
 import {createPki, type Pki} from '../helpers/pki.js'
 
@@ -196,10 +197,7 @@ describe('ttl-fetcher over TLS with client certificates', {timeout: 120_000}, ()
 
   before(async () => {
     pki = createPki()
-    etcd = await startCluster({
-      size: 1,
-      tls: {ca: pki.ca, cert: pki.serverCert, key: pki.serverKey, clientCertAuth: true, clientCert: pki.clientCert, clientKey: pki.clientKey},
-    })
+    etcd = await startCluster({size: 1, tls: clientCertTls(pki)})
     options = {endpoints: etcd.endpoints, cacert: pki.ca, cert: pki.clientCert, key: pki.clientKey, ...TIMEOUTS}
   })
   after(async () => {
