@@ -13,20 +13,18 @@ import {allocateSubnet, checkRequestedSubnet, exhaustedIpv6, findOverlapping, is
 import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {parseJson} from '../core/json-ast.js'
-import {isReservation, type Lease, type LeaseAttrs, leaseAttrs} from '../core/lease.js'
+import {isReservation, type Lease, type LeaseAttrs, leaseAttrs, SUBNET_TTL_SECONDS} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {formatSubnetPair, leaseKey, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
 import type {FlannelStore, LeaseListing} from '../etcd/store.js'
 import {requireValidNetwork} from './network.js'
+import {isCanonical, LISTING_PAGE, lookupLease} from './subnets.js'
 
-/** flanneld's subnetTTL: 24 h. */
-export const DEFAULT_TTL_SECONDS = 86_400
+export const DEFAULT_TTL_SECONDS = SUBNET_TTL_SECONDS
 
 /** etcd's MaxLeaseTTL. */
 const MAX_TTL_SECONDS = 9_000_000_000
 
-/** Range page size for the listings of acquire and reserve (values without TTLs; ~170 bytes each). */
-const LISTING_PAGE = 10_000
 
 /** Lost create/compare-and-swap races tolerated before giving up (flanneld's raceRetries). */
 export const DEFAULT_MAX_ATTEMPTS = 10
@@ -99,10 +97,6 @@ function holderText(lease: Lease): string {
   return `${isReservation(lease) ? 'reserved for' : 'leased to'} ${formatIPv4(lease.attrs.publicIP)} (key ${lease.key})`
 }
 
-/** The key flanneld would compute for this lease's subnets: only such keys are re-put or reused. */
-function isCanonical(store: FlannelStore, lease: Lease): boolean {
-  return lease.key === leaseKey(store.prefix, {ipv4: lease.subnet, ipv6: lease.ipv6Subnet})
-}
 
 /** Leases plus keys that parse as subnets but carry a value flanneld cannot decode: all hold address space. */
 function occupantsOf(listing: LeaseListing): Occupant[] {
@@ -262,21 +256,10 @@ function takenError(requested: SubnetPair, holder: Occupant): OperationFailedErr
 
 // ---------------------------------------------------------------------------------------------- lookups
 
-/**
- * The lease named by an operator. A dual-stack lease may be named by its IPv4 part alone: when the exact key
- * does not exist, the one canonical lease with that IPv4 subnet is used. NotFoundError (exit 4) otherwise.
- */
+/** The lease or reservation named by an operator (lookupLease); NotFoundError (exit 4) when there is none. */
 export async function findLease(store: FlannelStore, pair: SubnetPair): Promise<Lease> {
-  const exact = await store.getLease(pair)
-  if (exact) return exact
-  if (pair.ipv6 === null) {
-    const {leases} = await store.listLeases({ttl: false, pageSize: LISTING_PAGE})
-    const matches = leases.filter((l) => sameIpv4Net(l.subnet, pair.ipv4) && l.ipv6Subnet !== null && isCanonical(store, l))
-    if (matches.length === 1) {
-      const full = await store.getLease({ipv4: matches[0]!.subnet, ipv6: matches[0]!.ipv6Subnet})
-      if (full) return full
-    }
-  }
+  const lease = await lookupLease(store, pair)
+  if (lease) return lease
   throw new NotFoundError(`no lease or reservation for subnet ${formatSubnetPair(pair)} (key ${leaseKey(store.prefix, pair)})`, [
     'list them with `flannelctl subnets list`',
   ])

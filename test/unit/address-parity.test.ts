@@ -54,9 +54,9 @@ const NETWORKS: Array<[string, string | null]> = [
   ['10.1.7.0', null], // a CIDR field needs the length
 ]
 
-async function parseFlag(flag: typeof ipv4Flag | typeof ipv4CidrFlag, input: string): Promise<unknown> {
-  const parse = (flag({}) as unknown as {parse: (input: string, ctx: unknown, options: {name: string}) => Promise<unknown>}).parse
-  return parse(input, {}, {name: 'x'})
+/** Runs a custom flag's parse as oclif does. */
+async function parseFlag(flag: {parse: unknown}, input: string): Promise<unknown> {
+  return (flag.parse as (input: string, ctx: unknown, options: {name: string}) => Promise<unknown>)(input, {}, {name: 'x'})
 }
 
 function accepts(f: () => unknown): boolean {
@@ -76,7 +76,7 @@ describe('every IPv4 address field agrees (Go net.ParseIP + To4)', () => {
       assert.equal(accepts(() => parseIPv4(text)), want !== null, 'core parseIPv4')
       assert.equal(accepts(() => parseIp4(text)), want !== null, 'planner / node flags parseIp4')
       if (want !== null) assert.equal(formatIPv4(parseIp4(text)), want)
-      const flagged = await parseFlag(ipv4Flag, text).then((v) => formatIPv4(v as number), () => null)
+      const flagged = await parseFlag(ipv4Flag(), text).then((v) => formatIPv4(v as number), () => null)
       assert.equal(flagged, want, '--public-ip / --subnet-min flag')
       // A lease's PublicIP in etcd: flanneld's IP4.UnmarshalJSON is ParseIP4. The store's fast decoder takes
       // only the canonical form and leaves the rest to the exact parser, which must give the same answer.
@@ -94,7 +94,7 @@ describe('every IPv4 network field agrees (Go net.ParseCIDR, flannel IP4Net)', (
     it(`${JSON.stringify(text)} → ${want ?? 'rejected'}`, async () => {
       const net = tryParseIPv4Cidr(text)
       assert.equal(net ? formatIPv4Cidr(net) : null, want, 'core tryParseIPv4Cidr')
-      const flagged = await parseFlag(ipv4CidrFlag, text).then((v) => formatIPv4Cidr(v as never), () => null)
+      const flagged = await parseFlag(ipv4CidrFlag(), text).then((v) => formatIPv4Cidr(v as never), () => null)
       assert.equal(flagged, want, '--network flag')
       // The planner reads kernel route destinations, where a bare address is a /32; with a length it is a CIDR.
       if (text.includes('/')) {
