@@ -13,6 +13,7 @@ import {allocateSubnet, checkRequestedSubnet, exhaustedIpv6, findOverlapping, is
 import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {parseJson} from '../core/json-ast.js'
+import {formatDuration} from '../util/duration.js'
 import {isReservation, type Lease, type LeaseAttrs, leaseAttrs, SUBNET_TTL_SECONDS} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {formatSubnetPair, leaseKey, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
@@ -301,17 +302,26 @@ export interface ReserveResult {
   warnings: string[]
 }
 
+export interface ReserveOptions {
+  random?: RandomSource
+  /** Detach a lease whose etcd lease is still live (its flanneld is known to be stopped). */
+  force?: boolean
+}
+
 /**
  * Makes the subnet a reservation: an existing lease keeps its value and loses its etcd lease (compare-and-swap),
  * or, when the subnet is free, a new reservation is created for --public-ip.
+ *
+ * A lease with a live TTL is refused unless options.force: its flanneld, if it runs, undoes the reservation at
+ * once. flanneld watches its own key; on the put it reads the TTL of the key's etcd lease, and for a key without
+ * one etcd answers TTL −1 (pkg/subnet/etcd/registry.go), so the lease looks expired a second ago, its renew timer
+ * (expiry − renew margin, local_manager.go CompleteLease) fires at once, and RenewLease re-puts the key on a new
+ * 24 h etcd lease (subnetTTL).
  */
-export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, request: ReserveRequest, options: {random?: RandomSource} = {}): Promise<ReserveResult> {
+export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, request: ReserveRequest, options: ReserveOptions = {}): Promise<ReserveResult> {
   const config = await requireValidNetwork(store)
-  const existing = await findLease(store, pair).catch((error: unknown) => {
-    if (error instanceof NotFoundError) return null
-    throw error
-  })
-  if (existing) return convertToReservation(store, config, existing, request)
+  const existing = await lookupLease(store, pair)
+  if (existing) return convertToReservation(store, config, existing, request, Boolean(options.force))
 
   if (request.publicIP === undefined) {
     throw new InvalidInputError(`${formatSubnetPair(pair)} has no lease to convert; to create a reservation, name the node with --public-ip`)
@@ -337,7 +347,17 @@ export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, reque
   return {action: 'created', lease: created, warnings}
 }
 
-async function convertToReservation(store: FlannelStore, config: NetworkConfig, existing: Lease, request: ReserveRequest): Promise<ReserveResult> {
+function refuseLiveLease(lease: Lease): void {
+  if (isReservation(lease) || lease.ttl === 0) return
+  const ip = formatIPv4(lease.attrs.publicIP)
+  const left = lease.ttl === null ? '' : ` with ${formatDuration(lease.ttl * 1000)} left`
+  throw new OperationFailedError(
+    `${describe(lease)} is ${holderText(lease)}${left}: a flanneld running on ${ip} turns a reservation back into a 24h lease within a second (it reads a key without an etcd lease as TTL -1 and renews at once); nothing written`,
+    [`make sure flanneld on ${ip} is stopped, then run again with --force`],
+  )
+}
+
+async function convertToReservation(store: FlannelStore, config: NetworkConfig, existing: Lease, request: ReserveRequest, force: boolean): Promise<ReserveResult> {
   if (request.publicIP !== undefined && request.publicIP !== existing.attrs.publicIP) {
     throw new OperationFailedError(`${describe(existing)} is ${holderText(existing)}, not ${formatIPv4(request.publicIP)}; nothing written`, [
       'revoke it first if that node is gone',
@@ -346,6 +366,7 @@ async function convertToReservation(store: FlannelStore, config: NetworkConfig, 
   if (request.backendType !== undefined || request.backendData != null || request.backendV6Data != null || request.publicIPv6 != null) {
     throw new InvalidInputError('--public-ipv6/--backend-type/--backend-data only apply to a new reservation; an existing lease keeps its value')
   }
+  if (!force) refuseLiveLease(existing)
   const warnings: string[] = []
   if (!isLeaseCompatible(config, existing)) {
     warnings.push(`${describe(existing)} does not fit the network config: flanneld on ${formatIPv4(existing.attrs.publicIP)} deletes it when it starts`)
