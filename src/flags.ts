@@ -2,18 +2,20 @@
  * Shared flag definitions. Custom flags parse straight into domain values (a duration flag yields
  * milliseconds, a CIDR flag an Ipv4Net), so command bodies start with valid input.
  */
-import {Flags} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
-import {parseIPv4, parseIPv4Cidr} from './core/cidr.js'
+import {parseIPv4, parseIPv4Cidr, parseIPv6, parseIPv6Cidr} from './core/cidr.js'
+import {RENEW_MARGIN_SECONDS, SUBNET_TTL_SECONDS} from './core/lease.js'
+import {parseSubnetArg, type SubnetPair} from './core/subnet-key.js'
 import {OUTPUT_FORMATS, type OutputFormat} from './output/view.js'
 import {parseDuration} from './util/duration.js'
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379'
 export const DEFAULT_PREFIX = '/coreos.com/network'
 
-export const durationFlag = Flags.custom<number>({
-  parse: async (input, _context, options) => parseDuration(input, `--${options.name}`),
-})
+const durationParse = async (input: string, _context: unknown, options: {name: string}) => parseDuration(input, `--${options.name}`)
+
+export const durationFlag = Flags.custom<number>({parse: durationParse})
 
 export const ipv4Flag = Flags.custom<number>({
   parse: async (input, _context, options) => parseIPv4(input, `--${options.name} address`),
@@ -21,6 +23,38 @@ export const ipv4Flag = Flags.custom<number>({
 
 export const ipv4CidrFlag = Flags.custom<ReturnType<typeof parseIPv4Cidr>>({
   parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name} CIDR`),
+})
+
+export const ipv6Flag = Flags.custom<bigint>({
+  parse: async (input, _context, options) => parseIPv6(input, `--${options.name} address`),
+})
+
+export const ipv6CidrFlag = Flags.custom<ReturnType<typeof parseIPv6Cidr>>({
+  parse: async (input, _context, options) => parseIPv6Cidr(input, `--${options.name} CIDR`),
+})
+
+/** The lifetime of an etcd lease a command writes; flanneld's is always 24h. Milliseconds, as every duration flag. */
+export const leaseTtlFlag = Flags.custom<number>({
+  summary: 'Lifetime of the etcd lease written (flanneld: 24h).',
+  default: SUBNET_TTL_SECONDS * 1000,
+  defaultHelp: async () => '24h',
+  parse: durationParse,
+})
+
+/** flanneld's --subnet-lease-renew-margin, for every command that judges or performs renewals. */
+export const renewMarginFlag = Flags.custom<number>({
+  summary: 'flanneld\'s --subnet-lease-renew-margin: a lease is renewed when less than this is left.',
+  default: RENEW_MARGIN_SECONDS * 1000,
+  defaultHelp: async () => '60m',
+  parse: durationParse,
+})
+
+/**
+ * A subnet as the operator names it: 10.1.7.0/24, the key form 10.1.7.0-24, the full etcd key, or a dual-stack
+ * pair. The lease behind it is found by ops/leases.ts findLease, the same way for every command.
+ */
+export const subnetArg = Args.custom<SubnetPair>({
+  parse: async (input) => parseSubnetArg(input),
 })
 
 export const outputFlags = {

@@ -1,6 +1,6 @@
 import {EtcdUnavailableError, OperationFailedError} from '../core/errors.js'
 import {EtcdCommand} from '../etcd-command.js'
-import {durationFlag} from '../flags.js'
+import {renewMarginFlag} from '../flags.js'
 import {runDoctor} from '../ops/doctor.js'
 import {doctorView} from '../views/doctor.js'
 
@@ -26,7 +26,7 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
   ]
 
   static override flags = {
-    'renew-margin': durationFlag({summary: 'flanneld\'s --subnet-lease-renew-margin, for the renewals check.', default: 3_600_000, defaultHelp: async () => '60m'}),
+    'renew-margin': renewMarginFlag(),
   }
 
   async run(): Promise<unknown> {

@@ -6,6 +6,21 @@
  * parsed, a prefix length may carry leading zeros, and flanneld's own ip.IP6 type prints some values in dotted
  * form (see formatFlannelIPv6). Over-long input is rejected before any parsing, so hostile text stays cheap.
  * Addresses are held as integers (number for IPv4, bigint for IPv6) because allocation is arithmetic.
+ *
+ * This is the one place that decides whether text is an address or a network; every command, the etcd store's
+ * fast decoders and the data-plane planner go through it, so one input is accepted or rejected the same way
+ * everywhere. The rules, and the Go behaviour they follow:
+ * - An IPv4 address field accepts IPv4-mapped IPv6 text (`::ffff:1.2.3.4` is 1.2.3.4), as flanneld does: it reads
+ *   --public-ip, --iface, --iface-can-reach and a lease's PublicIP with net.ParseIP and uses To4(). IPv4-compatible
+ *   text (`::1.2.3.4`), leading zeros (`01.2.3.4`), zones and surrounding space are rejected, as Go does.
+ * - An IPv4 CIDR field rejects every IPv6 spelling, mapped or not. Go's ParseCIDR takes `::ffff:10.0.0.0/112`
+ *   as a 128-bit mask, and flannel's IP4Net then carries a prefix length above 32 (or, below /96, fails To4):
+ *   no such value is usable, so we refuse it at the door instead of reproducing it.
+ * - A prefix length is decimal digits with leading zeros allowed (Go's dtoi); host bits are masked off.
+ * Hand-written parts, and why: the canonical dotted quad (`10.1.7.0`, `10.1.7.0/24`) is matched by a regular
+ * expression before ip-address is asked, because a 60k-lease listing and a 5,000-peer plan parse tens of
+ * thousands of addresses and ip-address costs several microseconds each; the regex accepts only text that
+ * ip-address accepts with the same value, so it changes speed, never an answer. The rest is Go parity.
  */
 import {Address4, Address6} from 'ip-address'
 
@@ -31,11 +46,42 @@ const MAPPED_PREFIX = 0xffffn << 32n
 /** No valid address text is longer than this (a full IPv6 with embedded IPv4 is 45); longer input is rejected early. */
 const MAX_IP_TEXT = 64
 
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
+const QUAD = `${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}`
+/** A dotted quad as Go prints it: four decimal octets ≤ 255, no leading zeros. */
+const DOTTED_QUAD = new RegExp(`^${QUAD}$`)
+/** The same with a separator (`/` or `-`) and a length 0–32 without leading zeros: Go's String() of a network. */
+const CANONICAL_NET = {'/': new RegExp(`^${QUAD}/(3[0-2]|[12]?\\d)$`), '-': new RegExp(`^${QUAD}-(3[0-2]|[12]?\\d)$`)}
+
+function quadValue(m: RegExpExecArray): number {
+  return ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0
+}
+
 /**
- * Dotted-quad IPv4 as Go's ParseIP + To4 accepts it: ip-address enforces four decimal octets ≤ 255 without
- * leading zeros; IPv4-mapped IPv6 text (`::ffff:10.0.4.0`) is accepted too, as in Go. Undefined when invalid.
+ * The fast path: only the canonical dotted quad (what Go and flanneld print), undefined for anything else, even
+ * for valid text such as `::ffff:1.2.3.4`. Callers that must decide validity use tryParseIPv4.
+ */
+export function tryParseDottedQuad(text: string): number | undefined {
+  const m = DOTTED_QUAD.exec(text)
+  return m ? quadValue(m) : undefined
+}
+
+/**
+ * The fast path for networks: `a.b.c.d/len` (or `a.b.c.d-len`, the subnet key form) exactly as Go prints it,
+ * host bits included as written (masking is the caller's business). Undefined for anything else.
+ */
+export function tryParseCanonicalIPv4Net(text: string, separator: '/' | '-' = '/'): {ip: number; len: number} | undefined {
+  const m = CANONICAL_NET[separator].exec(text)
+  return m ? {ip: quadValue(m), len: Number(m[5])} : undefined
+}
+
+/**
+ * IPv4 as Go's ParseIP + To4 accepts it: ip-address enforces four decimal octets ≤ 255 without leading zeros;
+ * IPv4-mapped IPv6 text (`::ffff:10.0.4.0`) is accepted too, as in Go. Undefined when invalid.
  */
 export function tryParseIPv4(text: string): number | undefined {
+  const quad = tryParseDottedQuad(text)
+  if (quad !== undefined) return quad
   if (text === '' || text.length > MAX_IP_TEXT || /[/%\s]/.test(text)) return undefined
   if (text.includes(':')) {
     const v6 = tryParseIPv6(text)
@@ -138,11 +184,24 @@ function splitCidr(text: string): [string, number] | undefined {
 
 /** Go's net.ParseCIDR for IPv4: host bits are silently masked (10.0.5.7/16 → 10.0.0.0/16). */
 export function tryParseIPv4Cidr(text: string): Ipv4Net | undefined {
+  const canonical = tryParseCanonicalIPv4Net(text)
+  if (canonical) return ipv4Net(canonical.ip, canonical.len)
   const parts = splitCidr(text)
   if (!parts || parts[1] > 32 || parts[0].includes(':')) return undefined
   const ip = tryParseIPv4(parts[0])
   if (ip === undefined) return undefined
   return ipv4Net(ip, parts[1])
+}
+
+/**
+ * A network as `ip -json route` prints a destination: a CIDR by the rules above, or a bare address meaning its
+ * /32 (a host route). IPv6 text is never an IPv4 destination.
+ */
+export function tryParseIPv4Prefix(text: string): Ipv4Net | undefined {
+  if (text.includes('/')) return tryParseIPv4Cidr(text)
+  if (text.includes(':')) return undefined
+  const ip = tryParseIPv4(text)
+  return ip === undefined ? undefined : ipv4Net(ip, 32)
 }
 
 export function parseIPv4Cidr(text: string, what = 'IPv4 CIDR'): Ipv4Net {
@@ -197,6 +256,11 @@ export function ipv4Last(net: Ipv4Net): number {
 /** `contains`: the address lies inside the network (network and broadcast addresses included). */
 export function ipv4Contains(net: Ipv4Net, ip: number): boolean {
   return ((ip & ipv4Mask(net.len)) >>> 0) === net.ip
+}
+
+/** `within`: every address of `inner` lies inside `outer` (equal networks count as within). */
+export function ipv4Within(inner: Ipv4Net, outer: Ipv4Net): boolean {
+  return inner.len >= outer.len && ipv4Contains(outer, inner.ip)
 }
 
 export function ipv6Contains(net: Ipv6Net, ip: bigint): boolean {

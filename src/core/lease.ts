@@ -13,6 +13,12 @@ import {
 import {InvalidInputError} from './errors.js'
 import {compactJson, foldKey, type JsonNode, lookupFolded, parseJson, trimQuotes} from './json-ast.js'
 
+/** flanneld's subnetTTL (pkg/subnet/etcd/local_manager.go): every lease it writes or renews lives 24 h. */
+export const SUBNET_TTL_SECONDS = 86_400
+
+/** flanneld's --subnet-lease-renew-margin default (60 minutes): it renews when less than this is left. */
+export const RENEW_MARGIN_SECONDS = 3_600
+
 export interface LeaseAttrs {
   /** IPv4 as an unsigned 32-bit integer; 0 when unset (flanneld writes "0.0.0.0"). */
   publicIP: number

@@ -1,11 +1,11 @@
 /**
- * Minimal IPv4 arithmetic for the planner. ip-address is the authority on what is valid (it rejects leading zeros and
- * octets above 255, like Go's net.ParseIP); a strict regex accepts the common canonical form first because a plan
- * for 5,000 peers parses ~20,000 addresses and ip-address costs several microseconds each. The planner then works on
- * 32-bit integers.
+ * The planner's view of IPv4: prefixes as {net, len} integers. Parsing is src/core/cidr.ts's (one set of rules for
+ * every command, see its opening comment); this file only keeps the names and error wording the node code uses.
  */
-import { Address4 } from 'ip-address'
-import { InvalidInputError } from '../core/errors.js'
+import {
+  formatIPv4, formatIPv4Cidr, ipv4Contains, ipv4Net, ipv4Within, type Ipv4Net, tryParseIPv4, tryParseIPv4Prefix,
+} from '../core/cidr.js'
+import {InvalidInputError} from '../core/errors.js'
 
 /** An IPv4 prefix in integer form. `net` is always masked (like Go's ParseCIDR, host bits are dropped). */
 export interface Prefix4 {
@@ -13,79 +13,45 @@ export interface Prefix4 {
   len: number
 }
 
-// Canonical dotted quad with an optional /0-32: exactly what the slow path would accept without complaint.
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
-const FAST = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}(?:/(3[0-2]|[12]?\\d))?$`)
-
-function fast(text: string): { ip: number; len: number | undefined } | undefined {
-  const m = FAST.exec(text)
-  if (!m) return undefined
-  const ip = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0
-  return { ip, len: m[5] === undefined ? undefined : Number(m[5]) }
+function toNet(p: Prefix4): Ipv4Net {
+  return ipv4Net(p.net, p.len)
 }
 
-function toUint(parsed: string[]): number {
-  return parsed.reduce((acc, octet) => acc * 256 + Number(octet), 0)
-}
-
-function maskOf(len: number): number {
-  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
-}
-
-/** Parse a dotted quad without prefix; throws InvalidInputError naming `what`. */
+/** Parse an IPv4 address without prefix (IPv4-mapped text included, as Go); throws InvalidInputError naming `what`. */
 export function parseIp4(text: string, what = 'IPv4 address'): number {
   if (text.includes('/')) throw new InvalidInputError(`${what} must not carry a prefix length: ${text}`)
-  const f = fast(text)
-  if (f) return f.ip
-  try {
-    return toUint(new Address4(text).parsedAddress)
-  } catch {
-    throw new InvalidInputError(`${what} is not a valid IPv4 address: ${text}`)
-  }
+  const ip = tryParseIPv4(text)
+  if (ip === undefined) throw new InvalidInputError(`${what} is not a valid IPv4 address: ${text}`)
+  return ip
 }
 
 /** Parse 'a.b.c.d/len' (a bare address counts as /32); host bits are masked off. */
 export function parsePrefix4(text: string, what = 'IPv4 CIDR'): Prefix4 {
-  const f = fast(text)
-  if (f) {
-    const len = f.len ?? 32
-    return { net: (f.ip & maskOf(len)) >>> 0, len }
-  }
-  let a: Address4
-  try {
-    a = new Address4(text)
-  } catch {
-    throw new InvalidInputError(`${what} is not a valid IPv4 CIDR: ${text}`)
-  }
-  const len = a.subnetMask
-  return { net: (toUint(a.parsedAddress) & maskOf(len)) >>> 0, len }
+  const p = tryPrefix4(text)
+  if (!p) throw new InvalidInputError(`${what} is not a valid IPv4 CIDR: ${text}`)
+  return p
 }
 
-export function formatIp4(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.')
-}
+export const formatIp4: (n: number) => string = formatIPv4
 
 export function formatPrefix4(p: Prefix4): string {
-  return `${formatIp4(p.net)}/${p.len}`
+  return formatIPv4Cidr(toNet(p))
 }
 
 /** True when `ip` lies inside `p` (an address check, cf. prefixWithin for whole prefixes). */
 export function containsIp(p: Prefix4, ip: number): boolean {
-  return ((ip & maskOf(p.len)) >>> 0) === p.net
+  return ipv4Contains(toNet(p), ip)
 }
 
 /** True when every address of `inner` lies inside `outer` (equal prefixes count as within). */
 export function prefixWithin(inner: Prefix4, outer: Prefix4): boolean {
-  return inner.len >= outer.len && containsIp(outer, inner.net)
+  return ipv4Within(toNet(inner), toNet(outer))
 }
 
 /** Parse without throwing: the kernel side may report anything, and unparsable entries are simply not ours. */
 export function tryPrefix4(text: string): Prefix4 | undefined {
-  try {
-    return parsePrefix4(text)
-  } catch {
-    return undefined
-  }
+  const net = tryParseIPv4Prefix(text)
+  return net && {net: net.ip, len: net.len}
 }
 
 /** Canonical CIDR text (masked), so kernel output and lease data compare as strings. */

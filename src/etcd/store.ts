@@ -5,6 +5,7 @@
  */
 import type {IKeyValue} from 'etcd3'
 
+import {tryParseCanonicalIPv4Net, tryParseDottedQuad} from '../core/cidr.js'
 import {InvalidInputError} from '../core/errors.js'
 import {type Lease, type LeaseAttrs, parseLeaseAttrs, serializeLeaseAttrs, validateBackendData} from '../core/lease.js'
 import {configKey, leaseKey, parseSubnetKey, type SubnetPair, subnetsRange} from '../core/subnet-key.js'
@@ -86,18 +87,9 @@ function stored(kv: IKeyValue): StoredValue {
   }
 }
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)'
-/** A dotted quad as Go prints it: four decimal octets ≤ 255, no leading zeros. */
-const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`)
-/** The last segment of a canonical IPv4-only key, `a.b.c.d-len` (len 0–31, no leading zeros). */
-const CANONICAL_V4_SEGMENT = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}-(3[01]|[12]?\\d)$`)
 const BACKEND_NAME = /^[a-z0-9-]+$/
 /** Characters Go's json.Marshal (and compactJson) would escape inside raw backend data. */
 const HTML_ESCAPED = /[<>&\u2028\u2029]/
-
-function quadValue(m: RegExpExecArray, from: number): number {
-  return ((Number(m[from]) << 24) | (Number(m[from + 1]) << 16) | (Number(m[from + 2]) << 8) | Number(m[from + 3])) >>> 0
-}
 
 /**
  * Fast path of parseSubnetKey for the canonical IPv4-only key `<subnetsRange>/a.b.c.d-len`, the form flanneld
@@ -108,9 +100,10 @@ function quadValue(m: RegExpExecArray, from: number): number {
  */
 export function decodeCanonicalKey(subnetsRange: string, key: string): SubnetPair | null {
   if (key.length <= subnetsRange.length + 1 || key.charCodeAt(subnetsRange.length) !== 0x2f || !key.startsWith(subnetsRange)) return null
-  const m = CANONICAL_V4_SEGMENT.exec(key.slice(subnetsRange.length + 1))
-  if (!m) return null
-  return {ipv4: {family: 4, ip: quadValue(m, 1), len: Number(m[5])}, ipv6: null}
+  const net = tryParseCanonicalIPv4Net(key.slice(subnetsRange.length + 1), '-')
+  // A /32 key is not canonical (parseSubnetKey decides about it).
+  if (!net || net.len > 31) return null
+  return {ipv4: {family: 4, ip: net.ip, len: net.len}, ipv6: null}
 }
 
 /**
@@ -132,8 +125,8 @@ export function decodeCanonicalAttrs(text: string): LeaseAttrs | null {
   const o = parsed as Record<string, unknown>
   const ipText = o.PublicIP
   if (typeof ipText !== 'string' || o.PublicIPv6 !== null) return null
-  const quad = DOTTED_QUAD.exec(ipText)
-  if (!quad) return null
+  const publicIP = tryParseDottedQuad(ipText)
+  if (publicIP === undefined) return null
   const type = o.BackendType
   if (type !== undefined && (typeof type !== 'string' || !BACKEND_NAME.test(type))) return null
   let canonical = `{"PublicIP":"${ipText}","PublicIPv6":null`
@@ -151,7 +144,7 @@ export function decodeCanonicalAttrs(text: string): LeaseAttrs | null {
     canonical += `,"BackendV6Data":${backendV6Data}`
   }
   if (`${canonical}}` !== text) return null
-  return {publicIP: quadValue(quad, 1), publicIPv6: null, backendType: type ?? '', backendData, backendV6Data}
+  return {publicIP, publicIPv6: null, backendType: type ?? '', backendData, backendV6Data}
 }
 
 export class FlannelStore {

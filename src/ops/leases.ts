@@ -13,20 +13,19 @@ import {allocateSubnet, checkRequestedSubnet, exhaustedIpv6, findOverlapping, is
 import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {parseJson} from '../core/json-ast.js'
-import {isReservation, type Lease, type LeaseAttrs, leaseAttrs} from '../core/lease.js'
+import {formatDuration} from '../util/duration.js'
+import {isReservation, type Lease, type LeaseAttrs, leaseAttrs, SUBNET_TTL_SECONDS} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {formatSubnetPair, leaseKey, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
 import type {FlannelStore, LeaseListing} from '../etcd/store.js'
 import {requireValidNetwork} from './network.js'
+import {isCanonical, LISTING_PAGE, lookupLease} from './subnets.js'
 
-/** flanneld's subnetTTL: 24 h. */
-export const DEFAULT_TTL_SECONDS = 86_400
+export const DEFAULT_TTL_SECONDS = SUBNET_TTL_SECONDS
 
 /** etcd's MaxLeaseTTL. */
 const MAX_TTL_SECONDS = 9_000_000_000
 
-/** Range page size for the listings of acquire and reserve (values without TTLs; ~170 bytes each). */
-const LISTING_PAGE = 10_000
 
 /** Lost create/compare-and-swap races tolerated before giving up (flanneld's raceRetries). */
 export const DEFAULT_MAX_ATTEMPTS = 10
@@ -99,10 +98,6 @@ function holderText(lease: Lease): string {
   return `${isReservation(lease) ? 'reserved for' : 'leased to'} ${formatIPv4(lease.attrs.publicIP)} (key ${lease.key})`
 }
 
-/** The key flanneld would compute for this lease's subnets: only such keys are re-put or reused. */
-function isCanonical(store: FlannelStore, lease: Lease): boolean {
-  return lease.key === leaseKey(store.prefix, {ipv4: lease.subnet, ipv6: lease.ipv6Subnet})
-}
 
 /** Leases plus keys that parse as subnets but carry a value flanneld cannot decode: all hold address space. */
 function occupantsOf(listing: LeaseListing): Occupant[] {
@@ -262,21 +257,10 @@ function takenError(requested: SubnetPair, holder: Occupant): OperationFailedErr
 
 // ---------------------------------------------------------------------------------------------- lookups
 
-/**
- * The lease named by an operator. A dual-stack lease may be named by its IPv4 part alone: when the exact key
- * does not exist, the one canonical lease with that IPv4 subnet is used. NotFoundError (exit 4) otherwise.
- */
+/** The lease or reservation named by an operator (lookupLease); NotFoundError (exit 4) when there is none. */
 export async function findLease(store: FlannelStore, pair: SubnetPair): Promise<Lease> {
-  const exact = await store.getLease(pair)
-  if (exact) return exact
-  if (pair.ipv6 === null) {
-    const {leases} = await store.listLeases({ttl: false, pageSize: LISTING_PAGE})
-    const matches = leases.filter((l) => sameIpv4Net(l.subnet, pair.ipv4) && l.ipv6Subnet !== null && isCanonical(store, l))
-    if (matches.length === 1) {
-      const full = await store.getLease({ipv4: matches[0]!.subnet, ipv6: matches[0]!.ipv6Subnet})
-      if (full) return full
-    }
-  }
+  const lease = await lookupLease(store, pair)
+  if (lease) return lease
   throw new NotFoundError(`no lease or reservation for subnet ${formatSubnetPair(pair)} (key ${leaseKey(store.prefix, pair)})`, [
     'list them with `flannelctl subnets list`',
   ])
@@ -318,17 +302,26 @@ export interface ReserveResult {
   warnings: string[]
 }
 
+export interface ReserveOptions {
+  random?: RandomSource
+  /** Detach a lease whose etcd lease is still live (its flanneld is known to be stopped). */
+  force?: boolean
+}
+
 /**
  * Makes the subnet a reservation: an existing lease keeps its value and loses its etcd lease (compare-and-swap),
  * or, when the subnet is free, a new reservation is created for --public-ip.
+ *
+ * A lease with a live TTL is refused unless options.force: its flanneld, if it runs, undoes the reservation at
+ * once. flanneld watches its own key; on the put it reads the TTL of the key's etcd lease, and for a key without
+ * one etcd answers TTL −1 (pkg/subnet/etcd/registry.go), so the lease looks expired a second ago, its renew timer
+ * (expiry − renew margin, local_manager.go CompleteLease) fires at once, and RenewLease re-puts the key on a new
+ * 24 h etcd lease (subnetTTL).
  */
-export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, request: ReserveRequest, options: {random?: RandomSource} = {}): Promise<ReserveResult> {
+export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, request: ReserveRequest, options: ReserveOptions = {}): Promise<ReserveResult> {
   const config = await requireValidNetwork(store)
-  const existing = await findLease(store, pair).catch((error: unknown) => {
-    if (error instanceof NotFoundError) return null
-    throw error
-  })
-  if (existing) return convertToReservation(store, config, existing, request)
+  const existing = await lookupLease(store, pair)
+  if (existing) return convertToReservation(store, config, existing, request, Boolean(options.force))
 
   if (request.publicIP === undefined) {
     throw new InvalidInputError(`${formatSubnetPair(pair)} has no lease to convert; to create a reservation, name the node with --public-ip`)
@@ -354,7 +347,17 @@ export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, reque
   return {action: 'created', lease: created, warnings}
 }
 
-async function convertToReservation(store: FlannelStore, config: NetworkConfig, existing: Lease, request: ReserveRequest): Promise<ReserveResult> {
+function refuseLiveLease(lease: Lease): void {
+  if (isReservation(lease) || lease.ttl === 0) return
+  const ip = formatIPv4(lease.attrs.publicIP)
+  const left = lease.ttl === null ? '' : ` with ${formatDuration(lease.ttl * 1000)} left`
+  throw new OperationFailedError(
+    `${describe(lease)} is ${holderText(lease)}${left}: a flanneld running on ${ip} turns a reservation back into a 24h lease within a second (it reads a key without an etcd lease as TTL -1 and renews at once); nothing written`,
+    [`make sure flanneld on ${ip} is stopped, then run again with --force`],
+  )
+}
+
+async function convertToReservation(store: FlannelStore, config: NetworkConfig, existing: Lease, request: ReserveRequest, force: boolean): Promise<ReserveResult> {
   if (request.publicIP !== undefined && request.publicIP !== existing.attrs.publicIP) {
     throw new OperationFailedError(`${describe(existing)} is ${holderText(existing)}, not ${formatIPv4(request.publicIP)}; nothing written`, [
       'revoke it first if that node is gone',
@@ -363,6 +366,7 @@ async function convertToReservation(store: FlannelStore, config: NetworkConfig, 
   if (request.backendType !== undefined || request.backendData != null || request.backendV6Data != null || request.publicIPv6 != null) {
     throw new InvalidInputError('--public-ipv6/--backend-type/--backend-data only apply to a new reservation; an existing lease keeps its value')
   }
+  if (!force) refuseLiveLease(existing)
   const warnings: string[] = []
   if (!isLeaseCompatible(config, existing)) {
     warnings.push(`${describe(existing)} does not fit the network config: flanneld on ${formatIPv4(existing.attrs.publicIP)} deletes it when it starts`)

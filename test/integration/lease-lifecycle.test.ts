@@ -8,6 +8,7 @@ import {FlannelStore} from '../../src/etcd/store.js'
 import {executeRevoke, renewLease} from '../../src/ops/leases.js'
 import {type CliResult, runCli, runJson} from '../helpers/cli.js'
 import {etcdctl, type EtcdMember, startEtcd} from '../helpers/etcd.js'
+import {vxlanBackendData, vxlanLeaseValue} from '../helpers/leases.js'
 
 interface LeaseJson {
   subnet: string; ipv6Subnet: string | null; key: string; publicIP: string; publicIPv6: string | null
@@ -15,8 +16,6 @@ interface LeaseJson {
   reservation: boolean; modRevision: number
 }
 
-const VXLAN = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
-const DATA = (mac: string) => `{"VNI":1,"VtepMAC":"${mac}"}`
 const LEASE_FIELDS = ['subnet', 'ipv6Subnet', 'key', 'publicIP', 'publicIPv6', 'backendType', 'backendData', 'leaseId', 'ttl', 'expiresAt', 'reservation', 'modRevision']
 
 describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', () => {
@@ -71,20 +70,20 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     assert.equal(first.json.ttl, 86400)
     const key = `/a1/network/subnets/${first.json.subnet.replace('/', '-')}`
     assert.equal(first.json.key, key)
-    assert.equal(value(key), VXLAN('192.0.2.10', '0e:aa:bb:cc:dd:10'))
+    assert.equal(value(key), vxlanLeaseValue('192.0.2.10', '0e:aa:bb:cc:dd:10'))
     assert.equal(attachedLease(key), BigInt(`0x${first.json.leaseId}`))
     assert.ok(remainingTtl(first.json.leaseId!) > 86300)
 
-    const second = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.10', '--backend-data', DATA('0e:aa:bb:cc:dd:11')], {env})
+    const second = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.10', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:11')], {env})
     assert.equal(second.code, 0, second.stderr)
     assert.match(second.stdout, /^Action\s+renewed: the existing lease of 192\.0\.2\.10/m)
     assert.match(second.stdout, new RegExp(`^Subnet\\s+${first.json.subnet.replaceAll('.', '\\.')}$`, 'm'))
     // New attributes (a new VtepMAC) on a new etcd lease; the same single key.
-    assert.equal(value(key), VXLAN('192.0.2.10', '0e:aa:bb:cc:dd:11'))
+    assert.equal(value(key), vxlanLeaseValue('192.0.2.10', '0e:aa:bb:cc:dd:11'))
     assert.notEqual(attachedLease(key), BigInt(`0x${first.json.leaseId}`))
     assert.deepEqual(keys('/a1/network'), [key])
 
-    const other = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.11', '--backend-data', DATA('0e:aa:bb:cc:dd:12'), '--ttl', '1h'], {env})
+    const other = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.11', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:12'), '--ttl', '1h'], {env})
     assert.equal(other.result.code, 0, other.result.stderr)
     assert.notEqual(other.json.subnet, first.json.subnet)
     assert.ok(remainingTtl(other.json.leaseId!) <= 3600 && remainingTtl(other.json.leaseId!) > 3500)
@@ -128,25 +127,25 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     const env = envFor('/r1/network')
     // /28 → three /30 candidates: 10.0.0.4, 10.0.0.8, 10.0.0.12.
     put(['put', '/r1/network/config', '{"Network":"10.0.0.0/28","Backend":{"Type":"vxlan"}}'])
-    put(['put', '/r1/network/subnets/10.0.0.8-30', VXLAN('192.0.2.40', '0e:aa:bb:cc:dd:40')])
-    put(['put', '/r1/network/subnets/10.0.0.12-30', VXLAN('192.0.2.41', '0e:aa:bb:cc:dd:41')])
+    put(['put', '/r1/network/subnets/10.0.0.8-30', vxlanLeaseValue('192.0.2.40', '0e:aa:bb:cc:dd:40')])
+    put(['put', '/r1/network/subnets/10.0.0.12-30', vxlanLeaseValue('192.0.2.41', '0e:aa:bb:cc:dd:41')])
 
-    const mine = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.40', '--backend-data', DATA('0e:aa:bb:cc:dd:4a')], {env})
+    const mine = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.40', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:4a')], {env})
     assert.equal(mine.result.code, 0, mine.result.stderr)
     assert.equal(mine.json.subnet, '10.0.0.8/30')
     assert.equal(mine.json.reservation, true)
     assert.equal(mine.json.leaseId, null)
     assert.equal(attachedLease('/r1/network/subnets/10.0.0.8-30'), 0n)
-    assert.equal(value('/r1/network/subnets/10.0.0.8-30'), VXLAN('192.0.2.40', '0e:aa:bb:cc:dd:4a'))
-    const table = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.40', '--backend-data', DATA('0e:aa:bb:cc:dd:4a')], {env})
+    assert.equal(value('/r1/network/subnets/10.0.0.8-30'), vxlanLeaseValue('192.0.2.40', '0e:aa:bb:cc:dd:4a'))
+    const table = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.40', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:4a')], {env})
     assert.match(table.stdout, /^Action\s+reused: the reservation for 192\.0\.2\.40, kept a reservation/m)
 
     // Another node gets the one free subnet, never a reservation; then nothing is left.
-    const other = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.42', '--backend-data', DATA('0e:aa:bb:cc:dd:42')], {env})
+    const other = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.42', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:42')], {env})
     assert.equal(other.result.code, 0, other.result.stderr)
     assert.equal(other.json.subnet, '10.0.0.4/30')
     const before = etcdctl(etcd.endpoint, ['get', '/r1', '--prefix', '-w', 'json']).stdout
-    const third = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.43', '--backend-data', DATA('0e:aa:bb:cc:dd:43')], {env})
+    const third = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.43', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:43')], {env})
     oneLineError(third, 1, /no free subnet between 10\.0\.0\.4 and 10\.0\.0\.12 \(\/30\)/)
     assert.equal(etcdctl(etcd.endpoint, ['get', '/r1', '--prefix', '-w', 'json']).stdout, before, 'nothing written')
     const requested = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.43', '--subnet', '10.0.0.12/30'], {env})
@@ -164,9 +163,9 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     assert.equal(renewed.json.ttl, 86400)
     assert.notEqual(renewed.json.leaseId, old.padStart(16, '0'))
     assert.equal(attachedLease('/n1/network/subnets/10.4.5.0-24'), BigInt(`0x${renewed.json.leaseId}`))
-    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), VXLAN('192.0.2.50', '0e:aa:bb:cc:dd:50'))
+    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), vxlanLeaseValue('192.0.2.50', '0e:aa:bb:cc:dd:50'))
 
-    put(['put', '/n1/network/subnets/10.4.6.0-24', VXLAN('192.0.2.51', '0e:aa:bb:cc:dd:51')])
+    put(['put', '/n1/network/subnets/10.4.6.0-24', vxlanLeaseValue('192.0.2.51', '0e:aa:bb:cc:dd:51')])
     oneLineError(await runCli(['subnets', 'renew', '10.4.6.0/24'], {env}), 1, /10\.4\.6\.0\/24 is a reservation for 192\.0\.2\.51: .*never expires/)
     oneLineError(await runCli(['subnets', 'renew', '10.4.77.0/24'], {env}), 4, /no lease or reservation for subnet 10\.4\.77\.0\/24/)
 
@@ -175,7 +174,7 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     const store = new FlannelStore(connection, {prefix: '/n1/network'})
     const pair = {ipv4: parseIPv4Cidr('10.4.5.0/24'), ipv6: null}
     const stale = (await store.getLease(pair))!
-    put(['put', '/n1/network/subnets/10.4.5.0-24', VXLAN('192.0.2.99', '0e:aa:bb:cc:dd:99')])
+    put(['put', '/n1/network/subnets/10.4.5.0-24', vxlanLeaseValue('192.0.2.99', '0e:aa:bb:cc:dd:99')])
     // A store whose first read returns the lease as it was before that write: the window between read and CAS.
     let reads = 0
     const racing = Object.assign(Object.create(store) as FlannelStore, {
@@ -183,24 +182,31 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     })
     await assert.rejects(renewLease(racing, pair), (error: unknown) => error instanceof OperationFailedError &&
       /changed meanwhile .*it is now reserved for 192\.0\.2\.99/.test(error.message))
-    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), VXLAN('192.0.2.99', '0e:aa:bb:cc:dd:99'))
+    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), vxlanLeaseValue('192.0.2.99', '0e:aa:bb:cc:dd:99'))
     // The same for revoke: a planned key that changed is skipped, not deleted.
     const outcomes = await executeRevoke(store, [stale])
     assert.equal(outcomes[0]!.deleted, false)
     assert.match(outcomes[0]!.reason!, /192\.0\.2\.99/)
-    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), VXLAN('192.0.2.99', '0e:aa:bb:cc:dd:99'))
+    assert.equal(value('/n1/network/subnets/10.4.5.0-24'), vxlanLeaseValue('192.0.2.99', '0e:aa:bb:cc:dd:99'))
   })
 
   it('reserve and unreserve round trip (etcdctl sees the etcd lease attachment change), new reservations', async () => {
     const env = envFor('/v1/network')
     put(['put', '/v1/network/config', '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}'])
-    const acquired = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.60', '--subnet', '10.5.60.0/24', '--backend-data', DATA('0e:aa:bb:cc:dd:60')], {env})
+    const acquired = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.60', '--subnet', '10.5.60.0/24', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:60')], {env})
     assert.equal(acquired.result.code, 0, acquired.result.stderr)
     const key = '/v1/network/subnets/10.5.60.0-24'
     const original = value(key)
     assert.notEqual(attachedLease(key), 0n)
 
-    const reserved = await runJson<LeaseJson>(['subnets', 'reserve', '10.5.60.0/24'], {env})
+    // Its etcd lease is live: a flanneld on 192.0.2.60 would re-put it on a 24h lease at once, so reserve refuses.
+    const live = await runCli(['subnets', 'reserve', '10.5.60.0/24'], {env})
+    oneLineError(live, 1, /^Error: 10\.5\.60\.0\/24 is leased to 192\.0\.2\.60 \(key \/v1\/network\/subnets\/10\.5\.60\.0-24\) with 2[34]h\d+m left: a flanneld running on 192\.0\.2\.60 turns a reservation back into a 24h lease within a second .*; nothing written$/)
+    assert.match(live.stderr, /^Hint: make sure flanneld on 192\.0\.2\.60 is stopped, then run again with --force$/m)
+    assert.notEqual(attachedLease(key), 0n)
+    assert.equal(value(key), original)
+
+    const reserved = await runJson<LeaseJson>(['subnets', 'reserve', '10.5.60.0/24', '--force'], {env})
     assert.equal(reserved.result.code, 0, reserved.result.stderr)
     assert.equal(reserved.json.reservation, true)
     assert.equal(attachedLease(key), 0n)
@@ -222,9 +228,9 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     assert.match(noop.stdout, /^Action\s+unchanged: already a lease that expires/m)
 
     // A new reservation for a free subnet, with flanneld's value format; a taken one is refused.
-    const created = await runJson<LeaseJson>(['subnets', 'reserve', '10.5.61.0/24', '--public-ip', '192.0.2.61', '--backend-data', DATA('0e:aa:bb:cc:dd:61')], {env})
+    const created = await runJson<LeaseJson>(['subnets', 'reserve', '10.5.61.0/24', '--public-ip', '192.0.2.61', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:61')], {env})
     assert.equal(created.result.code, 0, created.result.stderr)
-    assert.equal(value('/v1/network/subnets/10.5.61.0-24'), VXLAN('192.0.2.61', '0e:aa:bb:cc:dd:61'))
+    assert.equal(value('/v1/network/subnets/10.5.61.0-24'), vxlanLeaseValue('192.0.2.61', '0e:aa:bb:cc:dd:61'))
     assert.equal(attachedLease('/v1/network/subnets/10.5.61.0-24'), 0n)
     oneLineError(await runCli(['subnets', 'reserve', '10.5.62.0/24'], {env}), 2, /has no lease to convert; .*--public-ip/)
     oneLineError(await runCli(['subnets', 'reserve', '10.5.60.0/25', '--public-ip', '192.0.2.62'], {env}), 2, /is a \/25, but network 10\.5\.0\.0\/16 hands out \/24 subnets/)
@@ -235,23 +241,43 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
     const env = envFor('/d1/network')
     put(['put', '/d1/network/config', '{"Network":"10.7.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:7::/56","Backend":{"Type":"vxlan"}}'])
     const result = await runJson<LeaseJson>(['subnets', 'acquire', '--public-ip', '192.0.2.70', '--public-ipv6', '2001:db8::70',
-      '--subnet', '10.7.70.0/24', '--backend-data', DATA('0e:aa:bb:cc:dd:70'), '--backend-v6-data', DATA('0e:aa:bb:cc:dd:71')], {env})
+      '--subnet', '10.7.70.0/24', '--backend-data', vxlanBackendData('0e:aa:bb:cc:dd:70'), '--backend-v6-data', vxlanBackendData('0e:aa:bb:cc:dd:71')], {env})
     assert.equal(result.result.code, 0, result.result.stderr)
     assert.match(result.json.ipv6Subnet!, /^fd00:7:0:[0-9a-f]+::\/64$/)
     const [key] = keys('/d1/network')
     assert.equal(key, `/d1/network/subnets/10.7.70.0-24&${result.json.ipv6Subnet!.replace('/', '-')}`)
     assert.equal(value(key!), '{"PublicIP":"192.0.2.70","PublicIPv6":"2001:db8::70","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:70"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:71"}}')
+    // One lookup everywhere: the IPv4 subnet alone finds the dual-stack lease for every command.
+    const got = await runJson<LeaseJson>(['subnets', 'get', '10.7.70.0/24'], {env})
+    assert.equal(got.result.code, 0, got.result.stderr)
+    assert.equal(got.json.key, key)
     const renewed = await runJson<LeaseJson>(['subnets', 'renew', '10.7.70.0/24'], {env})
     assert.equal(renewed.result.code, 0, renewed.result.stderr)
     assert.equal(renewed.json.key, key)
+    const reserved = await runJson<LeaseJson>(['subnets', 'reserve', '10.7.70.0-24', '--force'], {env})
+    assert.equal(reserved.result.code, 0, reserved.result.stderr)
+    assert.equal(reserved.json.key, key)
+    assert.equal(attachedLease(key!), 0n)
+    const unreserved = await runJson<LeaseJson>(['subnets', 'unreserve', '10.7.70.0/24'], {env})
+    assert.equal(unreserved.result.code, 0, unreserved.result.stderr)
+    assert.equal(unreserved.json.key, key)
+    assert.notEqual(attachedLease(key!), 0n)
+    const dry = await runJson<{planned: LeaseJson[]}>(['subnets', 'revoke', '10.7.70.0/24', '--dry-run'], {env})
+    assert.equal(dry.result.code, 0, dry.result.stderr)
+    assert.deepEqual(dry.json.planned.map((l) => l.key), [key])
+    const revoked = await runJson<{deleted: string[]}>(['subnets', 'revoke', '10.7.70.0/24', '--yes'], {env})
+    assert.equal(revoked.result.code, 0, revoked.result.stderr)
+    assert.deepEqual(revoked.json.deleted, [key])
+    assert.deepEqual(keys('/d1/network'), [])
+    oneLineError(await runCli(['subnets', 'get', '10.7.70.0/24'], {env}), 4, /no lease for subnet 10\.7\.70\.0\/24/)
   })
 
   it('revoke: plan first; non-TTY without --yes exits 2; --dry-run; --yes deletes and revokes the etcd lease', async () => {
     const env = envFor('/k1/network')
     put(['put', '/k1/network/config', '{"Network":"10.8.0.0/16","Backend":{"Type":"vxlan"}}'])
     const lease = grant(600)
-    put(['put', `--lease=${lease}`, '/k1/network/subnets/10.8.1.0-24', VXLAN('192.0.2.81', '0e:aa:bb:cc:dd:81')])
-    put(['put', '/k1/network/subnets/10.8.2.0-24', VXLAN('192.0.2.82', '0e:aa:bb:cc:dd:82')])
+    put(['put', `--lease=${lease}`, '/k1/network/subnets/10.8.1.0-24', vxlanLeaseValue('192.0.2.81', '0e:aa:bb:cc:dd:81')])
+    put(['put', '/k1/network/subnets/10.8.2.0-24', vxlanLeaseValue('192.0.2.82', '0e:aa:bb:cc:dd:82')])
 
     const refused = await runCli(['subnets', 'revoke', '10.8.1.0/24', '10.8.2.0-24'], {env})
     assert.equal(refused.code, 2)

@@ -7,6 +7,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import {runCli, runJson} from '../helpers/cli.js'
 import {etcdctl, type EtcdMember, startEtcd} from '../helpers/etcd.js'
+import {vxlanLeaseValue} from '../helpers/leases.js'
 
 interface Entry {
   subnet: string; key: string; publicIP: string; leaseId: string | null; ttl: number | null; reservation: boolean; modRevision: number
@@ -14,7 +15,6 @@ interface Entry {
 }
 interface Report {dryRun: boolean; prefix: string; revision: number; criteria: string[]; planned: Entry[]; deleted: Entry[]; skipped: Entry[]}
 
-const VXLAN = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:${ip.split('.')[3]!.padStart(2, '0').slice(-2)}"}}`
 
 describe('subnets reclaim against a real etcd, on data written by plain etcdctl', () => {
   let etcd: EtcdMember
@@ -27,7 +27,7 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
   const grant = (ttl: number) => /lease ([0-9a-f]+) granted/.exec(ok(['lease', 'grant', String(ttl)]))![1]!
   /** Puts a lease (ttl seconds) or a reservation (ttl null) in flannel's format. */
   const putLease = (prefix: string, key: string, ip: string, ttl: number | null) =>
-    ok(['put', ...(ttl === null ? [] : [`--lease=${grant(ttl)}`]), `${prefix}/subnets/${key}`, VXLAN(ip)])
+    ok(['put', ...(ttl === null ? [] : [`--lease=${grant(ttl)}`]), `${prefix}/subnets/${key}`, vxlanLeaseValue(ip)])
   const keys = (prefix: string) => ok(['get', `${prefix}/subnets`, '--prefix', '--keys-only']).split('\n').filter(Boolean).map((k) => k.slice(prefix.length + 9)).sort()
   const env = (prefix: string) => ({FLANNELCTL_ENDPOINTS: etcd.endpoint, FLANNELCTL_PREFIX: prefix})
   const subnets = (entries: Entry[]) => entries.map((e) => e.subnet)
@@ -152,7 +152,7 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     ok(['put', `${prefix}/config`, '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}'])
     putLease(prefix, '10.1.3.0-24', '192.0.2.3', 86400)
     const staleLease = grant(600)
-    ok(['put', `--lease=${staleLease}`, `${prefix}/subnets/10.1.4.0-24`, VXLAN('192.0.2.4')])
+    ok(['put', `--lease=${staleLease}`, `${prefix}/subnets/10.1.4.0-24`, vxlanLeaseValue('192.0.2.4')])
     putLease(prefix, '10.1.5.0-24', '192.0.2.5', null)
     ok(['put', `${prefix}/subnets/garbage`, 'hello'])
 
@@ -192,7 +192,7 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
 
     // flanneld renews 10.1.4.0/24: the same key, re-put with a fresh 24 h lease (a new mod revision).
     const renewedLease = grant(86400)
-    ok(['put', `--lease=${renewedLease}`, `${prefix}/subnets/10.1.4.0-24`, VXLAN('192.0.2.4')])
+    ok(['put', `--lease=${renewedLease}`, `${prefix}/subnets/10.1.4.0-24`, vxlanLeaseValue('192.0.2.4')])
 
     const freed = await runJson<Report>(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {env: env(prefix)})
     assert.equal(freed.result.code, 1, freed.result.stderr)

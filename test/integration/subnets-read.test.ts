@@ -3,6 +3,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {runCli, runJson} from '../helpers/cli.js'
 import {etcdctl, type EtcdMember, startEtcd} from '../helpers/etcd.js'
+import {vxlanLeaseValue} from '../helpers/leases.js'
 
 interface LeaseJson {
   subnet: string; ipv6Subnet: string | null; key: string; publicIP: string; publicIPv6: string | null
@@ -10,7 +11,6 @@ interface LeaseJson {
   reservation: boolean; modRevision: number
 }
 
-const VXLAN = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`
 
 describe('subnets list/get on data written by plain etcdctl in flannel\'s format', () => {
   let etcd: EtcdMember
@@ -25,9 +25,9 @@ describe('subnets list/get on data written by plain etcdctl in flannel\'s format
     const granted = etcdctl(etcd.endpoint, ['lease', 'grant', '86400'])
     leaseId = /lease ([0-9a-f]+) granted/.exec(granted.stdout)![1]!
     const short = /lease ([0-9a-f]+) granted/.exec(etcdctl(etcd.endpoint, ['lease', 'grant', '600']).stdout)![1]!
-    put(['put', `--lease=${leaseId}`, '/lab/network/subnets/10.1.12.0-24', VXLAN('192.0.2.12', '0e:aa:bb:cc:dd:12')])
-    put(['put', `--lease=${short}`, '/lab/network/subnets/10.1.3.0-24', VXLAN('192.0.2.3', '0e:aa:bb:cc:dd:03')])
-    put(['put', '/lab/network/subnets/10.1.7.0-24', VXLAN('192.0.2.7', '0e:aa:bb:cc:dd:07')])
+    put(['put', `--lease=${leaseId}`, '/lab/network/subnets/10.1.12.0-24', vxlanLeaseValue('192.0.2.12', '0e:aa:bb:cc:dd:12')])
+    put(['put', `--lease=${short}`, '/lab/network/subnets/10.1.3.0-24', vxlanLeaseValue('192.0.2.3', '0e:aa:bb:cc:dd:03')])
+    put(['put', '/lab/network/subnets/10.1.7.0-24', vxlanLeaseValue('192.0.2.7', '0e:aa:bb:cc:dd:07')])
     put(['put', `--lease=${leaseId}`, '/lab/network/subnets/10.1.9.0-24&fd00:0:0:9::-64', '{"PublicIP":"192.0.2.9","PublicIPv6":"2001:db8::9"}'])
     // Things flanneld itself would skip: a non-lease key and an undecodable value.
     put(['put', '/lab/network/subnets/garbage', 'hello'])

@@ -17,10 +17,11 @@ import {encodeVarint, frameGrpcMessage} from '../../src/etcd/ttl-protobuf.js'
 import {clientCertTls, type Cluster, startCluster} from '../helpers/cluster.js'
 import {type EtcdMember, startEtcd} from '../helpers/etcd.js'
 import {createPki, type Pki} from '../helpers/pki.js'
+import {vxlanLeaseValue} from '../helpers/leases.js'
 
 const TIMEOUTS = {dialTimeoutMs: 2000, commandTimeoutMs: 5000}
 const INT64_MAX = 2n ** 63n - 1n
-const VXLAN = (i: number) => `{"PublicIP":"192.0.2.${i % 250}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:${(i % 256).toString(16).padStart(2, '0')}"}}`
+const VXLAN = (i: number) => vxlanLeaseValue(`192.0.2.${i % 250}`, `0e:aa:bb:cc:dd:${(i % 256).toString(16).padStart(2, '0')}`)
 
 /** What etcd3 (the path the fetcher replaces) says about each lease, read right after the fetcher did. */
 async function etcd3Ttls(conn: EtcdConnection, ids: bigint[]): Promise<Map<bigint, {ttl: number; grantedTtl: number}>> {

@@ -3,8 +3,8 @@ import {after, before, describe, it} from 'node:test'
 
 import {runCli, runJson} from '../helpers/cli.js'
 import {etcdctl, type EtcdMember, freePort, startEtcd} from '../helpers/etcd.js'
+import {vxlanLeaseValue} from '../helpers/leases.js'
 
-const VXLAN = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:${ip.split('.')[3]!.padStart(2, '0').slice(-2)}"}}`
 
 interface UsageJson {
   network: string; subnetLen: number; subnetMin: string; subnetMax: string; total: number; leased: number; reserved: number; free: number
@@ -31,27 +31,27 @@ describe('network usage and doctor against a real etcd', () => {
     etcd = await startEtcd()
     // /u1: a small range with leases, a reservation, and leases outside it.
     ok(['put', '/u1/network/config', '{"Network":"10.1.0.0/16","SubnetMin":"10.1.1.0","SubnetMax":"10.1.20.0","Backend":{"Type":"vxlan"}}'])
-    putLease('/u1/network', '10.1.1.0-24', VXLAN('192.0.2.1'), 86400)
-    putLease('/u1/network', '10.1.2.0-24', VXLAN('192.0.2.2'), 86400)
-    putLease('/u1/network', '10.1.3.0-24', VXLAN('192.0.2.3'), null)
-    putLease('/u1/network', '10.1.10.0-24', VXLAN('192.0.2.10'), 86400)
-    putLease('/u1/network', '10.1.30.0-24', VXLAN('192.0.2.30'), 86400)
-    putLease('/u1/network', '10.2.0.0-24', VXLAN('192.0.2.20'), 86400)
+    putLease('/u1/network', '10.1.1.0-24', vxlanLeaseValue('192.0.2.1'), 86400)
+    putLease('/u1/network', '10.1.2.0-24', vxlanLeaseValue('192.0.2.2'), 86400)
+    putLease('/u1/network', '10.1.3.0-24', vxlanLeaseValue('192.0.2.3'), null)
+    putLease('/u1/network', '10.1.10.0-24', vxlanLeaseValue('192.0.2.10'), 86400)
+    putLease('/u1/network', '10.1.30.0-24', vxlanLeaseValue('192.0.2.30'), 86400)
+    putLease('/u1/network', '10.2.0.0-24', vxlanLeaseValue('192.0.2.20'), 86400)
     // /d1: healthy.
     ok(['put', '/d1/network/config', '{"Network":"10.3.0.0/16","Backend":{"Type":"vxlan"}}'])
-    putLease('/d1/network', '10.3.1.0-24', VXLAN('192.0.2.1'), 86400)
-    putLease('/d1/network', '10.3.2.0-24', VXLAN('192.0.2.2'), 86400)
-    putLease('/d1/network', '10.3.3.0-24', VXLAN('192.0.2.3'), null)
+    putLease('/d1/network', '10.3.1.0-24', vxlanLeaseValue('192.0.2.1'), 86400)
+    putLease('/d1/network', '10.3.2.0-24', vxlanLeaseValue('192.0.2.2'), 86400)
+    putLease('/d1/network', '10.3.3.0-24', vxlanLeaseValue('192.0.2.3'), null)
     // /d2: one of each problem.
     ok(['put', '/d2/network/config', '{"Network":"10.4.0.0/16","Backend":{"Type":"vxlan"}}'])
-    putLease('/d2/network', '10.4.1.0-24', VXLAN('192.0.2.1'), 86400)
-    putLease('/d2/network', '10.4.2.0-23', VXLAN('192.0.2.2'), 86400) // overlaps 10.4.3.0/24, wrong length
-    putLease('/d2/network', '10.4.3.0-24', VXLAN('192.0.2.3'), 86400)
+    putLease('/d2/network', '10.4.1.0-24', vxlanLeaseValue('192.0.2.1'), 86400)
+    putLease('/d2/network', '10.4.2.0-23', vxlanLeaseValue('192.0.2.2'), 86400) // overlaps 10.4.3.0/24, wrong length
+    putLease('/d2/network', '10.4.3.0-24', vxlanLeaseValue('192.0.2.3'), 86400)
     putLease('/d2/network', '10.4.5.0-24', '{"PublicIP":"192.0.2.5","PublicIPv6":null,"BackendType":"host-gw"}', 86400) // backend mismatch
-    putLease('/d2/network', '10.4.6.0-24', VXLAN('192.0.2.66'), 86400) // duplicate public IP
-    putLease('/d2/network', '10.4.7.0-24', VXLAN('192.0.2.66'), 86400)
-    putLease('/d2/network', '10.4.8.0-24', VXLAN('192.0.2.8'), 86400)
-    putLease('/d2/network', '10.4.8.128-25', VXLAN('192.0.2.88'), null) // reservation inside a lease
+    putLease('/d2/network', '10.4.6.0-24', vxlanLeaseValue('192.0.2.66'), 86400) // duplicate public IP
+    putLease('/d2/network', '10.4.7.0-24', vxlanLeaseValue('192.0.2.66'), 86400)
+    putLease('/d2/network', '10.4.8.0-24', vxlanLeaseValue('192.0.2.8'), 86400)
+    putLease('/d2/network', '10.4.8.128-25', vxlanLeaseValue('192.0.2.88'), null) // reservation inside a lease
     ok(['put', '/d2/network/subnets/garbage', 'hello'])
   })
   after(async () => {

@@ -11,8 +11,8 @@ import type {LeaseTtl, RawEvent, WatchBatch, WatchEnd, WatchStream} from '../../
 import {diffListing, type LeaseEvent, watchLeases, type WatchItem, type WatchSource} from '../../src/ops/watch.js'
 import {BIN} from '../helpers/cli.js'
 import {etcdctl, type EtcdMember, freePort, startEtcd} from '../helpers/etcd.js'
+import {vxlanLeaseValue} from '../helpers/leases.js'
 
-const VXLAN = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:${ip.split('.')[3]!.padStart(2, '0').slice(-2)}"}}`
 const RANGE = '/w/network/subnets'
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -24,7 +24,7 @@ function lease(key: string, ip: string, options: {rev: number; leaseId?: bigint 
   const leaseId = options.leaseId === undefined ? 1n : options.leaseId
   const ttl = leaseId === null ? null : options.ttl ?? 86400
   return {
-    key: `${RANGE}/${key}`, subnet: pair.ipv4, ipv6Subnet: pair.ipv6, attrs: parseLeaseAttrs(VXLAN(ip)), value: VXLAN(ip), leaseId, ttl,
+    key: `${RANGE}/${key}`, subnet: pair.ipv4, ipv6Subnet: pair.ipv6, attrs: parseLeaseAttrs(vxlanLeaseValue(ip)), value: vxlanLeaseValue(ip), leaseId, ttl,
     expiresAt: ttl === null ? null : new Date(NOW.getTime() + ttl * 1000), modRevision: options.rev, createRevision: options.rev, version: 1,
   }
 }
@@ -32,13 +32,13 @@ function lease(key: string, ip: string, options: {rev: number; leaseId?: bigint 
 function put(key: string, ip: string, rev: number, options: {version?: number; leaseId?: bigint | null; value?: string} = {}): RawEvent {
   return {
     type: 'put', prev: null,
-    kv: {key: `${RANGE}/${key}`, value: options.value ?? VXLAN(ip), leaseId: options.leaseId === undefined ? null : options.leaseId, modRevision: rev, createRevision: rev, version: options.version ?? 1},
+    kv: {key: `${RANGE}/${key}`, value: options.value ?? vxlanLeaseValue(ip), leaseId: options.leaseId === undefined ? null : options.leaseId, modRevision: rev, createRevision: rev, version: options.version ?? 1},
   }
 }
 
 function del(key: string, rev: number, prev: {ip: string; leaseId: bigint | null} | null): RawEvent {
   const kv = {key: `${RANGE}/${key}`, value: '', leaseId: null, modRevision: rev, createRevision: 0, version: 0}
-  return {type: 'delete', kv, prev: prev && {...kv, value: VXLAN(prev.ip), leaseId: prev.leaseId, version: 1}}
+  return {type: 'delete', kv, prev: prev && {...kv, value: vxlanLeaseValue(prev.ip), leaseId: prev.leaseId, version: 1}}
 }
 
 const NOW = new Date('2030-01-01T00:00:00Z')
@@ -289,16 +289,16 @@ describe('subnets watch against a real etcd', () => {
   it('streams snapshot, added, renewed, removed and expired as JSON lines; warns about unreadable keys; stops after --count', async () => {
     const prefix = '/w1/network'
     ok(['put', `${prefix}/config`, '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}'])
-    ok(['put', `--lease=${grant(86400)}`, `${prefix}/subnets/10.1.1.0-24`, VXLAN('192.0.2.1')])
+    ok(['put', `--lease=${grant(86400)}`, `${prefix}/subnets/10.1.1.0-24`, vxlanLeaseValue('192.0.2.1')])
     const watch = startWatch(['-o', 'json', '--snapshot', '--count', '7', '--timeout', '20s'], {FLANNELCTL_ENDPOINTS: etcd.endpoint, FLANNELCTL_PREFIX: prefix})
     await watch.waitForLines(1)
     // Everything after the listing is caught: the watch starts at the listing's revision + 1.
     const key = (k: string) => `${prefix}/subnets/${k}`
-    ok(['put', key('10.1.2.0-24'), VXLAN('192.0.2.2')])
-    ok(['put', key('10.1.2.0-24'), VXLAN('192.0.2.22')])
+    ok(['put', key('10.1.2.0-24'), vxlanLeaseValue('192.0.2.2')])
+    ok(['put', key('10.1.2.0-24'), vxlanLeaseValue('192.0.2.22')])
     ok(['del', key('10.1.2.0-24')])
     // etcd's minimum lease TTL is about 2 s (1.5 × election timeout): grant 2 s and let it run out.
-    ok(['put', `--lease=${grant(2)}`, key('10.1.3.0-24'), VXLAN('192.0.2.3')])
+    ok(['put', `--lease=${grant(2)}`, key('10.1.3.0-24'), vxlanLeaseValue('192.0.2.3')])
     ok(['put', key('garbage'), 'hello'])
     const revoked = grant(600)
     ok(['put', `--lease=${revoked}`, key('10.1.4.0-24&fd00:0:0:4::-64'), '{"PublicIP":"192.0.2.4","PublicIPv6":"2001:db8::4"}'])
@@ -332,10 +332,10 @@ describe('subnets watch against a real etcd', () => {
 
   it('prints one line per event in table format, and exits cleanly on SIGTERM', async () => {
     const prefix = '/w2/network'
-    ok(['put', `--lease=${grant(86400)}`, `${prefix}/subnets/10.2.1.0-24`, VXLAN('192.0.2.1')])
+    ok(['put', `--lease=${grant(86400)}`, `${prefix}/subnets/10.2.1.0-24`, vxlanLeaseValue('192.0.2.1')])
     const watch = startWatch(['--snapshot'], {FLANNELCTL_ENDPOINTS: etcd.endpoint, FLANNELCTL_PREFIX: prefix})
     await watch.waitForLines(1)
-    ok(['put', `${prefix}/subnets/10.2.2.0-24`, VXLAN('192.0.2.2')])
+    ok(['put', `${prefix}/subnets/10.2.2.0-24`, vxlanLeaseValue('192.0.2.2')])
     const lines = await watch.waitForLines(2)
     assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z snapshot 10\.2\.1\.0\/24 192\.0\.2\.1 backend=vxlan ttl=23h59m rev=\d+$/)
     assert.match(lines[1]!, /^\S+Z added 10\.2\.2\.0\/24 192\.0\.2\.2 backend=vxlan ttl=reservation rev=\d+$/)
@@ -357,28 +357,28 @@ describe('subnets watch against a real etcd', () => {
     const key = (k: string) => `${prefix}/subnets/${k}`
     const proxy = await startProxy(etcd.endpoint)
     try {
-      ok(['put', key('10.4.0.0-24'), VXLAN('192.0.2.100')])
+      ok(['put', key('10.4.0.0-24'), vxlanLeaseValue('192.0.2.100')])
       const watch = startWatch(['-o', 'json', '--snapshot', '--count', '5', '--timeout', '40s', '--dial-timeout', '1s'], {FLANNELCTL_ENDPOINTS: proxy.endpoint, FLANNELCTL_PREFIX: prefix})
       await watch.waitForLines(1)
-      ok(['put', key('10.4.1.0-24'), VXLAN('192.0.2.1')])
+      ok(['put', key('10.4.1.0-24'), vxlanLeaseValue('192.0.2.1')])
       await watch.waitForLines(2)
 
       // 1. Disconnect; a change happens meanwhile; reconnect: the watch replays it from the last revision.
       proxy.cut()
       await sleep(500)
-      ok(['put', key('10.4.2.0-24'), VXLAN('192.0.2.2')])
+      ok(['put', key('10.4.2.0-24'), vxlanLeaseValue('192.0.2.2')])
       proxy.restore()
       await watch.waitForLines(3, 20_000)
 
       // 2. Disconnect; changes happen and etcd compacts past the watch's revision; reconnect: re-list and diff.
       proxy.cut()
       await sleep(500)
-      ok(['put', key('10.4.3.0-24'), VXLAN('192.0.2.3')])
+      ok(['put', key('10.4.3.0-24'), vxlanLeaseValue('192.0.2.3')])
       ok(['del', key('10.4.1.0-24')])
       ok(['compaction', String(revisionNow())])
       proxy.restore()
       await watch.waitForLines(5, 20_000)
-      ok(['put', key('10.4.4.0-24'), VXLAN('192.0.2.4')])
+      ok(['put', key('10.4.4.0-24'), vxlanLeaseValue('192.0.2.4')])
       assert.equal(await Promise.race([watch.exit, sleep(20_000).then(() => -99)]), 0, watch.stderr())
 
       const events = parse(watch.lines())

@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {parseIPv6, parseIPv6Cidr} from '../../core/cidr.js'
 import {CREATE_BACKENDS, buildNetworkConfig, type CreateBackend} from '../../core/network-builder.js'
 import {EtcdCommand} from '../../etcd-command.js'
-import {ipv4CidrFlag, ipv4Flag} from '../../flags.js'
+import {ipv4CidrFlag, ipv4Flag, ipv6CidrFlag, ipv6Flag} from '../../flags.js'
 import {createNetwork} from '../../ops/network.js'
 import {readInput} from '../../util/input.js'
 import {createResultView} from '../../views/network.js'
@@ -27,10 +26,10 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
     'subnet-min': ipv4Flag({summary: 'First allocatable subnet (default: the second subnet of the network).'}),
     'subnet-max': ipv4Flag({summary: 'Last allocatable subnet (default: the last subnet of the network).'}),
     'no-ipv4': Flags.boolean({summary: 'IPv6-only network (EnableIPv4 false).'}),
-    'ipv6-network': Flags.string({summary: 'IPv6 overlay network for dual-stack, e.g. fd00:42::/56.'}),
+    'ipv6-network': ipv6CidrFlag({summary: 'IPv6 overlay network for dual-stack, e.g. fd00:42::/56.'}),
     'ipv6-subnet-len': Flags.integer({summary: 'IPv6 subnet prefix length (default 64).'}),
-    'ipv6-subnet-min': Flags.string({summary: 'First allocatable IPv6 subnet.'}),
-    'ipv6-subnet-max': Flags.string({summary: 'Last allocatable IPv6 subnet.'}),
+    'ipv6-subnet-min': ipv6Flag({summary: 'First allocatable IPv6 subnet.'}),
+    'ipv6-subnet-max': ipv6Flag({summary: 'Last allocatable IPv6 subnet.'}),
     backend: Flags.option({summary: 'Backend type.', options: CREATE_BACKENDS, default: 'vxlan' as CreateBackend})(),
     vni: Flags.integer({summary: 'vxlan: VXLAN network identifier (flanneld default 1).'}),
     port: Flags.integer({summary: 'vxlan/udp/wireguard: UDP port (defaults: 8472, 8285, 51820).'}),
@@ -61,10 +60,10 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
         subnetMin: flags['subnet-min'],
         subnetMax: flags['subnet-max'],
         noIPv4: flags['no-ipv4'],
-        ipv6Network: flags['ipv6-network'] === undefined ? undefined : parseIPv6Cidr(flags['ipv6-network'], '--ipv6-network'),
+        ipv6Network: flags['ipv6-network'],
         ipv6SubnetLen: flags['ipv6-subnet-len'],
-        ipv6SubnetMin: flags['ipv6-subnet-min'] === undefined ? undefined : parseIPv6(flags['ipv6-subnet-min'], '--ipv6-subnet-min'),
-        ipv6SubnetMax: flags['ipv6-subnet-max'] === undefined ? undefined : parseIPv6(flags['ipv6-subnet-max'], '--ipv6-subnet-max'),
+        ipv6SubnetMin: flags['ipv6-subnet-min'],
+        ipv6SubnetMax: flags['ipv6-subnet-max'],
         backend: flags.backend,
         vni: flags.vni,
         port: flags.port,

@@ -1,11 +1,10 @@
 import {Flags} from '@oclif/core'
 
-import {parseIPv6} from '../../core/cidr.js'
 import {parseJson} from '../../core/json-ast.js'
 import {BACKEND_TYPES} from '../../core/network-config.js'
 import {parseSubnetArg} from '../../core/subnet-key.js'
 import {EtcdCommand} from '../../etcd-command.js'
-import {durationFlag, ipv4Flag} from '../../flags.js'
+import {ipv4Flag, ipv6Flag, leaseTtlFlag} from '../../flags.js'
 import {acquireLease, ttlSeconds} from '../../ops/leases.js'
 import {acquireView} from '../../views/lease-actions.js'
 
@@ -26,10 +25,7 @@ BackendType defaults to the network's backend (udp and alloc write none, as flan
 
   static override flags = {
     'public-ip': ipv4Flag({summary: 'Public IPv4 address of the node (its PublicIP; leases are reused by it).', required: true}),
-    'public-ipv6': Flags.custom<bigint>({
-      summary: 'Public IPv6 address of the node (PublicIPv6).',
-      parse: async (input) => parseIPv6(input, '--public-ipv6 address'),
-    })(),
+    'public-ipv6': ipv6Flag({summary: 'Public IPv6 address of the node (PublicIPv6).'}),
     'backend-type': Flags.string({summary: 'BackendType to record (default: the network\'s backend; none for udp/alloc).', options: [...BACKEND_TYPES]}),
     'backend-data': Flags.string({
       summary: 'BackendData JSON, e.g. {"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"} for vxlan.',
@@ -39,7 +35,7 @@ BackendType defaults to the network's backend (udp and alloc write none, as flan
       summary: 'BackendV6Data JSON (dual-stack vxlan: the IPv6 device\'s VtepMAC).',
       parse: async (input) => (parseJson(input), input),
     }),
-    ttl: durationFlag({summary: 'Lifetime of the etcd lease (as flanneld: 24h).', default: 86_400_000, defaultHelp: async () => '24h'}),
+    ttl: leaseTtlFlag(),
     subnet: Flags.string({summary: 'Ask for this subnet (e.g. 10.1.7.0/24) instead of a random free one.'}),
   }
 

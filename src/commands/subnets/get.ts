@@ -1,7 +1,5 @@
-import {Args} from '@oclif/core'
-
-import {parseSubnetArg} from '../../core/subnet-key.js'
 import {EtcdCommand} from '../../etcd-command.js'
+import {subnetArg} from '../../flags.js'
 import {getLease} from '../../ops/subnets.js'
 import {leaseDetailView} from '../../views/leases.js'
 
@@ -14,11 +12,11 @@ export default class SubnetsGet extends EtcdCommand<typeof SubnetsGet> {
   ]
 
   static override args = {
-    subnet: Args.string({description: 'The lease subnet.', required: true}),
+    subnet: subnetArg({description: 'The lease subnet.', required: true}),
   }
 
   async run(): Promise<unknown> {
-    const lease = await getLease(await this.openStore(), parseSubnetArg(this.args.subnet))
+    const lease = await getLease(await this.openStore(), this.args.subnet)
     const view = leaseDetailView(lease)
     this.print(view)
     return view.data

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {OperationFailedError} from '../../core/errors.js'
 import {EtcdCommand} from '../../etcd-command.js'
-import {durationFlag, ipv4Flag} from '../../flags.js'
+import {durationFlag, ipv4Flag, renewMarginFlag} from '../../flags.js'
 import {executeReclaim, planByCriteria, planFromReport} from '../../ops/reclaim.js'
 import {readInput} from '../../util/input.js'
 import {reclaimPlanView, reclaimResultView} from '../../views/reclaim.js'
@@ -39,7 +39,7 @@ Deleting the key of a node whose flanneld is still running makes that flanneld e
     incompatible: Flags.boolean({summary: 'Select leases that do not fit the network config.'}),
     duplicates: Flags.boolean({summary: 'Select all but the newest lease of each public IP that has several.'}),
     stale: Flags.boolean({summary: 'Select leases whose TTL is below the renew margin (missed renewal).'}),
-    'renew-margin': durationFlag({summary: 'flanneld\'s --subnet-lease-renew-margin, for --stale.', default: 3_600_000, defaultHelp: async () => '60m'}),
+    'renew-margin': renewMarginFlag(),
     'public-ip': ipv4Flag({summary: 'Select leases of this node public IP (repeatable).', multiple: true}),
     'not-in': Flags.string({summary: 'Select leases whose public IP is not listed in this file of live node IPs ("-" = stdin).'}),
     'older-than': durationFlag({summary: 'Select leases whose etcd lease is older than this (e.g. 25h).'}),

@@ -1,8 +1,5 @@
-import {Args} from '@oclif/core'
-
-import {parseSubnetArg} from '../../core/subnet-key.js'
 import {EtcdCommand} from '../../etcd-command.js'
-import {durationFlag} from '../../flags.js'
+import {leaseTtlFlag, subnetArg} from '../../flags.js'
 import {renewLease, ttlSeconds} from '../../ops/leases.js'
 import {renewView} from '../../views/lease-actions.js'
 
@@ -17,16 +14,16 @@ A reservation has no etcd lease and never expires: renewing one exits 1 (use \`s
   ]
 
   static override args = {
-    subnet: Args.string({description: 'The lease subnet (10.1.7.0/24, 10.1.7.0-24 or the etcd key).', required: true}),
+    subnet: subnetArg({description: 'The lease subnet (10.1.7.0/24, 10.1.7.0-24 or the etcd key).', required: true}),
   }
 
   static override flags = {
-    ttl: durationFlag({summary: 'Lifetime of the new etcd lease.', default: 86_400_000, defaultHelp: async () => '24h'}),
+    ttl: leaseTtlFlag(),
   }
 
   async run(): Promise<unknown> {
     const ttl = ttlSeconds(this.flags.ttl)
-    const lease = await renewLease(await this.openStore(), parseSubnetArg(this.args.subnet), ttl)
+    const lease = await renewLease(await this.openStore(), this.args.subnet, ttl)
     const view = renewView(lease)
     this.print(view)
     return view.data

@@ -1,8 +1,8 @@
-import {Args, Flags} from '@oclif/core'
+import {Flags} from '@oclif/core'
 
 import {OperationFailedError} from '../../core/errors.js'
-import {parseSubnetArg} from '../../core/subnet-key.js'
 import {EtcdCommand} from '../../etcd-command.js'
+import {subnetArg} from '../../flags.js'
 import {executeRevoke, planRevoke} from '../../ops/leases.js'
 import {revokePlanView, revokeResultView} from '../../views/lease-actions.js'
 
@@ -18,10 +18,8 @@ Deleting a live node's lease makes its flanneld exit, and every peer removes its
     '<%= config.bin %> <%= command.id %> 10.1.7.0/24 10.1.9.0-24 --yes',
   ]
 
-  static override strict = false
-
   static override args = {
-    subnet: Args.string({description: 'Subnets to revoke (10.1.7.0/24, 10.1.7.0-24 or etcd keys).', required: true}),
+    subnet: subnetArg({description: 'Subnets to revoke (10.1.7.0/24, 10.1.7.0-24 or etcd keys).', required: true, multiple: true}),
   }
 
   static override flags = {
@@ -30,10 +28,8 @@ Deleting a live node's lease makes its flanneld exit, and every peer removes its
   }
 
   async run(): Promise<unknown> {
-    const {argv} = await this.parse(SubnetsRevoke)
-    const pairs = argv.map((arg) => parseSubnetArg(String(arg)))
     const store = await this.openStore()
-    const plan = await planRevoke(store, pairs)
+    const plan = await planRevoke(store, this.args.subnet)
     const planView = revokePlanView(plan, this.flags['dry-run'])
     if (this.flags['dry-run']) {
       this.print(planView)

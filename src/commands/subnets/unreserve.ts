@@ -1,8 +1,5 @@
-import {Args} from '@oclif/core'
-
-import {parseSubnetArg} from '../../core/subnet-key.js'
 import {EtcdCommand} from '../../etcd-command.js'
-import {durationFlag} from '../../flags.js'
+import {leaseTtlFlag, subnetArg} from '../../flags.js'
 import {ttlSeconds, unreserveSubnet} from '../../ops/leases.js'
 import {unreserveView} from '../../views/lease-actions.js'
 
@@ -15,16 +12,16 @@ export default class SubnetsUnreserve extends EtcdCommand<typeof SubnetsUnreserv
   ]
 
   static override args = {
-    subnet: Args.string({description: 'The reserved subnet (10.1.7.0/24, 10.1.7.0-24 or the etcd key).', required: true}),
+    subnet: subnetArg({description: 'The reserved subnet (10.1.7.0/24, 10.1.7.0-24 or the etcd key).', required: true}),
   }
 
   static override flags = {
-    ttl: durationFlag({summary: 'Lifetime of the etcd lease.', default: 86_400_000, defaultHelp: async () => '24h'}),
+    ttl: leaseTtlFlag(),
   }
 
   async run(): Promise<unknown> {
     const ttl = ttlSeconds(this.flags.ttl)
-    const result = await unreserveSubnet(await this.openStore(), parseSubnetArg(this.args.subnet), ttl)
+    const result = await unreserveSubnet(await this.openStore(), this.args.subnet, ttl)
     const view = unreserveView(result)
     this.print(view)
     return view.data
