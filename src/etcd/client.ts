@@ -16,6 +16,7 @@
 import {X509Certificate} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
+import {connect as tcpConnect} from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type * as GrpcJs from '@grpc/grpc-js'
@@ -25,6 +26,7 @@ import {
 } from 'etcd3'
 
 import {EtcdUnavailableError, FlannelctlError, InvalidInputError, OperationFailedError} from '../core/errors.js'
+import {readFileOrFail} from '../util/input.js'
 
 /** The @grpc/grpc-js instance etcd3 itself loads (credentials and interceptors must come from the same copy). */
 const grpc = createRequire(createRequire(import.meta.url).resolve('etcd3'))('@grpc/grpc-js') as typeof GrpcJs
@@ -53,12 +55,7 @@ export interface EtcdConnection {
 }
 
 function readPem(path: string | undefined, what: string): Buffer | undefined {
-  if (!path) return undefined
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw new InvalidInputError(`cannot read ${what} "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
-  }
+  return path ? readFileOrFail(path, what) : undefined
 }
 
 function normaliseEndpoint(endpoint: string): string {
@@ -302,13 +299,45 @@ export function connect(options: ConnectionOptions): EtcdConnection {
       try {
         return await Promise.race([operation(), timeout])
       } catch (error) {
-        throw translateEtcdError(error, what, endpointList, context)
+        throw translateEtcdError(await withConnectCause(error, hosts, options.dialTimeoutMs), what, endpointList, context)
       } finally {
         clearTimeout(timer)
       }
     },
     close: () => client.close(),
   }
+}
+
+/**
+ * grpc-js sometimes fails a call without the reason it could not connect: "No connection established. Last error:
+ * null." That is what every call meets with --user, because etcd3 opens a fresh channel for each Auth.authenticate.
+ * The reason is then learnt the way the channel would have met it: one TCP connect per endpoint, within
+ * --dial-timeout, and written into the message where gRPC left it out.
+ */
+async function withConnectCause(error: unknown, endpoints: string[], timeoutMs: number): Promise<unknown> {
+  const lost = /Last error: (?:null|undefined)?\./
+  if (!(error instanceof Error) || !lost.test(error.message)) return error
+  const causes = await Promise.all(endpoints.map((endpoint) => tcpFailure(endpoint, timeoutMs)))
+  const cause = causes.find((c) => c !== null) ?? 'the TCP connection opened, but no gRPC session was established'
+  error.message = error.message.replace(lost, `Last error: ${cause}.`)
+  return error
+}
+
+/** Why a TCP connection to the endpoint fails ("connect ECONNREFUSED 127.0.0.1:1"), or null when it opens. */
+function tcpFailure(endpoint: string, timeoutMs: number): Promise<string | null> {
+  const url = new URL(endpoint)
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  const port = Number(url.port || 2379)
+  return new Promise((resolve) => {
+    const socket = tcpConnect({host, port})
+    const done = (cause: string | null) => {
+      socket.destroy()
+      resolve(cause)
+    }
+    socket.setTimeout(Math.max(100, timeoutMs), () => done(`connect ETIMEDOUT ${host}:${port}`))
+    socket.once('connect', () => done(null))
+    socket.once('error', (e) => done(e.message))
+  })
 }
 
 // ---------------------------------------------------------------------------------------------- translation
@@ -324,7 +353,8 @@ export interface TranslationContext {
 /** Maps etcd3/gRPC failures to typed errors with one readable line; unknown errors pass through. */
 export function translateEtcdError(error: unknown, what: string, endpoints: string, context?: TranslationContext): unknown {
   if (error instanceof FlannelctlError) return error
-  const message = error instanceof Error ? error.message : String(error)
+  // A cause is never the word "null": grpc-js writes that when it lost the reason a connection failed.
+  const message = (error instanceof Error ? error.message : String(error)).replace(/Last error: (?:null|undefined)?\./, 'Last error: no reason given by gRPC.')
   const user = context?.options.user
   if (error instanceof EtcdPermissionDeniedError || /permission denied/i.test(message)) {
     return new OperationFailedError(`permission denied: ${user ? `etcd user "${user}" may not ${what}` : what}`, [
