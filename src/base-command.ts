@@ -7,6 +7,7 @@ import {Chalk} from 'chalk'
 
 import {ConfirmationRequiredError} from './core/errors.js'
 import {exitCodeFor} from './errors/exit-codes.js'
+import {usageError} from './errors/usage.js'
 import {outputFlags} from './flags.js'
 import {render} from './output/printers.js'
 import type {OutputFormat, View} from './output/view.js'
@@ -28,6 +29,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       args: this.ctor.args,
       strict: this.ctor.strict,
+    }).catch((error: unknown) => {
+      // Anything wrong with the command line is a usage error: one sentence, exit 2, a pointer to --help.
+      throw usageError(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim())
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>

@@ -5,7 +5,7 @@
 import {Flags} from '@oclif/core'
 
 import {parseIPv4, parseIPv4Cidr} from './core/cidr.js'
-import {OUTPUT_FORMATS, type OutputFormat} from './output/view.js'
+import {OUTPUT_FORMATS, type OutputFormat, WIDE_OUTPUT_FORMATS} from './output/view.js'
 import {parseDuration} from './util/duration.js'
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379'
@@ -16,24 +16,29 @@ export const durationFlag = Flags.custom<number>({
 })
 
 export const ipv4Flag = Flags.custom<number>({
-  parse: async (input, _context, options) => parseIPv4(input, `--${options.name} address`),
+  parse: async (input, _context, options) => parseIPv4(input, `--${options.name}`),
 })
 
 export const ipv4CidrFlag = Flags.custom<ReturnType<typeof parseIPv4Cidr>>({
-  parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name} CIDR`),
+  parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name}`),
 })
 
+const outputOption = (options: readonly OutputFormat[]) => Flags.option({
+  char: 'o',
+  summary: 'Output format.',
+  options,
+  default: 'table' as OutputFormat,
+  helpGroup: 'GLOBAL',
+})()
+
 export const outputFlags = {
-  output: Flags.option({
-    char: 'o',
-    summary: 'Output format.',
-    options: OUTPUT_FORMATS,
-    default: 'table' as OutputFormat,
-    helpGroup: 'GLOBAL',
-  })(),
+  output: outputOption(OUTPUT_FORMATS),
   'no-color': Flags.boolean({summary: 'Disable colour (also when NO_COLOR is set or stdout is not a terminal).', helpGroup: 'GLOBAL'}),
   debug: Flags.boolean({summary: 'Print stack traces and etcd details on errors (secrets redacted).', helpGroup: 'GLOBAL'}),
 }
+
+/** For a command whose table has extra columns: `-o wide` as well (spread over the base class's baseFlags). */
+export const wideOutputFlags = {output: outputOption(WIDE_OUTPUT_FORMATS)}
 
 /**
  * Flag, else the first non-empty environment variable. Env fallbacks are resolved at run time rather than as

@@ -28,7 +28,7 @@ BackendType defaults to the network's backend (udp and alloc write none, as flan
     'public-ip': ipv4Flag({summary: 'Public IPv4 address of the node (its PublicIP; leases are reused by it).', required: true}),
     'public-ipv6': Flags.custom<bigint>({
       summary: 'Public IPv6 address of the node (PublicIPv6).',
-      parse: async (input) => parseIPv6(input, '--public-ipv6 address'),
+      parse: async (input) => parseIPv6(input, '--public-ipv6'),
     })(),
     'backend-type': Flags.string({summary: 'BackendType to record (default: the network\'s backend; none for udp/alloc).', options: [...BACKEND_TYPES]}),
     'backend-data': Flags.string({

@@ -27,7 +27,7 @@ When flanneld (or \`subnets acquire\`) starts on the node with that public IP it
     'public-ip': ipv4Flag({summary: 'Node public IPv4 the reservation is for (required for a new reservation).'}),
     'public-ipv6': Flags.custom<bigint>({
       summary: 'Node public IPv6 address (new reservations only).',
-      parse: async (input) => parseIPv6(input, '--public-ipv6 address'),
+      parse: async (input) => parseIPv6(input, '--public-ipv6'),
     })(),
     'backend-type': Flags.string({summary: 'BackendType (new reservations only; default: the network\'s backend).', options: [...BACKEND_TYPES]}),
     'backend-data': Flags.string({
