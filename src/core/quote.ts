@@ -17,3 +17,8 @@ export function jsonExcerpt(raw: string, limit = QUOTE_LIMIT): string {
   const chars = [...text]
   return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}… (${chars.length} characters)`
 }
+
+/** A value shown as a table cell: as is when it is plain text, else quoted, so a newline cannot split the row. */
+export function cellValue(text: string, limit = QUOTE_LIMIT): string {
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(text) || [...text].length > limit ? quoted(text, limit) : text
+}

@@ -1,6 +1,7 @@
 /** Pure builders: leases → views. The JSON shape is LeaseView (src/core/lease.ts), a documented contract. */
 import {formatIPv4, formatIPv4Cidr, formatIPv6Cidr} from '../core/cidr.js'
 import {backendDataSummary, type Lease, leaseView} from '../core/lease.js'
+import {cellValue} from '../core/quote.js'
 import type {Cell, TableView, View} from '../output/view.js'
 import {formatDuration} from '../util/duration.js'
 
@@ -18,7 +19,7 @@ export function leaseRow(lease: Lease): Cell[] {
     subnetText(lease),
     formatIPv4(lease.attrs.publicIP),
     lease.attrs.backendType || (lease.attrs.backendData === null ? 'udp/alloc' : '-'),
-    backendDataSummary(lease.attrs),
+    cellValue(backendDataSummary(lease.attrs)),
     ttlCell(lease),
     lease.leaseId === null ? {text: 'reservation', tone: 'reserved'} : 'lease',
   ]
