@@ -293,7 +293,7 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
       [acquire('--backend-type', 'bogus'), 2, /backend-type/],
       [acquire('--ttl', '0s'), 2, /--ttl must be at least 1s/],
       [acquire('--public-ipv6', '10.0.0.1'), 2, /public-ipv6/],
-      [runCli(['subnets', 'acquire', '--public-ip', '192.0.2.300'], {env}), 2, /invalid --public-ip address "192\.0\.2\.300"/],
+      [runCli(['subnets', 'acquire', '--public-ip', '192.0.2.300'], {env}), 2, /^Error: invalid --public-ip "192\.0\.2\.300": expected an IPv4 address like 192\.0\.2\.7$/m],
       [runCli(['subnets', 'renew', '10.9.300.0/24'], {env}), 2, /invalid subnet/],
       [runCli(['subnets', 'renew', '10.9.44.0/24'], {env}), 4, /no lease or reservation for subnet 10\.9\.44\.0\/24/],
       [runCli(['subnets', 'unreserve', '10.9.44.0/24'], {env}), 4, /no lease or reservation/],
