@@ -67,6 +67,8 @@ describe('operator messages: errors', () => {
     await golden(['subnets', 'acquire'], 2, ['Error: missing required flag --public-ip', help('subnets acquire')])
     await golden(['subnets', 'get'], 2, ['Error: missing argument <subnet>', help('subnets get')])
     await golden(['subnets', 'get', '10.1.3.0/24', 'extra'], 2, ['Error: unexpected argument "extra"', help('subnets get')])
+    await golden(['subnets', 'list', 'extra'], 2, ['Error: unexpected argument "extra"', help('subnets list')])
+    await golden(['subnets', 'lst'], 2, ['Error: unknown command "subnets lst"', 'Hint: see flannelctl subnets --help'])
     await golden(['network', 'create', '--backend', 'vxlna'], 2, ['Error: invalid --backend "vxlna": expected one of vxlan, udp, host-gw, ipip, wireguard, alloc', help('network create')])
     await golden(['network', 'create', '--orphan-leases'], 2, ['Error: --orphan-leases needs --force', help('network create')])
     await golden(['subnets', 'list', '--endpoints'], 2, ['Error: --endpoints needs a value', help('subnets list')])
