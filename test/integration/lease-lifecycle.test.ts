@@ -288,7 +288,7 @@ describe('subnets acquire/renew/reserve/unreserve/revoke against a real etcd', (
       [acquire('--subnet', '10.9.0/24'), 2, /invalid subnet "10\.9\.0\/24"/],
       [acquire('--subnet', '10.9.3.7/24'), 2, /has host bits set; did you mean 10\.9\.3\.0\/24/],
       [acquire('--subnet', '10.10.3.0/24'), 2, /outside the range 10\.9\.1\.0 – 10\.9\.255\.0/],
-      [acquire('--backend-data', '{"VNI":1,'), 2, /--backend-data .*invalid JSON/],
+      [acquire('--backend-data', '{"VNI":1,'), 2, /invalid --backend-data: invalid JSON at offset \d+/],
       [acquire('--backend-data', '{"VNI":1}'), 2, /BackendData for vxlan needs "VtepMAC"/],
       [acquire('--backend-type', 'bogus'), 2, /backend-type/],
       [acquire('--ttl', '0s'), 2, /--ttl must be at least 1s/],
