@@ -6,11 +6,11 @@ import {Command, Interfaces} from '@oclif/core'
 import {Chalk} from 'chalk'
 
 import {ConfirmationRequiredError} from './core/errors.js'
-import {exitCodeFor} from './errors/exit-codes.js'
+import {reportError} from './errors/report.js'
+import {usageError} from './errors/usage.js'
 import {outputFlags} from './flags.js'
 import {render} from './output/printers.js'
 import type {OutputFormat, View} from './output/view.js'
-import {redact} from './util/redact.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -28,6 +28,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
       args: this.ctor.args,
       strict: this.ctor.strict,
+    }).catch((error: unknown) => {
+      // Anything wrong with the command line is a usage error: one sentence, exit 2, a pointer to --help.
+      throw usageError(error, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim())
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
@@ -75,14 +78,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override async catch(error: Interfaces.CommandError): Promise<unknown> {
     // Exits requested by oclif itself (this.exit, --help, --version) pass through untouched.
     if ((error as {code?: string}).code === 'EEXIT' || error.constructor?.name === 'ExitError') throw error
-    const code = exitCodeFor(error)
     const debug = Boolean(this.flags?.debug) || process.argv.includes('--debug')
-    const chalk = new Chalk({level: process.stderr.isTTY && process.env.NO_COLOR === undefined ? 1 : 0})
-    const message = redact(error.message.replace(/\s+/g, ' ').trim())
-    process.stderr.write(`${chalk.red('Error:')} ${message}\n`)
-    const suggestions = (error as {suggestions?: string[]}).suggestions ?? []
-    for (const hint of suggestions) process.stderr.write(`${chalk.dim('Hint:')} ${hint}\n`)
-    if (debug && error.stack) process.stderr.write(`${redact(error.stack)}\n`)
-    return this.exit(code)
+    return this.exit(reportError(error, debug))
   }
 }

@@ -7,7 +7,7 @@ import {Args, Flags} from '@oclif/core'
 import {parseIPv4, parseIPv4Cidr, parseIPv6, parseIPv6Cidr} from './core/cidr.js'
 import {RENEW_MARGIN_SECONDS, SUBNET_TTL_SECONDS} from './core/lease.js'
 import {parseSubnetArg, type SubnetPair} from './core/subnet-key.js'
-import {OUTPUT_FORMATS, type OutputFormat} from './output/view.js'
+import {OUTPUT_FORMATS, type OutputFormat, WIDE_OUTPUT_FORMATS} from './output/view.js'
 import {parseDuration} from './util/duration.js'
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379'
@@ -18,19 +18,19 @@ const durationParse = async (input: string, _context: unknown, options: {name: s
 export const durationFlag = Flags.custom<number>({parse: durationParse})
 
 export const ipv4Flag = Flags.custom<number>({
-  parse: async (input, _context, options) => parseIPv4(input, `--${options.name} address`),
+  parse: async (input, _context, options) => parseIPv4(input, `--${options.name}`),
 })
 
 export const ipv4CidrFlag = Flags.custom<ReturnType<typeof parseIPv4Cidr>>({
-  parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name} CIDR`),
+  parse: async (input, _context, options) => parseIPv4Cidr(input, `--${options.name}`),
 })
 
 export const ipv6Flag = Flags.custom<bigint>({
-  parse: async (input, _context, options) => parseIPv6(input, `--${options.name} address`),
+  parse: async (input, _context, options) => parseIPv6(input, `--${options.name}`),
 })
 
 export const ipv6CidrFlag = Flags.custom<ReturnType<typeof parseIPv6Cidr>>({
-  parse: async (input, _context, options) => parseIPv6Cidr(input, `--${options.name} CIDR`),
+  parse: async (input, _context, options) => parseIPv6Cidr(input, `--${options.name}`),
 })
 
 /** The lifetime of an etcd lease a command writes; flanneld's is always 24h. Milliseconds, as every duration flag. */
@@ -57,17 +57,22 @@ export const subnetArg = Args.custom<SubnetPair>({
   parse: async (input) => parseSubnetArg(input),
 })
 
+const outputOption = (options: readonly OutputFormat[]) => Flags.option({
+  char: 'o',
+  summary: 'Output format.',
+  options,
+  default: 'table' as OutputFormat,
+  helpGroup: 'GLOBAL',
+})()
+
 export const outputFlags = {
-  output: Flags.option({
-    char: 'o',
-    summary: 'Output format.',
-    options: OUTPUT_FORMATS,
-    default: 'table' as OutputFormat,
-    helpGroup: 'GLOBAL',
-  })(),
+  output: outputOption(OUTPUT_FORMATS),
   'no-color': Flags.boolean({summary: 'Disable colour (also when NO_COLOR is set or stdout is not a terminal).', helpGroup: 'GLOBAL'}),
   debug: Flags.boolean({summary: 'Print stack traces and etcd details on errors (secrets redacted).', helpGroup: 'GLOBAL'}),
 }
+
+/** For a command whose table has extra columns: `-o wide` as well (spread over the base class's baseFlags). */
+export const wideOutputFlags = {output: outputOption(WIDE_OUTPUT_FORMATS)}
 
 /**
  * Flag, else the first non-empty environment variable. Env fallbacks are resolved at run time rather than as

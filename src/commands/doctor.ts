@@ -34,7 +34,9 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
     const view = doctorView(report)
     this.print(view)
     if (report.unreachable) {
-      throw new EtcdUnavailableError(`no etcd endpoint answered (${report.endpoints.map((e) => e.endpoint).join(', ')})`, ['check --endpoints, or that etcd is running'])
+      // Each endpoint's own reason, as the FAIL rows above show it: scripts reading only stderr see the cause too.
+      const reasons = report.endpoints.map((e) => e.error ?? `${e.endpoint}: no answer`)
+      throw new EtcdUnavailableError(`no etcd endpoint answered: ${reasons.join('; ')}`, ['check --endpoints, or that etcd is running'])
     }
     if (!report.verdict.ok) throw new OperationFailedError(report.verdict.text)
     return view.data

@@ -25,6 +25,7 @@
 import {Address4, Address6} from 'ip-address'
 
 import {InvalidInputError} from './errors.js'
+import {quoted} from './quote.js'
 
 export interface Ipv4Net {
   readonly family: 4
@@ -110,19 +111,14 @@ export function tryParseAnyIPv6(text: string): bigint | undefined {
 
 export function parseIPv4(text: string, what = 'IPv4 address'): number {
   const ip = tryParseIPv4(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${shorten(text)}"`)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv4 address like 192.0.2.7`)
   return ip
 }
 
 export function parseIPv6(text: string, what = 'IPv6 address'): bigint {
   const ip = tryParseIPv6(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} "${shorten(text)}"`)
+  if (ip === undefined) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv6 address like 2001:db8::7`)
   return ip
-}
-
-/** Keeps error messages readable when the offending input is huge. */
-export function shorten(text: string, max = 120): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`
 }
 
 export function formatIPv4(ip: number): string {
@@ -206,7 +202,7 @@ export function tryParseIPv4Prefix(text: string): Ipv4Net | undefined {
 
 export function parseIPv4Cidr(text: string, what = 'IPv4 CIDR'): Ipv4Net {
   const net = tryParseIPv4Cidr(text)
-  if (!net) throw new InvalidInputError(`invalid ${what} "${shorten(text)}" (expected a.b.c.d/len)`)
+  if (!net) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected a CIDR like 10.1.0.0/16`)
   return net
 }
 
@@ -220,7 +216,7 @@ export function tryParseIPv6Cidr(text: string): Ipv6Net | undefined {
 
 export function parseIPv6Cidr(text: string, what = 'IPv6 CIDR'): Ipv6Net {
   const net = tryParseIPv6Cidr(text)
-  if (!net) throw new InvalidInputError(`invalid ${what} "${shorten(text)}" (expected an IPv6 prefix such as fd00:1::/56)`)
+  if (!net) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv6 prefix like fd00:1::/56`)
   return net
 }
 

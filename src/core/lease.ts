@@ -11,6 +11,7 @@ import {
   tryParseIPv4,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
+import {jsonExcerpt} from './quote.js'
 import {compactJson, foldKey, type JsonNode, lookupFolded, parseJson, trimQuotes} from './json-ast.js'
 
 /** flanneld's subnetTTL (pkg/subnet/etcd/local_manager.go): every lease it writes or renews lives 24 h. */
@@ -107,14 +108,14 @@ export function parseLeaseAttrs(text: string): LeaseAttrs {
 
 function decodePublicIP(node: JsonNode): number {
   const ip = tryParseIPv4(trimQuotes(node.raw))
-  if (ip === undefined) throw new InvalidInputError(`PublicIP must be an IPv4 address, got ${node.raw.slice(0, 60)}`)
+  if (ip === undefined) throw new InvalidInputError(`PublicIP must be an IPv4 address, got ${jsonExcerpt(node.raw)}`)
   return ip
 }
 
 function decodePublicIPv6(node: JsonNode): bigint | null {
   if (node.kind === 'null') return null
   const ip = tryParseAnyIPv6(trimQuotes(node.raw))
-  if (ip === undefined) throw new InvalidInputError(`PublicIPv6 must be an IP address or null, got ${node.raw.slice(0, 60)}`)
+  if (ip === undefined) throw new InvalidInputError(`PublicIPv6 must be an IP address or null, got ${jsonExcerpt(node.raw)}`)
   return ip
 }
 

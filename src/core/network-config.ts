@@ -5,9 +5,10 @@
  */
 import {
   formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, ipv4Contains, ipv4Size, ipv6Contains,
-  ipv6Size, shorten, tryParseAnyIPv6, tryParseIPv4, tryParseIPv4Cidr, tryParseIPv6Cidr, type Ipv4Net, type Ipv6Net,
+  ipv6Size, tryParseAnyIPv6, tryParseIPv4, tryParseIPv4Cidr, tryParseIPv6Cidr, type Ipv4Net, type Ipv6Net,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
+import {jsonExcerpt, quoted} from './quote.js'
 import {foldKey, type JsonNode, parseJson, trimQuotes} from './json-ast.js'
 
 /** Backend names flanneld registers (pkg/backend/*). */
@@ -63,7 +64,7 @@ export interface NetworkConfig {
 const MAX_UINT64 = 18446744073709551615n
 
 function decodeError(field: string, node: JsonNode, expected: string): InvalidInputError {
-  return new InvalidInputError(`json: cannot unmarshal ${node.raw.slice(0, 40)} into field ${field} of type ${expected}`)
+  return new InvalidInputError(`json: cannot unmarshal ${jsonExcerpt(node.raw)} into field ${field} of type ${expected}`)
 }
 
 function decodeBool(field: string, node: JsonNode, current: boolean): boolean {
@@ -83,20 +84,20 @@ function decodeUint(field: string, node: JsonNode, current: number): number {
 
 function decodeIPv4(field: string, node: JsonNode): number {
   const ip = tryParseIPv4(trimQuotes(node.raw))
-  if (ip === undefined) throw new InvalidInputError(`invalid IP address format in ${field}: ${node.raw.slice(0, 60)}`)
+  if (ip === undefined) throw new InvalidInputError(`invalid IP address format in ${field}: ${jsonExcerpt(node.raw)}`)
   return ip
 }
 
 function decodeIPv6(field: string, node: JsonNode): bigint | null {
   if (node.kind === 'null') return null
   const ip = tryParseAnyIPv6(trimQuotes(node.raw))
-  if (ip === undefined) throw new InvalidInputError(`invalid IPv6 address format in ${field}: ${node.raw.slice(0, 60)}`)
+  if (ip === undefined) throw new InvalidInputError(`invalid IPv6 address format in ${field}: ${jsonExcerpt(node.raw)}`)
   return ip === 0n ? null : ip
 }
 
 function decodeIPv4Net(node: JsonNode): Ipv4Net {
   const net = tryParseIPv4Cidr(trimQuotes(node.raw))
-  if (!net) throw new InvalidInputError(`invalid IPv4 CIDR format in Network: ${node.raw.slice(0, 60)}`)
+  if (!net) throw new InvalidInputError(`invalid IPv4 CIDR format in Network: ${jsonExcerpt(node.raw)}`)
   return net
 }
 
@@ -105,8 +106,8 @@ function decodeIPv6Net(node: JsonNode): Ipv6Net {
   const net = tryParseIPv6Cidr(text)
   if (net) return net
   // Go accepts an IPv4 CIDR here and stores it IPv4-mapped; nothing sensible follows from that.
-  if (tryParseIPv4Cidr(text)) throw new InvalidInputError(`IPv6Network must be an IPv6 prefix, got the IPv4 prefix ${shorten(text)}`)
-  throw new InvalidInputError(`invalid IPv6 CIDR format in IPv6Network: ${node.raw.slice(0, 60)}`)
+  if (tryParseIPv4Cidr(text)) throw new InvalidInputError(`IPv6Network must be an IPv6 prefix, got the IPv4 prefix ${quoted(text)}`)
+  throw new InvalidInputError(`invalid IPv6 CIDR format in IPv6Network: ${jsonExcerpt(node.raw)}`)
 }
 
 function parseBackendType(backend: JsonNode | null): string {

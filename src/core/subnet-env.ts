@@ -6,10 +6,11 @@
  * Pure: no file access here, and the process environment godotenv consults for `$VAR` expansion is injected.
  */
 import {
-  formatFlannelIPv6, formatFlannelIPv6Cidr, formatIPv4, formatIPv4Cidr, type Ipv4Net, type Ipv6Net, shorten,
+  formatFlannelIPv6, formatFlannelIPv6Cidr, formatIPv4, formatIPv4Cidr, type Ipv4Net, type Ipv6Net,
   tryParseIPv4Cidr, tryParseIPv6Cidr,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
+import {quoted} from './quote.js'
 
 export interface SubnetEnvInput {
   /** The config Network (written only together with `subnet`, i.e. when IPv4 is enabled). */
@@ -273,7 +274,7 @@ function extractVarValue(b: Uint8Array, from: number, vars: Map<string, string>,
   }
   let valEnd = b.indexOf(0x0a, from)
   if (valEnd < 0) valEnd = b.length
-  throw dotenvError(`unterminated quoted value ${shorten(decoder.decode(b.subarray(from, valEnd)))}`)
+  throw dotenvError(`unterminated quoted value ${quoted(decoder.decode(b.subarray(from, valEnd)))}`)
 }
 
 function trimDotenvSpace(text: string): string {

@@ -5,10 +5,11 @@
  * flanneld itself computes, since it gets, watches and renews its own lease under that exact name.
  */
 import {
-  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, shorten, tryParseIPv4,
+  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, tryParseIPv4,
   tryParseIPv4Cidr, tryParseIPv6, tryParseIPv6Cidr,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
+import {quoted} from './quote.js'
 
 export interface SubnetPair {
   ipv4: Ipv4Net
@@ -186,7 +187,7 @@ function parseCidrPart(part: string, whole: string, family: 4 | 6): Ipv4Net | Ip
   if (!net || parsedIp === undefined) throw invalidSubnet(whole)
   if (family === 4 ? Number(parsedIp) !== net.ip : BigInt(parsedIp) !== net.ip) {
     const canonical = family === 4 ? formatIPv4Cidr(net as Ipv4Net) : formatIPv6Cidr(net as Ipv6Net)
-    throw new InvalidInputError(`subnet "${shorten(whole)}" has host bits set; did you mean ${canonical}?`, [
+    throw new InvalidInputError(`subnet ${quoted(whole)} has host bits set; did you mean ${canonical}?`, [
       `use ${canonical}`,
     ])
   }
@@ -194,7 +195,7 @@ function parseCidrPart(part: string, whole: string, family: 4 | 6): Ipv4Net | Ip
 }
 
 function invalidSubnet(text: string): InvalidInputError {
-  return new InvalidInputError(`invalid subnet "${shorten(text)}" (expected e.g. 10.1.3.0/24 or 10.1.3.0-24)`)
+  return new InvalidInputError(`invalid subnet ${quoted(text)}: expected e.g. 10.1.3.0/24 or 10.1.3.0-24`)
 }
 
 export function formatSubnetPair(pair: SubnetPair): string {

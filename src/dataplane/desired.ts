@@ -3,6 +3,7 @@
  * (FLANNEL-COMPAT §5.0–5.2). Pure: no I/O, no randomness (the device MAC is chosen by the caller, see localAdminMac).
  */
 import { InvalidInputError } from '../core/errors.js'
+import { quoted } from '../core/quote.js'
 import { containsIp, formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4 } from './ipv4.js'
 import type { Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions } from './types.js'
 
@@ -186,7 +187,7 @@ function addPeers(out: DesiredState, spec: NodeSpec, network: Prefix4, own: Pref
   const fdbOwner = new Map<string, DesiredPeer>()
   for (const lease of spec.peers) {
     if (lease.backendType !== spec.backend) {
-      out.skipped.push({ lease, reason: `backend type ${lease.backendType || '(none)'} is not ${spec.backend}` })
+      out.skipped.push({ lease, reason: `backend type ${lease.backendType ? quoted(lease.backendType) : '(none)'} is not ${spec.backend}` })
       continue
     }
     let subnet: Prefix4
@@ -215,7 +216,7 @@ function addPeers(out: DesiredState, spec: NodeSpec, network: Prefix4, own: Pref
     } else {
       const mac = lease.vtepMAC === undefined ? undefined : normalizeMac(lease.vtepMAC)
       if (!mac) {
-        out.skipped.push({ lease, reason: `VtepMAC ${lease.vtepMAC ?? '(missing)'} is not a MAC address` })
+        out.skipped.push({ lease, reason: lease.vtepMAC === undefined ? 'it has no VtepMAC' : `VtepMAC ${quoted(lease.vtepMAC)} is not a MAC address` })
         continue
       }
       const dev = out.device!.name

@@ -16,7 +16,7 @@
  * The retries, backoff and deadlines are cockatiel policies handed to etcd3 through its faultHandling option;
  * how they learn which call they run, and how TLS skips verification when asked, is in etcd3-hooks.ts.
  */
-import {readFileSync} from 'node:fs'
+import {connect as tcpConnect} from 'node:net'
 import {AsyncLocalStorage} from 'node:async_hooks'
 
 import type * as GrpcJs from '@grpc/grpc-js'
@@ -27,6 +27,7 @@ import {
 import type {Etcd3} from 'etcd3'
 
 import {InvalidInputError} from '../core/errors.js'
+import {readFileOrFail} from '../util/input.js'
 import {type CallAttempt, createEtcd3, grpc, type UnaryCallRunner} from './etcd3-hooks.js'
 import {
   type EndpointState, failureKind, isConnectFailure, markOutcomeUnknown, type TranslationContext, translateEtcdError,
@@ -61,12 +62,7 @@ export interface EtcdConnection {
 }
 
 function readPem(path: string | undefined, what: string): Buffer | undefined {
-  if (!path) return undefined
-  try {
-    return readFileSync(path)
-  } catch (error) {
-    throw new InvalidInputError(`cannot read ${what} "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
-  }
+  return path ? readFileOrFail(path, what) : undefined
 }
 
 function normaliseEndpoint(endpoint: string): string {
@@ -302,9 +298,41 @@ export function connect(options: ConnectionOptions): EtcdConnection {
         const failure = isTaskCancelledError(error)
           ? Object.assign(new Error(`etcd did not answer ${what} within ${budgetMs / 1000}s`), {timedOut: true})
           : error
-        throw translateEtcdError(failure, what, endpointList, context)
+        throw translateEtcdError(await withConnectCause(failure, hosts, options.dialTimeoutMs), what, endpointList, context)
       }
     },
     close: () => client.close(),
   }
+}
+
+/**
+ * grpc-js sometimes fails a call without the reason it could not connect: "No connection established. Last error:
+ * null." That is what every call meets with --user, because etcd3 opens a fresh channel for each Auth.authenticate.
+ * The reason is then learnt the way the channel would have met it: one TCP connect per endpoint, within
+ * --dial-timeout, and written into the message where gRPC left it out.
+ */
+async function withConnectCause(error: unknown, endpoints: string[], timeoutMs: number): Promise<unknown> {
+  const lost = /Last error: (?:null|undefined)?\./
+  if (!(error instanceof Error) || !lost.test(error.message)) return error
+  const causes = await Promise.all(endpoints.map((endpoint) => tcpFailure(endpoint, timeoutMs)))
+  const cause = causes.find((c) => c !== null) ?? 'the TCP connection opened, but no gRPC session was established'
+  error.message = error.message.replace(lost, `Last error: ${cause}.`)
+  return error
+}
+
+/** Why a TCP connection to the endpoint fails ("connect ECONNREFUSED 127.0.0.1:1"), or null when it opens. */
+function tcpFailure(endpoint: string, timeoutMs: number): Promise<string | null> {
+  const url = new URL(endpoint)
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  const port = Number(url.port || 2379)
+  return new Promise((resolve) => {
+    const socket = tcpConnect({host, port})
+    const done = (cause: string | null) => {
+      socket.destroy()
+      resolve(cause)
+    }
+    socket.setTimeout(Math.max(100, timeoutMs), () => done(`connect ETIMEDOUT ${host}:${port}`))
+    socket.once('connect', () => done(null))
+    socket.once('error', (e) => done(e.message))
+  })
 }

@@ -65,7 +65,11 @@ export interface TranslationContext {
 /** Maps etcd3/gRPC failures to typed errors with one readable line; unknown errors pass through. */
 export function translateEtcdError(error: unknown, what: string, endpoints: string, context?: TranslationContext): unknown {
   if (error instanceof FlannelctlError) return error
-  const message = error instanceof Error ? error.message : String(error)
+  // A cause is never the word "null": grpc-js writes that when it lost the reason a connection failed.
+  const message = (error instanceof Error ? error.message : String(error)).replace(
+    /Last error: (?:null|undefined)?\./,
+    'Last error: no reason given by gRPC.',
+  )
   const user = context?.options.user
   if (error instanceof EtcdPermissionDeniedError || /permission denied/i.test(message)) {
     return new OperationFailedError(`permission denied: ${user ? `etcd user "${user}" may not ${what}` : what}`, [

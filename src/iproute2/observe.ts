@@ -7,6 +7,7 @@ import { vxlanDeviceName, VXLAN_DEFAULTS } from '../dataplane/desired.js'
 import type { AddrState, FdbState, LinkState, NeighState, NodeSpec, NodeState, RouteState } from '../dataplane/types.js'
 import { CommandError, commandArgv, readSysctl, run, type RunOptions, type Tool } from './exec.js'
 import { OperationFailedError } from '../core/errors.js'
+import { quoted } from '../core/quote.js'
 
 export interface ObserveOptions {
   netns?: string
@@ -36,7 +37,7 @@ const objects = (text: string): Json[] => {
     v = JSON.parse(text)
   } catch {
     // An iproute2 too old for -json, or a tool wrapper printing text: never plan from a guess.
-    throw new OperationFailedError(`iproute2 printed output that is not JSON (is iproute2 too old for -json?): ${JSON.stringify(text.slice(0, 80))}`)
+    throw new OperationFailedError(`iproute2 printed output that is not JSON (is iproute2 too old for -json?): ${quoted(text)}`)
   }
   return Array.isArray(v) ? v.filter((x): x is Json => typeof x === 'object' && x !== null) : []
 }

@@ -4,6 +4,7 @@
  * are reported as such (a failed `network config` row, also when etcd is unreachable) and the local ones still run.
  */
 import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
+import {EtcdUnavailableError} from '../core/errors.js'
 import type {Check} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {observe} from '../iproute2/observe.js'
@@ -19,6 +20,8 @@ import {udpPortChecks} from './udp.js'
 export interface CheckResult {
   ok: boolean
   checks: Check[]
+  /** etcd could not be reached: the command reports the local checks, then fails with this (exit 3). */
+  etcdUnavailable?: EtcdUnavailableError
 }
 
 export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<CheckResult> {
@@ -31,6 +34,7 @@ export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<
   let network: string | null = null
   let ownSubnet: string | undefined = subnetFile.env?.subnet ? formatIPv4Cidr(subnetFile.env.subnet) : undefined
   let peerIPs: string[] = []
+  let etcdUnavailable: EtcdUnavailableError | undefined
   try {
     const config = await requireValidNetwork(store)
     configured = nodeConfig(config)
@@ -42,6 +46,7 @@ export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<
     peerIPs = leases.filter((l) => l !== own).map((l) => formatIPv4(l.attrs.publicIP))
   } catch (error) {
     // etcd down or no valid config: the local prerequisites are still worth reporting.
+    if (error instanceof EtcdUnavailableError) etcdUnavailable = error
     checks.push({name: 'network config', ok: false, detail: (error as Error).message})
   }
   const {backend, options} = configured ?? {backend: NODE_BACKENDS.vxlan!, options: {vxlan: undefined}}
@@ -53,5 +58,5 @@ export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<
   }))
   // udp: the port held by this node's running forwarder (`node apply --watch`) is its own, not a conflict.
   checks.push(...(backend.name === 'udp' ? await udpPortChecks(prereqs, {prefix: store.prefix, subnetFile: flags.subnetFile, port: backend.udpPort(options)}) : prereqs))
-  return {ok: checks.every((c) => c.ok), checks}
+  return {ok: checks.every((c) => c.ok), checks, ...(etcdUnavailable ? {etcdUnavailable} : {})}
 }

@@ -19,6 +19,12 @@ const FLANNELD_VXLAN_DATA = /^\{"VNI":\d+,"VtepMAC":"([0-9a-f]{2}(?::[0-9a-f]{2}
 
 /** The VtepMAC of a vxlan lease, lowercase with colons; undefined when it has none (peers skip such a lease). */
 export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
+  const text = vtepMacTextOf(attrs)
+  return text === undefined ? undefined : normalizeMac(text)
+}
+
+/** The VtepMAC string as the lease holds it, valid or not (a warning shows what is wrong with it). */
+function vtepMacTextOf(attrs: LeaseAttrs): string | undefined {
   if (attrs.backendData === null || attrs.backendData === '') return undefined
   // flanneld's exact form first: a JSON parse per lease is noticeable at thousands of leases.
   const fast = FLANNELD_VXLAN_DATA.exec(attrs.backendData)
@@ -27,7 +33,7 @@ export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
     const node = parseJson(attrs.backendData)
     if (node.kind !== 'object') return undefined
     const mac = lookupFolded(node, 'VtepMAC')
-    return mac && mac.kind === 'string' ? normalizeMac(mac.value) : undefined
+    return mac && mac.kind === 'string' ? mac.value : undefined
   } catch {
     return undefined
   }
@@ -39,8 +45,8 @@ export function peerLeaseOf(lease: Lease): PeerLease {
     publicIP: formatIPv4(lease.attrs.publicIP),
     backendType: lease.attrs.backendType.toLowerCase(),
   }
-  const mac = vtepMacOf(lease.attrs)
-  if (mac) peer.vtepMAC = mac
+  const mac = vtepMacTextOf(lease.attrs) // checked where it is used, so a bad one is reported with its value
+  if (mac !== undefined) peer.vtepMAC = mac
   return peer
 }
 

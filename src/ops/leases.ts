@@ -14,6 +14,7 @@ import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {parseJson} from '../core/json-ast.js'
 import {formatDuration} from '../util/duration.js'
+import {quoted} from '../core/quote.js'
 import {isReservation, type Lease, type LeaseAttrs, leaseAttrs, SUBNET_TTL_SECONDS} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {formatSubnetPair, leaseKey, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
@@ -73,7 +74,7 @@ export function buildLeaseAttrs(config: NetworkConfig, request: LeaseRequest): {
   }
   const type = (request.backendType ?? config.backendName).toLowerCase()
   if (request.backendType !== undefined && type !== config.backendName) {
-    warnings.push(`backend type ${type} differs from the network's backend ${config.backendName || '(none)'}: peers ignore leases of another type (except udp)`)
+    warnings.push(`backend type ${quoted(type)} differs from the network's backend ${config.backendName || '(none)'}: peers ignore leases of another type (except udp)`)
   }
   const backendData = request.backendData == null ? null : checkJsonFlag(request.backendData, '--backend-data')
   const backendV6Data = request.backendV6Data == null ? null : checkJsonFlag(request.backendV6Data, '--backend-v6-data')

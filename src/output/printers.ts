@@ -7,6 +7,7 @@ import Table from 'cli-table3'
 import {stringify as toYaml} from 'yaml'
 
 import {InvalidInputError} from '../core/errors.js'
+import {quoted} from '../core/quote.js'
 import {type Cell, cellText, type OutputFormat, OUTPUT_FORMATS, type Tone, type View} from './view.js'
 
 export interface PrintStyle {
@@ -65,6 +66,7 @@ export function render(view: View, format: OutputFormat, style: PrintStyle): str
     case 'yaml': return toYaml(view.data ?? null)
     case 'simple': return renderSimple(view)
     case 'table': return renderTable(view, style)
-    default: throw new InvalidInputError(`unknown output format "${String(format)}" (allowed: ${OUTPUT_FORMATS.join(', ')})`)
+    case 'wide': return renderTable({...view, human: view.wide?.() ?? view.human}, style)
+    default: throw new InvalidInputError(`unknown output format ${quoted(String(format))} (allowed: ${OUTPUT_FORMATS.join(', ')})`)
   }
 }

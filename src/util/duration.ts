@@ -3,6 +3,7 @@
  * A bare number is rejected rather than guessed at (seconds? minutes?).
  */
 import {InvalidInputError} from '../core/errors.js'
+import {quoted} from '../core/quote.js'
 
 const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000}
 
@@ -16,7 +17,7 @@ export function parseDuration(text: string, what = 'duration'): number {
     matched = pattern.lastIndex
   }
   if (trimmed === '' || matched !== trimmed.length || !Number.isFinite(total)) {
-    throw new InvalidInputError(`invalid ${what} "${text}" (use e.g. 90s, 15m, 1h30m, 24h)`)
+    throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected a duration like 90s, 15m, 1h30m or 24h`)
   }
   return Math.round(total)
 }

@@ -73,7 +73,25 @@ export function checksView(result: {ok: boolean; checks: Check[]}, what: string,
       rows: result.checks.map((c) => [c.name, c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'}, c.detail]),
       footer: [verdict],
     },
+    wide: () => ({
+      kind: 'table',
+      head: ['CHECK', 'STATUS', 'OBSERVED', 'WANTED'],
+      rows: result.checks.map((c) => [c.name, c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'}, ...observedWanted(c)]),
+      footer: [verdict],
+    }),
   }
+}
+
+/**
+ * -o wide puts what the node has beside what its lease and the config want. Check details follow one convention
+ * (src/dataplane/diff.ts, src/node/verify.ts): a mismatch reads "<observed>, want <wanted>"; a passing row shows the
+ * observed state, which is then also the wanted one.
+ */
+export function observedWanted(check: Check): [Cell, Cell] {
+  if (check.ok) return [check.detail, {text: '(same)', tone: 'dim'}]
+  const at = check.detail.lastIndexOf(', want ')
+  if (at < 0) return [check.detail, {text: '-', tone: 'dim'}]
+  return [check.detail.slice(0, at), check.detail.slice(at + ', want '.length)]
 }
 
 export function teardownView(s: TeardownSummary): View {

@@ -19,6 +19,9 @@ export interface CliOptions {
   input?: string
   netns?: string
   timeoutMs?: number
+  /** Run as this user and group (root only), e.g. to meet a file's permissions as an operator does. */
+  uid?: number
+  gid?: number
 }
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
@@ -28,7 +31,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   const env: Record<string, string | undefined> = {...process.env, NO_COLOR: '1', FLANNELCTL_ENDPOINTS: undefined, ETCDCTL_ENDPOINTS: undefined, ...options.env}
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))

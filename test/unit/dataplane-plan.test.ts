@@ -135,7 +135,7 @@ describe('desired state', () => {
     ] }))
     assert.deepEqual(d.peers.map((p) => [p.subnet, p.fdb?.mac]), [['10.5.4.0/24', '0e:aa:bb:cc:dd:04']])
     assert.equal(d.skipped.length, 3)
-    assert.match(d.skipped.map((s) => s.reason).join('|'), /host-gw is not vxlan.*outside Network.*not a MAC/)
+    assert.match(d.skipped.map((s) => s.reason).join('|'), /backend type "host-gw" is not vxlan.*outside Network.*VtepMAC "nope" is not a MAC address/)
   })
 
   it('DirectRouting: a peer on the ext iface subnet gets a plain route and no neighbour/FDB', () => {

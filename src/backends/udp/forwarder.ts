@@ -28,6 +28,7 @@
  */
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {ipv4Mask, parseIPv4, parseIPv4Cidr} from '../../core/cidr.js'
+import {quoted} from '../../core/quote.js'
 import {loadBinding, type FlannelUdpBinding, type NativeHandle} from './native.js'
 
 export const DEFAULT_UDP_PORT = 8285
@@ -152,7 +153,7 @@ export class UdpForwarder {
   static open(opts: UdpForwarderOptions): UdpForwarder {
     const tunName = opts.tunName ?? DEFAULT_TUN_NAME
     if (Buffer.byteLength(tunName) < 1 || Buffer.byteLength(tunName) > 15 || /[\s/:]/.test(tunName)) {
-      throw new InvalidInputError(`invalid TUN device name "${tunName}" (1 to 15 bytes, no whitespace, '/' or ':')`)
+      throw new InvalidInputError(`invalid TUN device name ${quoted(tunName)} (1 to 15 bytes, no whitespace, '/' or ':')`)
     }
     const bindAddress = parseIPv4(opts.bindAddress, 'bind address')
     const port = checkInteger(opts.port ?? DEFAULT_UDP_PORT, 0, 65535, 'UDP port')

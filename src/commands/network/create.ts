@@ -47,7 +47,7 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
     const {flags} = this
     let text: string
     if (flags['from-file']) {
-      text = (await readInput(flags['from-file'])).trim()
+      text = (await readInput(flags['from-file'], '--from-file')).trim()
     } else if (flags.network === undefined && !flags['no-ipv4'] && process.stdin.isTTY && process.stdout.isTTY) {
       const {runNetworkWizard} = await import('../../wizards/network-wizard.js')
       const wizard = await runNetworkWizard()

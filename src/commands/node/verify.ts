@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {EtcdCommand} from '../../etcd-command.js'
+import {wideOutputFlags} from '../../flags.js'
 import {nodeFlags, toNodeFlags} from '../../node/flags.js'
 import {verifyNode} from '../../node/verify.js'
 import {checksView} from '../../views/node.js'
@@ -11,12 +12,16 @@ export default class NodeVerify extends EtcdCommand<typeof NodeVerify> {
 
 --probe pings every peer's overlay address (its subnet's .0) once, concurrently, with a short timeout, and reports unreachable peers by subnet and public IP.
 
+-o wide splits each row's detail into OBSERVED (what the node has) and WANTED (what the lease and the config call for).
+
 Exit code 0 when every check passes, 1 otherwise. -o json prints {ok, checks: [{name, ok, detail}], subnet, unreachable}.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --iface eth0',
     '<%= config.bin %> <%= command.id %> --iface eth0 --bridge cni0 --probe -o json',
   ]
+
+  static override baseFlags = {...EtcdCommand.baseFlags, ...wideOutputFlags}
 
   static override flags = {
     ...nodeFlags,

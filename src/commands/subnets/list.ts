@@ -1,13 +1,15 @@
 import {Flags} from '@oclif/core'
 
 import {EtcdCommand} from '../../etcd-command.js'
-import {durationFlag, ipv4Flag} from '../../flags.js'
+import {durationFlag, ipv4Flag, wideOutputFlags} from '../../flags.js'
 import {listLeases} from '../../ops/subnets.js'
 import {leaseListView} from '../../views/leases.js'
 
 export default class SubnetsList extends EtcdCommand<typeof SubnetsList> {
   static override summary = 'List subnet leases and reservations.'
   static override description = `Reads every key under <prefix>/subnets (the range flanneld watches), sorted by address, with the remaining TTL of each etcd lease. Keys flanneld would not recognise and values it could not decode are skipped with a "Warning:" line on stderr naming the key.
+
+-o wide adds LEASE ID, EXPIRES and MOD REV, and on a dual-stack network separate IPv6 SUBNET and PUBLIC IPV6 columns.
 
 -o json prints an array of {subnet, ipv6Subnet, key, publicIP, publicIPv6, backendType, backendData, leaseId, ttl, expiresAt, reservation, modRevision}.`
   static override examples = [
@@ -16,6 +18,8 @@ export default class SubnetsList extends EtcdCommand<typeof SubnetsList> {
     '<%= config.bin %> <%= command.id %> --expiring-within 1h',
     '<%= config.bin %> <%= command.id %> --public-ip 192.0.2.7 -o simple',
   ]
+
+  static override baseFlags = {...EtcdCommand.baseFlags, ...wideOutputFlags}
 
   static override flags = {
     'public-ip': ipv4Flag({summary: 'Only leases of this node public IP.'}),

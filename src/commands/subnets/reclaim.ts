@@ -50,13 +50,15 @@ Deleting the key of a node whose flanneld is still running makes that flanneld e
 
   async run(): Promise<unknown> {
     const {flags} = this
+    // Files first: a typo in a path is reported without waiting for etcd.
+    const report = flags['from-report'] ? await readInput(flags['from-report'], '--from-report') : undefined
+    const notIn = flags['not-in'] ? {source: flags['not-in'], text: await readInput(flags['not-in'], '--not-in')} : undefined
     const store = await this.openStore()
-    const plan = flags['from-report']
-      ? await planFromReport(store, await readInput(flags['from-report']), flags['from-report'])
+    const plan = report !== undefined
+      ? await planFromReport(store, report, flags['from-report']!)
       : await planByCriteria(store, {
         incompatible: flags.incompatible, duplicates: flags.duplicates, stale: flags.stale, renewMarginMs: flags['renew-margin'],
-        publicIPs: flags['public-ip'] ?? [], olderThanMs: flags['older-than'],
-        notIn: flags['not-in'] ? {source: flags['not-in'], text: await readInput(flags['not-in'])} : undefined,
+        publicIPs: flags['public-ip'] ?? [], olderThanMs: flags['older-than'], notIn,
       })
     for (const {key, reason} of plan.unreadable) this.warning(`not a lease, left alone: ${key}: ${reason}`)
     const planView = reclaimPlanView(plan, {dryRun: flags['dry-run']})
