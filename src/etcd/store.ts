@@ -6,7 +6,7 @@
 import type {IKeyValue} from 'etcd3'
 
 import {InvalidInputError} from '../core/errors.js'
-import {type Lease, type LeaseAttrs, parseLeaseAttrs, serializeLeaseAttrs, validateBackendData} from '../core/lease.js'
+import {encodeLeaseValue, type Lease, type LeaseAttrs, parseLeaseAttrs} from '../core/lease.js'
 import {configKey, leaseKey, parseSubnetKey, type SubnetPair, subnetsRange} from '../core/subnet-key.js'
 import type {EtcdConnection} from './client.js'
 import {createTtlFetcher, type LeaseTtl, type TtlFetcher} from './ttl-fetcher.js'
@@ -311,13 +311,7 @@ export class FlannelStore {
 
   /** Serialises attrs and proves that flanneld (and we) will read them back before anything is written. */
   encodeLease(attrs: LeaseAttrs): string {
-    validateBackendData(attrs.backendType, attrs.backendData)
-    validateBackendData(attrs.backendType, attrs.backendV6Data, 'BackendV6Data')
-    const value = serializeLeaseAttrs(attrs)
-    if (serializeLeaseAttrs(parseLeaseAttrs(value)) !== value) {
-      throw new InvalidInputError(`refusing to write a lease value that does not round-trip: ${value}`)
-    }
-    return value
+    return encodeLeaseValue(attrs)
   }
 
   /** Grant, with the TTL etcd chose (it raises TTLs below its minimum). */
@@ -355,6 +349,14 @@ export class FlannelStore {
     const revision = await this.guardedPut(key, value, {version: 0}, ttlSeconds)
     if (!revision) return null
     return this.written(key, pair, value, revision.lease, {modRevision: revision.revision, createRevision: revision.revision, version: 1})
+  }
+
+  /**
+   * Create-only write of a value already validated by the caller (migrate, import): on a fresh etcd lease of
+   * ttlSeconds, or as a reservation when null. False when the key exists; nothing is ever overwritten.
+   */
+  async createKey(key: string, value: string, ttlSeconds: number | null): Promise<boolean> {
+    return (await this.guardedPut(key, value, {version: 0}, ttlSeconds)) !== null
   }
 
   /**
