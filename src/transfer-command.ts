@@ -35,7 +35,8 @@ export abstract class TransferCommand<T extends typeof Command> extends EtcdComm
     const human = this.format === 'table' || this.format === 'simple'
     let results: TransferResult[] = run.items.map(unwritten)
     if (counts.create > 0) {
-      if (human) this.print(planView)
+      // The plan is what the question is about; with --yes only the outcome is printed.
+      if (human && !run.yes) this.print(planView)
       if (!(await this.confirm(`Write ${counts.create} key(s) under ${store.prefix}?`, run.yes))) {
         this.log('Aborted; nothing written.')
         return planView.data

@@ -30,6 +30,8 @@ export interface LeaseListing {
   /** The etcd revision the listing was read at (all pages from one snapshot). */
   revision: number
   skipped: SkippedKey[]
+  /** Midpoint of the TTL reads: the moment the `ttl` values describe best (export records it). */
+  ttlsReadAt?: Date
 }
 
 /** Options of FlannelStore.listLeases. */
@@ -297,6 +299,7 @@ export class FlannelStore {
           () => this.leases.leaseTimeToLive({ID: kv.lease}, this.etcd.callOptions()))
         return Math.max(0, Number(response.TTL))
       })
+    const ttlsReadAt = new Date((now.getTime() + this.now().getTime()) / 2)
     const leases = candidates.map(({kv, pair, attrs}, i): Lease => {
       const ttl = ttls[i] ?? null
       return {
@@ -306,7 +309,7 @@ export class FlannelStore {
         modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision), version: Number(kv.version),
       }
     })
-    return {leases, revision, skipped}
+    return {leases, revision, skipped, ttlsReadAt}
   }
 
   /** Serialises attrs and proves that flanneld (and we) will read them back before anything is written. */

@@ -62,14 +62,12 @@ export async function executeTransfer(store: FlannelStore, items: readonly Trans
 
 /**
  * `network export`: the config and every key under subnets/, values byte for byte, TTLs as etcd reports them.
- * The TTLs are read somewhere inside the listing (after its pages, concurrently), so exportedAt is the listing's
- * midpoint: an import's deadline is then off by at most half the listing's duration, either way (measured: about
- * 0.2 s at 1,500 leases), where either end alone is off by most of it.
+ * exportedAt is the midpoint of the TTL reads (the listing's last step, concurrent), so an import's deadlines are off
+ * by at most half that step's duration, either way; the time spent connecting and paging does not count.
  */
 export async function exportNetwork(store: FlannelStore, now: () => Date = () => new Date()): Promise<ExportDocument> {
-  const started = now().getTime()
   const listing = await store.listLeases()
-  const exportedAt = new Date(started + Math.round((now().getTime() - started) / 2))
+  const exportedAt = listing.ttlsReadAt ?? now()
   const config = await store.getConfig()
   const dir = `${store.subnetsRange}/`
   const direct = (key: string) => key.startsWith(dir) && !key.includes('/', dir.length)
