@@ -143,3 +143,18 @@ describe('parseExportDocument refuses hostile documents', () => {
     it(name, () => assert.throws(() => parseExportDocument(text), (error: Error) => error.name === 'InvalidInputError' && pattern.test(error.message)))
   }
 })
+
+describe('transfer views', async () => {
+  const {transferPlanView} = await import('../../src/views/transfer.js')
+  const verb = {plan: 'migrate', done: 'migrated'}
+  const meta = {dryRun: true, source: {}, target: {prefix: PREFIX}}
+  it('lists every key in JSON; beyond 100 rows the table shows only the keys that need attention', () => {
+    const entries = Array.from({length: 150}, (_, i) => ({name: `10.1.${i}.0-24`, value: i === 7 ? 'garbage' : V3_VALUE, ttl: 60}))
+    const view = transferPlanView(plan(source(entries)), verb, meta)
+    const data = view.data as {items: unknown[]; summary: Record<string, number>}
+    assert.equal(data.items.length, 151)
+    assert.deepEqual(data.summary, {migrate: 150, skip: 1})
+    assert.equal(view.human.kind === 'table' && view.human.rows.length, 1)
+    assert.ok(view.human.kind === 'table' && view.human.footer!.some((c) => typeof c !== 'string' && c.text.includes('150 rows without problems not shown')))
+  })
+})
