@@ -68,7 +68,7 @@ export interface TransferItem {
   action: TransferAction
   /** What will be written (null unless action is create). */
   value: string | null
-  /** null: a reservation (or the config). */
+  /** A key without TTL (no etcd lease); false for leases and the config. */
   reservation: boolean
   /** When the lease runs out, in ms since the epoch (the TTL is derived from it at write time); null for none. */
   deadlineMs: number | null
