@@ -24,6 +24,9 @@ const DUAL_KEY = '10.1.7.0-24&fd00:1:0:7::-64'
 const DUAL_VALUE = '{"PublicIP":"198.51.100.7","PublicIPv6":"2001:db8::7","BackendType":"vxlan","BackendData":{"VtepMAC":"0e:aa:bb:cc:dd:07"},"BackendV6Data":{"VtepMAC":"0e:aa:bb:cc:dd:17"}}'
 /** Not flanneld's own formatting, but a value it reads: must travel byte for byte. */
 const ODD_VALUE = '{"PublicIP":"198.51.100.5", "BackendType":"udp"}'
+const PAIR_WINDOW_MS = 100
+/** Generous: 1,500 writes take seconds on a quiet host and minutes on one at load average 60. */
+const CLI_TIMEOUT_MS = 600_000
 const value = (i: number) => `{"PublicIP":"198.51.100.${i}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:0${i}"}}`
 
 interface KeyState {
@@ -34,7 +37,7 @@ interface KeyState {
   ttl: number | null
 }
 
-describe('network export / import across two etcd servers and prefixes', {timeout: 300_000}, () => {
+describe('network export / import across two etcd servers and prefixes', {timeout: 1_800_000}, () => {
   let a: EtcdMember | undefined
   let b: EtcdMember | undefined
   let clientA: Etcd3 | undefined
@@ -51,15 +54,22 @@ describe('network export / import across two etcd servers and prefixes', {timeou
 
   /**
    * Each key's TTL on both servers, read back to back per key: reading one whole side and then the other would
-   * measure the listing time, not the TTL difference.
+   * measure the listing time, not the TTL difference. On a loaded host a pair whose two answers took longer than
+   * PAIR_WINDOW_MS is read again (the best of a few tries counts): the test measures the tool, not the scheduler.
    */
   async function ttlDrift(source: Map<string, KeyState>, copy: Map<string, KeyState>): Promise<Array<[string, number]>> {
     const leased = [...source].filter(([, kv]) => kv.lease !== '0')
-    return mapBounded(leased, 16, async ([key, kv]) => {
-      const [ta, tb] = await Promise.all([
-        clientA!.leaseClient.leaseTimeToLive({ID: kv.lease}), clientB!.leaseClient.leaseTimeToLive({ID: copy.get(key)!.lease}),
-      ])
-      return [key, Number(tb.TTL) - Number(ta.TTL)] as [string, number]
+    return mapBounded(leased, 4, async ([key, kv]) => {
+      let best: {window: number; drift: number} | undefined
+      for (let attempt = 0; attempt < 10 && (best === undefined || best.window > PAIR_WINDOW_MS); attempt++) {
+        const started = performance.now()
+        const [ta, tb] = await Promise.all([
+          clientA!.leaseClient.leaseTimeToLive({ID: kv.lease}), clientB!.leaseClient.leaseTimeToLive({ID: copy.get(key)!.lease}),
+        ])
+        const window = performance.now() - started
+        if (best === undefined || window < best.window) best = {window, drift: Number(tb.TTL) - Number(ta.TTL)}
+      }
+      return [key, best!.drift] as [string, number]
     })
   }
 
@@ -91,7 +101,7 @@ describe('network export / import across two etcd servers and prefixes', {timeou
 
   const exportA = (args: string[]) => runCli(['network', 'export', '--endpoints', a!.endpoint, '--prefix', '/a/network', ...args])
   const importB = (prefix: string, args: string[]) => runJson<{summary: Record<string, number>; items: Array<{key: string; status: string; ttl: number | null; reason: string | null}>}>(
-    ['network', 'import', ...args, '--endpoints', b!.endpoint, '--prefix', prefix])
+    ['network', 'import', ...args, '--endpoints', b!.endpoint, '--prefix', prefix], {timeoutMs: CLI_TIMEOUT_MS})
 
   for (const format of ['json', 'yaml'] as const) {
     it(`round trip (${format}): byte-identical values, TTLs within 2 s, reservations stay reservations`, async () => {
@@ -182,7 +192,7 @@ describe('network export / import across two etcd servers and prefixes', {timeou
     await fillLeases(a!.endpoint, '/a-big/network', count, (10 << 24) | (50 << 16), 32)
     await put(clientA!, '/a-big/network/config', '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}', null)
     const file = join(tmp, 'big.json')
-    const exported = await runCli(['network', 'export', '--endpoints', a!.endpoint, '--prefix', '/a-big/network', '--output-file', file])
+    const exported = await runCli(['network', 'export', '--endpoints', a!.endpoint, '--prefix', '/a-big/network', '--output-file', file], {timeoutMs: CLI_TIMEOUT_MS})
     assert.equal(exported.code, 0, exported.stderr)
     const target = '/b-big/network'
     const child = spawn(process.execPath, [BIN, 'network', 'import', file, '--yes', '--endpoints', b!.endpoint, '--prefix', target], {stdio: 'ignore'})

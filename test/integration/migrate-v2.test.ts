@@ -35,14 +35,15 @@ interface MigrateJson {
   sourceDeleted?: {deleted: string[]; changed: string[]}
 }
 
-describe('migrate v2 (real etcd 3.4 with --enable-v2)', {timeout: 300_000}, () => {
+describe('migrate v2 (real etcd 3.4 with --enable-v2)', {timeout: 1_800_000}, () => {
   let etcd: EtcdMember | undefined
   let client: Etcd3 | undefined
   const v2 = (args: string[]) => {
     const result = etcdctl(etcd!.endpoint, args, {api: 2})
     assert.equal(result.status, 0, result.stderr)
   }
-  const migrate = (args: string[]) => runJson<MigrateJson>(['migrate', 'v2', '--v2-endpoints', etcd!.endpoint, '--endpoints', etcd!.endpoint, ...args])
+  /** Generous: 1,500 writes take seconds on a quiet host and minutes on one at load average 60. */
+  const migrate = (args: string[]) => runJson<MigrateJson>(['migrate', 'v2', '--v2-endpoints', etcd!.endpoint, '--endpoints', etcd!.endpoint, ...args], {timeoutMs: 600_000})
 
   /** The v3 keys under prefix: value, etcd lease ID, version, create revision and the lease's remaining TTL. */
   async function v3(prefix: string) {
