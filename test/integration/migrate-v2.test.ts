@@ -172,7 +172,7 @@ describe('migrate v2 (real etcd 3.4 with --enable-v2)', {timeout: 1_800_000}, ()
       stdio: ['ignore', 'ignore', 'ignore'], env: {...process.env, FLANNELCTL_ENDPOINTS: undefined},
     })
     const exited = new Promise((resolve) => child.once('exit', resolve))
-    const deadline = Date.now() + 60_000
+    const deadline = Date.now() + 300_000 // generous: the child may start slowly on a loaded host
     let written = 0
     while (Date.now() < deadline && child.exitCode === null) {
       written = Number(await client!.getAll().prefix(`${p}/subnets/`).count())
