@@ -48,6 +48,20 @@ export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
   return `${out}}`
 }
 
+/**
+ * The value flanneld would write for these attrs, proven readable before anything is written: backend data a peer
+ * decodes, and a serialisation that parses back to itself byte for byte.
+ */
+export function encodeLeaseValue(attrs: LeaseAttrs): string {
+  validateBackendData(attrs.backendType, attrs.backendData)
+  validateBackendData(attrs.backendType, attrs.backendV6Data, 'BackendV6Data')
+  const value = serializeLeaseAttrs(attrs)
+  if (serializeLeaseAttrs(parseLeaseAttrs(value)) !== value) {
+    throw new InvalidInputError(`refusing to write a lease value that does not round-trip: ${value}`)
+  }
+  return value
+}
+
 const GO_SHORT_ESCAPES: Record<number, string> = {
   0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t',
   0x3c: '\\u003c', 0x3e: '\\u003e', 0x26: '\\u0026', 0x2028: '\\u2028', 0x2029: '\\u2029',

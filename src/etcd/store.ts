@@ -7,7 +7,7 @@ import type {IKeyValue} from 'etcd3'
 
 import {tryParseCanonicalIPv4Net, tryParseDottedQuad} from '../core/cidr.js'
 import {InvalidInputError} from '../core/errors.js'
-import {type Lease, type LeaseAttrs, parseLeaseAttrs, serializeLeaseAttrs, validateBackendData} from '../core/lease.js'
+import {encodeLeaseValue, type Lease, type LeaseAttrs, parseLeaseAttrs} from '../core/lease.js'
 import {configKey, leaseKey, parseSubnetKey, type SubnetPair, subnetsRange} from '../core/subnet-key.js'
 import type {EtcdConnection} from './client.js'
 import {createTtlFetcher, type LeaseTtl, type TtlFetcher} from './ttl-fetcher.js'
@@ -31,6 +31,8 @@ export interface LeaseListing {
   /** The etcd revision the listing was read at (all pages from one snapshot). */
   revision: number
   skipped: SkippedKey[]
+  /** Midpoint of the TTL reads: the moment the `ttl` values describe best (export records it). */
+  ttlsReadAt?: Date
 }
 
 /** Options of FlannelStore.listLeases. */
@@ -294,6 +296,7 @@ export class FlannelStore {
           () => this.leases.leaseTimeToLive({ID: kv.lease}, this.etcd.callOptions()))
         return Math.max(0, Number(response.TTL))
       })
+    const ttlsReadAt = new Date((now.getTime() + this.now().getTime()) / 2)
     const leases = candidates.map(({kv, pair, attrs}, i): Lease => {
       const ttl = ttls[i] ?? null
       return {
@@ -303,18 +306,12 @@ export class FlannelStore {
         modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision), version: Number(kv.version),
       }
     })
-    return {leases, revision, skipped}
+    return {leases, revision, skipped, ttlsReadAt}
   }
 
   /** Serialises attrs and proves that flanneld (and we) will read them back before anything is written. */
   encodeLease(attrs: LeaseAttrs): string {
-    validateBackendData(attrs.backendType, attrs.backendData)
-    validateBackendData(attrs.backendType, attrs.backendV6Data, 'BackendV6Data')
-    const value = serializeLeaseAttrs(attrs)
-    if (serializeLeaseAttrs(parseLeaseAttrs(value)) !== value) {
-      throw new InvalidInputError(`refusing to write a lease value that does not round-trip: ${value}`)
-    }
-    return value
+    return encodeLeaseValue(attrs)
   }
 
   /** Grant, with the TTL etcd chose (it raises TTLs below its minimum). */
@@ -352,6 +349,14 @@ export class FlannelStore {
     const revision = await this.guardedPut(key, value, {version: 0}, ttlSeconds)
     if (!revision) return null
     return this.written(key, pair, value, revision.lease, {modRevision: revision.revision, createRevision: revision.revision, version: 1})
+  }
+
+  /**
+   * Create-only write of a value already validated by the caller (migrate, import): on a fresh etcd lease of
+   * ttlSeconds, or as a reservation when null. False when the key exists; nothing is ever overwritten.
+   */
+  async createKey(key: string, value: string, ttlSeconds: number | null): Promise<boolean> {
+    return (await this.guardedPut(key, value, {version: 0}, ttlSeconds)) !== null
   }
 
   /**

@@ -24,6 +24,8 @@ export interface StartEtcdOptions {
   /** Extra etcd flags, e.g. ['--auto-compaction-retention=1']. */
   extraArgs?: string[]
   port?: number
+  /** Also serve etcd's v2 API (/v2/keys), as a cluster a v2-era flanneld used. */
+  enableV2?: boolean
 }
 
 export async function freePort(): Promise<number> {
@@ -42,9 +44,9 @@ function inNetns(netns: string | undefined, argv: string[]): [string, string[]] 
   return netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0]!, argv.slice(1)]
 }
 
-export function etcdctl(endpoint: string, args: string[], options: {netns?: string; input?: string} = {}): {status: number; stdout: string; stderr: string} {
+export function etcdctl(endpoint: string, args: string[], options: {netns?: string; input?: string; api?: 2 | 3} = {}): {status: number; stdout: string; stderr: string} {
   const [cmd, argv] = inNetns(options.netns, ['etcdctl', `--endpoints=${endpoint}`, ...args])
-  const result = spawnSync(cmd, argv, {env: {...process.env, ETCDCTL_API: '3'}, input: options.input, encoding: 'utf8', timeout: 20_000})
+  const result = spawnSync(cmd, argv, {env: {...process.env, ETCDCTL_API: String(options.api ?? 3)}, input: options.input, encoding: 'utf8', timeout: 20_000})
   return {status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? ''}
 }
 
@@ -60,6 +62,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdMem
     '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
     '--listen-peer-urls', `http://${host}:${peerPort}`, '--initial-advertise-peer-urls', `http://${host}:${peerPort}`,
     '--initial-cluster', `${name}=http://${host}:${peerPort}`, '--log-level', 'error', '--logger', 'zap',
+    ...(options.enableV2 ? ['--enable-v2=true'] : []),
     ...(options.extraArgs ?? []),
   ])
   const child = spawn(cmd, argv, {stdio: ['ignore', 'ignore', 'pipe'], detached: false})
