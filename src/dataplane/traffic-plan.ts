@@ -118,13 +118,16 @@ function removeIptables(family: IpFamily, dump: IptablesDump, batch: RestoreBatc
   return removed
 }
 
+const sameDeclaration = (set: NftChainRuleSet, chain: NftChainDump) =>
+  chain.type === set.type && chain.hook === set.hook && chain.priority === set.priority && chain.comment === set.comment
+
 function nftChainDetail(set: NftChainRuleSet, chain: NftChainDump | undefined): string | null {
   if (!chain) return 'chain missing'
   const problems: string[] = []
-  if (chain.type !== set.type || chain.hook !== set.hook || chain.priority !== set.priority) {
-    problems.push(`type ${chain.type} hook ${chain.hook} priority ${chain.priority}, want type ${set.type} hook ${set.hook} priority ${set.priority}`)
+  if (!sameDeclaration(set, chain)) {
+    const decl = (c: {type?: string; hook?: string; priority?: string; comment?: string}) => `type ${c.type} hook ${c.hook} priority ${c.priority} comment "${c.comment ?? ''}"`
+    problems.push(`${decl(chain)}, want ${decl(set)}`)
   }
-  if (chain.comment !== set.comment) problems.push(`comment ${JSON.stringify(chain.comment ?? '')}, want ${JSON.stringify(set.comment)}`)
   const want = set.rules.map(sansRandomFully)
   const have = chain.rules.map(sansRandomFully)
   if (have.length !== want.length || have.some((r, i) => r !== want[i])) {
@@ -175,7 +178,8 @@ export function planTraffic(desired: RuleSet[], observed: ObservedTraffic, mode:
     } else {
       const chain = observed.nft?.[set.family]?.chains.get(set.chain)
       const detail = nftChainDetail(set, chain)
-      if (detail) nft.push(...nftChainLines(set, chain !== undefined && (chain.type !== set.type || chain.hook !== set.hook || chain.priority !== set.priority || chain.comment !== set.comment)))
+      // A chain declared otherwise cannot be re-added over; it is not jumped to (a base chain), so it can go first.
+      if (detail) nft.push(...nftChainLines(set, chain !== undefined && !sameDeclaration(set, chain)))
       rows.push(row(`${set.purpose} rules (${ruleSetName(set)})`, detail ? 'fail' : 'ok', detail ?? `${set.rules.length} rules`, set.purpose))
     }
   }
@@ -205,8 +209,19 @@ export function planTrafficTeardown(observed: ObservedTraffic): TrafficOp[] {
   return ops
 }
 
-/** What planTraffic needs read for a spec: the iptables families, and the nft side (always: it may need cleaning). */
-export function trafficReads(desired: RuleSet[], mode: TrafficMode): {iptables: IpFamily[]; nft: boolean} {
-  if (mode === 'nftables') return {iptables: [...IP_FAMILIES], nft: true}
-  return {iptables: IP_FAMILIES.filter((f) => desired.some((s) => s.kind === 'iptables' && s.family === f)), nft: true}
+/**
+ * What to read, and whether a failed read is an error: 'required' for the mode in use, 'optional' for the other
+ * mode's leftovers (flanneld too only logs when its cleanup cannot run, e.g. a kernel without nf_tables).
+ */
+export type TrafficReads = {iptables: Partial<Record<IpFamily, Need>>; nft?: Need}
+type Need = 'required' | 'optional'
+
+/** The reads planTraffic needs for these rule sets: the other mode is always read, it may need cleaning. */
+export function trafficReads(desired: RuleSet[], mode: TrafficMode): TrafficReads {
+  if (mode === 'nftables') return {iptables: {ipv4: 'optional', ipv6: 'optional'}, nft: 'required'}
+  const families = IP_FAMILIES.filter((f) => desired.some((s) => s.kind === 'iptables' && s.family === f))
+  return {iptables: Object.fromEntries(families.map((f) => [f, 'required'])), nft: 'optional'}
 }
+
+/** Teardown reads everything and minds no failure: what cannot be read cannot be removed either. */
+export const TEARDOWN_READS: TrafficReads = {iptables: {ipv4: 'optional', ipv6: 'optional'}, nft: 'optional'}

@@ -6,36 +6,29 @@
  */
 import type {ObservedTraffic} from '../dataplane/traffic-parse.js'
 import {parseIptablesSave, parseNftRuleset} from '../dataplane/traffic-parse.js'
-import type {TrafficOp} from '../dataplane/traffic-plan.js'
+import type {TrafficOp, TrafficReads} from '../dataplane/traffic-plan.js'
 import {type IpFamily, nftTable, type TrafficMode} from '../dataplane/traffic-rules.js'
-import {CommandError, run, runChecked} from './exec.js'
+import {CommandError, run, runChecked, type Tool} from './exec.js'
 
-/** A tool that could not be started (not installed): CommandError without an exit code. */
-const notInstalled = (error: unknown) => error instanceof CommandError && error.exitCode === null
-
-async function readIptables(family: IpFamily) {
+/**
+ * Runs a read; null when the tool is not installed (nothing of ours can be there) or, for an optional read, when it
+ * fails at all. A required read that fails throws CommandError with the tool's message.
+ */
+async function read<T>(need: 'required' | 'optional', tool: Tool, args: string[], parse: (text: string) => T): Promise<T | null> {
   try {
-    return parseIptablesSave((await runChecked(family === 'ipv4' ? 'iptables-save' : 'ip6tables-save', [])).stdout)
+    return parse((await runChecked(tool, args)).stdout)
   } catch (error) {
-    if (notInstalled(error)) return null
+    if (error instanceof CommandError && (error.exitCode === null || need === 'optional')) return null
     throw error
   }
 }
 
-async function readNft() {
-  try {
-    return parseNftRuleset((await runChecked('nft', ['list', 'ruleset'])).stdout)
-  } catch (error) {
-    if (notInstalled(error)) return null
-    throw error
-  }
-}
-
-/** Reads the iptables state of the given families and, when asked, flanneld's nftables tables. */
-export async function observeTrafficRules(reads: {iptables: IpFamily[]; nft: boolean}): Promise<ObservedTraffic> {
+/** Reads what `reads` names: one `iptables-save` / `ip6tables-save` per family, one `nft list ruleset`. */
+export async function observeTrafficRules(reads: TrafficReads): Promise<ObservedTraffic> {
+  const families = Object.entries(reads.iptables) as Array<[IpFamily, 'required' | 'optional']>
   const [dumps, nft] = await Promise.all([
-    Promise.all(reads.iptables.map(async (f) => [f, await readIptables(f)] as const)),
-    reads.nft ? readNft() : Promise.resolve(undefined),
+    Promise.all(families.map(async ([f, need]) => [f, await read(need, f === 'ipv4' ? 'iptables-save' : 'ip6tables-save', [], parseIptablesSave)] as const)),
+    reads.nft ? read(reads.nft, 'nft', ['list', 'ruleset'], parseNftRuleset) : Promise.resolve(undefined),
   ])
   return {iptables: Object.fromEntries(dumps), ...(nft === undefined ? {} : {nft})}
 }

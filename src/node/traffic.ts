@@ -4,7 +4,7 @@
  * the network config (`EnableNFTables`), as in flanneld.
  */
 import type {Check} from '../dataplane/types.js'
-import {planTraffic, planTrafficTeardown, trafficReads, type TrafficRow} from '../dataplane/traffic-plan.js'
+import {planTraffic, planTrafficTeardown, TEARDOWN_READS, trafficReads, type TrafficRow} from '../dataplane/traffic-plan.js'
 import {desiredTrafficRules, type RulePurpose, type TrafficMode, type TrafficSpec} from '../dataplane/traffic-rules.js'
 import {applyTrafficOps, observeTrafficRules, probeRandomFully, renderTrafficOps} from '../iproute2/traffic.js'
 import type {NodeContext, NodeFlags} from './context.js'
@@ -23,12 +23,15 @@ export interface TrafficOutcome {
 
 export const trafficMode = (ctx: Pick<NodeContext, 'config'>): TrafficMode => (ctx.config.parsed.enableNFTables ? 'nftables' : 'iptables')
 
-/** The spec for this node's IPv4 network and lease subnet; randomFully is probed only when masquerading. */
-async function specFor(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string): Promise<TrafficSpec> {
+/**
+ * The spec for this node's network and lease subnet (IPv4; an IPv6 network adds `families.ipv6`). randomFully only
+ * shapes what is written, so it is probed only when masquerade rules may be written.
+ */
+async function specFor(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string, writing: boolean): Promise<TrafficSpec> {
   const mode = trafficMode(ctx)
   return {
     mode, ipMasq: flags.ipMasq, forwardRules: flags.forwardRules, families: {ipv4: {network: ctx.network, subnet}},
-    randomFully: flags.ipMasq ? await probeRandomFully(mode) : false,
+    randomFully: writing && flags.ipMasq ? await probeRandomFully(mode) : false,
   }
 }
 
@@ -45,7 +48,7 @@ function actionOf(rows: TrafficRow[], purpose: RulePurpose, asked: boolean, dryR
 
 /** Installs what differs (nothing when all is right) and removes the other mode's rules. */
 export async function ensureTrafficRules(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string, dryRun: boolean): Promise<TrafficOutcome> {
-  const spec = await specFor(ctx, flags, subnet)
+  const spec = await specFor(ctx, flags, subnet, true)
   const {ops, rows} = await plan(spec)
   if (!dryRun) await applyTrafficOps(ops)
   const written = dryRun ? [] : ops
@@ -60,8 +63,8 @@ export async function ensureTrafficRules(ctx: NodeContext, flags: Pick<NodeFlags
 
 /** One verify row per rule set asked for (fail when it differs), plus a warning row for the other mode's leftovers. */
 export async function trafficChecks(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string): Promise<Check[]> {
-  // Verify tolerates both masquerade forms, so it needs no probe.
-  const {rows} = await plan({...(await specFor(ctx, {...flags, ipMasq: false}, subnet)), ipMasq: flags.ipMasq})
+  // Verify accepts masquerade rules with and without random-fully, as flanneld writes either.
+  const {rows} = await plan(await specFor(ctx, flags, subnet, false))
   return rows.map(({purpose: _purpose, ...check}) => check)
 }
 
@@ -72,7 +75,7 @@ export interface TrafficRemoval {
 
 /** Removes everything flanneld installs in either mode and family. */
 export async function removeTrafficRules(dryRun: boolean): Promise<TrafficRemoval> {
-  const ops = planTrafficTeardown(await observeTrafficRules({iptables: ['ipv4', 'ipv6'], nft: true}))
+  const ops = planTrafficTeardown(await observeTrafficRules(TEARDOWN_READS))
   if (ops.length === 0) return {action: 'absent', operations: []}
   if (!dryRun) await applyTrafficOps(ops)
   return {action: dryRun ? 'would-remove' : 'removed', operations: renderTrafficOps(ops)}

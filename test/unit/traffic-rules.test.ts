@@ -6,10 +6,13 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
+import {Parser} from '@oclif/core'
+
 import {parseIptablesSave, parseNftRuleset} from '../../src/dataplane/traffic-parse.js'
 import {nftChainLines, planTraffic, planTrafficTeardown, trafficReads} from '../../src/dataplane/traffic-plan.js'
 import {desiredTrafficRules, type IptablesRuleSet, type NftChainRuleSet, type TrafficSpec} from '../../src/dataplane/traffic-rules.js'
 import {supportsRandomFully} from '../../src/iproute2/traffic.js'
+import {nodeFlags} from '../../src/node/flags.js'
 
 const V4 = {network: '10.244.0.0/16', subnet: '10.244.1.0/24'}
 const V6 = {network: '2001:cafe:42::/56', subnet: '2001:cafe:42:1::/64'}
@@ -215,9 +218,23 @@ describe('planning against observed state', () => {
     assert.deepEqual(planTrafficTeardown({iptables: {ipv4: new Map(), ipv6: null}, nft: null}), [])
   })
 
-  it('reads only what the mode needs (nftables mode reads iptables of both families: cleanup)', () => {
-    assert.deepEqual(trafficReads(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), 'iptables'), {iptables: ['ipv4'], nft: true})
-    assert.deepEqual(trafficReads(desiredTrafficRules(spec({mode: 'nftables'})), 'nftables'), {iptables: ['ipv4', 'ipv6'], nft: true})
+  it('reads what the mode needs; the other mode\'s reads are optional (cleanup), as flanneld only logs there', () => {
+    assert.deepEqual(trafficReads(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), 'iptables'), {iptables: {ipv4: 'required'}, nft: 'optional'})
+    assert.deepEqual(trafficReads(desiredTrafficRules(spec({mode: 'nftables'})), 'nftables'), {iptables: {ipv4: 'optional', ipv6: 'optional'}, nft: 'required'})
+  })
+
+  it('nftables: a flushed chain is refilled; a chain declared otherwise is deleted and re-added', () => {
+    const desired = desiredTrafficRules(spec({mode: 'nftables', families: {ipv4: V4}}))
+    const none = {iptables: {}}
+    const flushed = parseNftRuleset(NFT_RULESET.replace(/(chain postrtg \{\n(?:\t\t(?:comment|type)[^\n]*\n){2})(?:\t\t[^\n]*\n)+/, '$1'))
+    const plan = planTraffic(desired, {...none, nft: flushed}, 'nftables')
+    assert.deepEqual(plan.rows.filter((r) => !r.ok).map((r) => r.name), ['masquerade rules (nftables ip flannel-ipv4 postrtg)'])
+    assert.match(plan.rows[0]!.detail, /^missing: meta mark 0x4000 return \| ip saddr 10\.244\.1\.0\/24/)
+    assert.deepEqual(plan.ops.map((o) => o.payload.split('\n')[0]), ['add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; comment "chain to manage traffic masquerading by flannel" ; }'])
+    const otherPrio = parseNftRuleset(NFT_RULESET.replace('type nat hook postrouting priority srcnat;', 'type nat hook postrouting priority 50;'))
+    const replan = planTraffic(desired, {...none, nft: otherPrio}, 'nftables')
+    assert.match(replan.rows[0]!.detail, /^type nat hook postrouting priority 50 comment "chain to manage traffic masquerading by flannel", want .* priority srcnat/)
+    assert.equal(replan.ops[0]!.payload.split('\n')[0], 'delete chain ip flannel-ipv4 postrtg')
   })
 
   it('parses older nft priorities (numbers) and ignores other tables', () => {
@@ -233,5 +250,18 @@ describe('planning against observed state', () => {
     assert.equal(supportsRandomFully('iptables v1.6.2'), true)
     assert.equal(supportsRandomFully('iptables v1.6.1'), false)
     assert.equal(supportsRandomFully('garbage'), false)
+  })
+})
+
+describe('--iptables-forward-rules', () => {
+  const flags = {'iptables-forward-rules': nodeFlags['iptables-forward-rules']}
+  const parse = async (argv: string[]) => (await Parser.parse(argv, {flags})).flags['iptables-forward-rules']
+
+  it('defaults to true and takes flanneld\'s spelling of false (Go bool flag: --name=false)', async () => {
+    assert.equal(await parse([]), true)
+    assert.equal(await parse(['--iptables-forward-rules=false']), false)
+    assert.equal(await parse(['--iptables-forward-rules=0']), false)
+    assert.equal(await parse(['--iptables-forward-rules=true']), true)
+    await assert.rejects(parse(['--iptables-forward-rules=no']), /want true or false/)
   })
 })
