@@ -49,6 +49,20 @@ const chainOf = (rule: string) => rule.split(' ', 2)[1]
 const jumpsTo = (table: IptablesTable, chain: string) =>
   table.rules.filter((r) => chainOf(r) !== chain && new RegExp(` -j ${chain}( |$)`).test(r))
 
+/** What differs between the wanted and the present rules (random-fully either way); empty when they match in order. */
+function ruleDiff(wanted: string[], present: string[], show: (rule: string) => string = (r) => r): string[] {
+  const want = wanted.map(sansRandomFully)
+  const have = present.map(sansRandomFully)
+  if (have.length === want.length && have.every((r, i) => r === want[i])) return []
+  const missing = want.filter((r) => !have.includes(r))
+  const extra = have.filter((r) => !want.includes(r))
+  return [
+    ...(missing.length ? [`missing: ${missing.map(show).join(' | ')}`] : []),
+    ...(extra.length ? [`unexpected: ${extra.map(show).join(' | ')}`] : []),
+    ...(!missing.length && !extra.length ? ['rules out of order'] : []),
+  ]
+}
+
 const row = (name: string, severity: Severity, detail: string, purpose?: RulePurpose): TrafficRow =>
   ({...(purpose ? {purpose} : {}), name, ok: severity !== 'fail', severity, detail})
 
@@ -76,19 +90,10 @@ function checkIptables(set: IptablesRuleSet, dump: IptablesDump | undefined): {j
   const table = dump?.get(set.table) ?? {chains: new Set<string>(), rules: []}
   const jumps = jumpsTo(table, set.chain)
   const jumpOk = jumps.length === 1 && jumps[0] === set.jump
-  const want = set.rules.map(sansRandomFully)
-  const have = table.rules.filter((r) => chainOf(r) === set.chain).map(sansRandomFully)
-  const chainOk = table.chains.has(set.chain) && have.length === want.length && have.every((r, i) => r === want[i])
-  const problems: string[] = []
-  if (!table.chains.has(set.chain)) problems.push('chain missing')
-  else if (!chainOk) {
-    const strip = (r: string) => r.slice(set.chain.length + 4)
-    const missing = want.filter((r) => !have.includes(r))
-    const extra = have.filter((r) => !want.includes(r))
-    if (missing.length) problems.push(`missing: ${missing.map(strip).join(' | ')}`)
-    if (extra.length) problems.push(`unexpected: ${extra.map(strip).join(' | ')}`)
-    if (!missing.length && !extra.length) problems.push('rules out of order')
-  }
+  const problems = table.chains.has(set.chain)
+    ? ruleDiff(set.rules, table.rules.filter((r) => chainOf(r) === set.chain), (r) => r.slice(set.chain.length + 4))
+    : ['chain missing']
+  const chainOk = problems.length === 0
   if (!jumpOk) problems.push(jumps.length === 0 ? `no jump from ${set.parent}` : `${jumps.length} jumps to ${set.chain}, want exactly: ${set.jump}`)
   return {jumpOk, chainOk, detail: problems.join('; ') || `${set.rules.length} rules and the ${set.parent} jump`}
 }
@@ -128,15 +133,7 @@ function nftChainDetail(set: NftChainRuleSet, chain: NftChainDump | undefined): 
     const decl = (c: {type?: string; hook?: string; priority?: string; comment?: string}) => `type ${c.type} hook ${c.hook} priority ${c.priority} comment "${c.comment ?? ''}"`
     problems.push(`${decl(chain)}, want ${decl(set)}`)
   }
-  const want = set.rules.map(sansRandomFully)
-  const have = chain.rules.map(sansRandomFully)
-  if (have.length !== want.length || have.some((r, i) => r !== want[i])) {
-    const missing = want.filter((r) => !have.includes(r))
-    const extra = have.filter((r) => !want.includes(r))
-    if (missing.length) problems.push(`missing: ${missing.join(' | ')}`)
-    if (extra.length) problems.push(`unexpected: ${extra.join(' | ')}`)
-    if (!missing.length && !extra.length) problems.push('rules out of order')
-  }
+  problems.push(...ruleDiff(set.rules, chain.rules))
   return problems.length ? problems.join('; ') : null
 }
 
