@@ -69,7 +69,7 @@ async function inside(): Promise<void> {
   const store = new FlannelStore(connection, {prefix: PREFIX})
   const subnetFile = join(dir, 'subnet.env')
   const flags: ApplyFlags = {
-    iface: ['eth0'], ifaceRegex: [], subnetFile, ipMasq: false, dryRun: false, renewMarginMs: DEFAULT_RENEW_MARGIN_MS,
+    iface: ['eth0'], ifaceRegex: [], subnetFile, ipMasq: false, forwardRules: false, dryRun: false, renewMarginMs: DEFAULT_RENEW_MARGIN_MS,
   }
   try {
     await connection.client.put(`${PREFIX}/config`).value(CONFIG)

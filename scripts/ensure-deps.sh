@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what flannelctl's tests and demo need on a fresh Debian machine, only when missing:
-# etcd (server + etcdctl), iproute2, iptables, ping, iperf3, openssl; then the npm dependencies.
+# etcd (server + etcdctl), iproute2, iptables, nftables, ping, iperf3, openssl; then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ command -v etcdctl >/dev/null 2>&1 || need+=(etcd-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v bridge >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)

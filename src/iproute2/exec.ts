@@ -1,5 +1,5 @@
 /**
- * The only place that spawns ip / bridge / iptables / sysctl. Argument arrays, never a shell; a namespace is selected
+ * The only place that spawns ip / bridge / iptables / nft / sysctl. Argument arrays, never a shell; a namespace is selected
  * with `ip -n` / `bridge -n` (one setns inside the tool) or, for other tools, `ip netns exec`.
  */
 import { spawn } from 'node:child_process'
@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { OperationFailedError } from '../core/errors.js'
 
 export type Tool = 'ip' | 'bridge' | 'iptables' | 'iptables-restore' | 'sysctl'
+  | 'ip6tables' | 'iptables-save' | 'ip6tables-save' | 'ip6tables-restore' | 'nft'
 
 export interface RunOptions {
   /** Named network namespace (`ip netns add`); undefined = the caller's namespace. */
@@ -49,6 +50,10 @@ export interface BatchFailure {
 
 const DEFAULT_TIMEOUT_MS = 60_000
 
+/** The Debian package of a tool whose name is not its package's. */
+const PACKAGE_OF: Record<string, string> = {ip: 'iproute2', bridge: 'iproute2', nft: 'nftables', ip6tables: 'iptables',
+  'iptables-save': 'iptables', 'ip6tables-save': 'iptables', 'iptables-restore': 'iptables', 'ip6tables-restore': 'iptables'}
+
 /** The argv that runs `tool args` inside `netns`. Pure, exported for tests. */
 export function commandArgv(tool: Tool, args: string[], netns?: string): string[] {
   if (!netns) return [tool, ...args]
@@ -72,7 +77,7 @@ export function run(tool: Tool, args: string[], opts: RunOptions = {}): Promise<
     child.stderr.on('data', (b: Buffer) => err.push(b))
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      const hint = e.code === 'ENOENT' ? [`install ${argv[0] === 'ip' || argv[0] === 'bridge' ? 'iproute2' : argv[0]}`] : []
+      const hint = e.code === 'ENOENT' ? [`install ${PACKAGE_OF[argv[0]!] ?? argv[0]}`] : []
       reject(new CommandError(argv, null, e.message, [], hint))
     })
     child.on('close', (code) => {

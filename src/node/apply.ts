@@ -27,7 +27,7 @@ import {applyOps, type ApplyResult} from '../iproute2/apply.js'
 import {renderOp, renderPlan} from '../iproute2/render.js'
 import {acquireLease, type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {gatherFacts, type NodeContext, type ResolvedNode, type NodeFlags, resolveNode, usablePreviousSubnet} from './context.js'
-import {ensureMasq, type MasqOutcome} from './iptables.js'
+import {ensureTrafficRules, type TrafficOutcome} from './traffic.js'
 import {evaluatePrereqs, prerequisiteError} from './prereq.js'
 import {buildNodeSpec, ownLeaseAttrs, renewalDecision, selectPeers} from './spec.js'
 import {writeSubnetFile} from './subnet-file.js'
@@ -73,10 +73,13 @@ export interface ApplySummary {
   bridge: {name: string; address: string} | null
   peers: number
   entries: {added: number; changed: number; removed: number; failed: number}
-  masquerade: MasqOutcome['action'] | 'disabled'
+  masquerade: TrafficOutcome['masquerade']
+  forwardRules: TrafficOutcome['forwardRules']
+  /** iptables or nftables: the network config's EnableNFTables. */
+  trafficMode: TrafficOutcome['mode']
   subnetFile: {path: string; action: 'written' | 'unchanged' | 'would-write'}
   /** Writes per target; total 0 means the node was already right. */
-  writes: {etcd: number; kernel: number; iptables: number; subnetFile: number; total: number}
+  writes: {etcd: number; kernel: number; iptables: number; nftables: number; subnetFile: number; total: number}
   /** The kernel operations, as ip/bridge commands (all of them with --dry-run, else only failed ones appear in failures). */
   operations: string[]
   failures: Array<{line: string; message: string}>
@@ -218,17 +221,17 @@ export async function applyNode(store: FlannelStore, flags: ApplyFlags, deps: Ap
   lap('kernel')
 
   // 5. Masquerade rules and the subnet file, after the data plane as flanneld does.
-  const {masq, fileAction} = await finishNode(ctx, flags, subnet, desired.overlayMtu)
+  const {rules, fileAction} = await finishNode(ctx, flags, subnet, desired.overlayMtu)
   lap('finish')
 
   const etcdWrites = acquired ? 1 + acquired.removed.length : 0
   const kernelWrites = flags.dryRun ? 0 : ops.length + (early?.ops.length ?? 0)
-  const iptablesWrites = masq.action === 'installed' ? 1 : 0
+  const ruleWrites = rules.writes.iptables + rules.writes.nftables
   const fileWrites = fileAction === 'written' ? 1 : 0
   const summary: ApplySummary = {
     dryRun: flags.dryRun,
-    changed: flags.dryRun ? decision.write || ops.length > 0 || masq.action === 'would-install' || fileAction === 'would-write'
-      : etcdWrites + kernelWrites + iptablesWrites + fileWrites > 0,
+    changed: flags.dryRun ? decision.write || ops.length > 0 || rules.operations.length > 0 || fileAction === 'would-write'
+      : etcdWrites + kernelWrites + ruleWrites + fileWrites > 0,
     backend: ctx.backend.name,
     network: ctx.network,
     interface: {
@@ -251,11 +254,13 @@ export async function applyNode(store: FlannelStore, flags: ApplyFlags, deps: Ap
     bridge: desired.bridge ? {name: desired.bridge.name, address: `${desired.bridge.address}/${desired.bridge.prefixLen}`} : null,
     peers: desired.peers.length,
     entries,
-    masquerade: masq.action,
+    masquerade: rules.masquerade,
+    forwardRules: rules.forwardRules,
+    trafficMode: rules.mode,
     subnetFile: {path: flags.subnetFile, action: fileAction},
-    writes: {etcd: etcdWrites, kernel: kernelWrites, iptables: iptablesWrites, subnetFile: fileWrites,
-      total: etcdWrites + kernelWrites + iptablesWrites + fileWrites},
-    operations: flags.dryRun ? renderPlan(ops) : [],
+    writes: {etcd: etcdWrites, kernel: kernelWrites, ...rules.writes, subnetFile: fileWrites,
+      total: etcdWrites + kernelWrites + ruleWrites + fileWrites},
+    operations: flags.dryRun ? [...renderPlan(ops), ...rules.operations] : [],
     failures,
     warnings,
     timingsMs: timings,
@@ -333,11 +338,12 @@ function pickFree(ctx: NodeContext, random: () => number = Math.random): Ipv4Net
 }
 
 /**
- * The last step every backend shares, after the data plane as flanneld does it: masquerade rules (with --ip-masq)
+ * The last step every backend shares, after the data plane as flanneld does it: masquerade (with --ip-masq) and
+ * forward rules (--iptables-forward-rules), iptables or nftables as the config says,
  * and subnet.env, each written only when it differs from what is there.
  */
 export async function finishNode(ctx: ResolvedNode, flags: ApplyFlags, subnet: Ipv4Net, overlayMtu: number) {
-  const masq = flags.ipMasq ? await ensureMasq(ctx.network, formatIPv4Cidr(subnet), flags.dryRun) : {action: 'disabled' as const}
+  const rules = await ensureTrafficRules(ctx, flags, formatIPv4Cidr(subnet), flags.dryRun)
   const envText = formatSubnetEnv({network: ctx.config.ipv4!.network, subnet, mtu: overlayMtu, ipMasq: flags.ipMasq})
   let fileAction: ApplySummary['subnetFile']['action'] = 'unchanged'
   if (ctx.subnetFile.text !== envText) {
@@ -347,7 +353,7 @@ export async function finishNode(ctx: ResolvedNode, flags: ApplyFlags, subnet: I
       fileAction = 'written'
     }
   }
-  return {masq, fileAction}
+  return {rules, fileAction}
 }
 
 /**

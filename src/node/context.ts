@@ -27,6 +27,8 @@ export interface NodeFlags {
   subnetFile: string
   bridge?: string
   ipMasq: boolean
+  /** flanneld --iptables-forward-rules: accept forwarded traffic from and to the Network (iptables or nftables). */
+  forwardRules: boolean
   /** Underlay MTU override (vxlan device gets mtu − 50). */
   mtu?: number
 }

@@ -9,6 +9,18 @@ import {parseIp4} from '../dataplane/ipv4.js'
 import type {NodeFlags} from './context.js'
 import {DEFAULT_SUBNET_FILE} from './subnet-file.js'
 
+/**
+ * A boolean flag spelled as Go's flag package takes it (`--name=false`), for flanneld flags whose default is true:
+ * oclif's boolean flags take no value. Accepts what strconv.ParseBool accepts.
+ */
+const goBoolFlag = Flags.custom<boolean>({
+  parse: async (input, _context, options) => {
+    if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(input)) return true
+    if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(input)) return false
+    throw new InvalidInputError(`--${options.name} ${JSON.stringify(input)}: want true or false`)
+  },
+})
+
 export const interfaceFlags = {
   iface: Flags.string({
     summary: 'Interface to use (name or IPv4 address) for inter-host traffic; repeatable, the first match wins.',
@@ -44,7 +56,13 @@ export const nodeFlags = {
     helpGroup: 'NODE',
   }),
   'ip-masq': Flags.boolean({
-    summary: 'Masquerade traffic leaving the overlay (flanneld --ip-masq: iptables nat chain FLANNEL-POSTRTG).',
+    summary: 'Masquerade traffic leaving the overlay (flanneld --ip-masq: nat chain FLANNEL-POSTRTG, or nftables chain postrtg).',
+    helpGroup: 'NODE',
+  }),
+  'iptables-forward-rules': goBoolFlag({
+    summary: 'Accept forwarded traffic from and to the Network (flanneld --iptables-forward-rules: chain FLANNEL-FWD, or nftables chain forward).',
+    description: 'Default true, as flanneld: needed where the FORWARD policy is DROP (Docker sets it). Takes a value as flanneld\'s flag does: --iptables-forward-rules=false.',
+    default: true,
     helpGroup: 'NODE',
   }),
   mtu: Flags.integer({
@@ -63,6 +81,7 @@ export interface RawNodeFlags {
   'subnet-file': string
   bridge?: string
   'ip-masq'?: boolean
+  'iptables-forward-rules'?: boolean
   mtu?: number
 }
 
@@ -82,6 +101,7 @@ export function toNodeFlags(raw: RawNodeFlags): NodeFlags {
     subnetFile: raw['subnet-file'],
     bridge,
     ipMasq: Boolean(raw['ip-masq']),
+    forwardRules: raw['iptables-forward-rules'] ?? true,
     mtu: raw.mtu,
   }
 }

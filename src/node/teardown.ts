@@ -1,7 +1,7 @@
 /**
  * `node teardown`: removes what apply created: the flannel device (its address, neighbours, FDB entries and routes
- * go with it), host-gw / DirectRouting routes inside Network, the masquerade rules, the subnet file, and the pod
- * bridge only with --bridge. --release also deletes this node's lease (compare-and-delete on the revision read).
+ * go with it), host-gw / DirectRouting routes inside Network, flanneld's masquerade and forward rules (both modes),
+ * the subnet file, and the pod bridge only with --bridge. --release also deletes this node's lease (compare-and-delete on the revision read).
  * Idempotent: a second run finds nothing and writes nothing.
  *
  * Works without a network config too (it may have been deleted already): the Network then comes from the subnet
@@ -14,13 +14,12 @@ import {teardownPlan} from '../dataplane/plan.js'
 import type {NodeSpec} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {applyOps} from '../iproute2/apply.js'
-import {CommandError} from '../iproute2/exec.js'
 import {observe, observeOptionsFor} from '../iproute2/observe.js'
 import {renderPlan} from '../iproute2/render.js'
 import {getNetwork} from '../ops/network.js'
 import {type NodeFlags, nodeConfig, selectInterface} from './context.js'
 import {readHostNetwork} from './host.js'
-import {removeMasq, type MasqOutcome} from './iptables.js'
+import {removeTrafficRules, type TrafficRemoval} from './traffic.js'
 import {findOwnLease} from './spec.js'
 import {readSubnetFile, removeSubnetFile} from './subnet-file.js'
 import {stopUdpForwarder, udpTeardownOps} from './udp.js'
@@ -36,7 +35,10 @@ export interface TeardownSummary {
   changed: boolean
   network: string
   removed: string[]
-  masquerade: MasqOutcome['action'] | 'unavailable'
+  /** flanneld's masquerade and forward rules, both modes (iptables chains and jumps, nftables tables). */
+  masquerade: TrafficRemoval['action']
+  /** The iptables-restore / nft batches that removed them (or would, with --dry-run). */
+  rules: string[]
   subnetFile: {path: string; action: 'removed' | 'absent' | 'would-remove'}
   lease: {subnet: string; key: string; action: 'released' | 'would-release'} | {action: 'none' | 'kept'; reason: string}
   warnings: string[]
@@ -77,13 +79,8 @@ export async function teardownNode(store: FlannelStore, flags: TeardownFlags): P
     if (r.failed.length > 0) throw new OperationFailedError(`teardown failed: ${r.failed.map((f) => `${f.line}: ${f.message}`).join('; ')}`)
   }
 
-  let masq: TeardownSummary['masquerade']
-  try {
-    masq = (await removeMasq(flags.dryRun)).action
-  } catch (error) {
-    if (!(error instanceof CommandError) || error.exitCode !== null) throw error
-    masq = 'unavailable' // iptables not installed: nothing of ours can be there
-  }
+  const rules = await removeTrafficRules(flags.dryRun)
+  const masq = rules.action
 
   let fileAction: TeardownSummary['subnetFile']['action'] = subnetFile.text === null ? 'absent' : flags.dryRun ? 'would-remove' : 'removed'
   if (fileAction === 'removed' && !(await removeSubnetFile(flags.subnetFile))) fileAction = 'absent'
@@ -106,6 +103,7 @@ export async function teardownNode(store: FlannelStore, flags: TeardownFlags): P
     network,
     removed,
     masquerade: masq,
+    rules: rules.operations,
     subnetFile: {path: flags.subnetFile, action: fileAction},
     lease,
     warnings,

@@ -35,8 +35,7 @@ import {DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {acquire, finishNode, ownLeaseDecision, type ApplyDeps, type ApplyFlags, type ApplyOutcome, type ApplySummary, type LeaseAction} from './apply.js'
 import {gatherFacts, type NodeContext, observeOptions, type ResolvedNode, usablePreviousSubnet} from './context.js'
-import {readNatTable} from './iptables.js'
-import {checkMasq} from './masq.js'
+import {trafficChecks} from './traffic.js'
 import {evaluatePrereqs, prerequisiteError} from './prereq.js'
 import {probePeers} from './probe.js'
 import {ownLeaseAttrs, selectPeers} from './spec.js'
@@ -230,7 +229,7 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
   entries.removed += peerChanges.removed
 
   // 6. Masquerade rules, subnet.env (FLANNEL_MTU = the TUN MTU), then the state file.
-  const {masq, fileAction} = await finishNode(ctx, flags, subnet, tun.mtu)
+  const {rules, fileAction} = await finishNode(ctx, flags, subnet, tun.mtu)
   if (session) {
     await session.publish(statePath, {
       prefix: store.prefix, network: ctx.network, subnet: ownSubnet, publicIP: ctx.selected.publicIP,
@@ -241,14 +240,14 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
 
   const peerWrites = peerChanges.added + peerChanges.changed + peerChanges.removed
   const kernelWrites = flags.dryRun ? 0 : tunLines.length + sharedOps.length + (session ? peerWrites : 0)
-  const iptablesWrites = masq.action === 'installed' ? 1 : 0
+  const ruleWrites = rules.writes.iptables + rules.writes.nftables
   const fileWrites = fileAction === 'written' ? 1 : 0
-  const total = etcdWrites + kernelWrites + iptablesWrites + fileWrites
+  const total = etcdWrites + kernelWrites + ruleWrites + fileWrites
   const forwarder: UdpApplySummary['udp']['forwarder'] = fwd?.action ?? (wouldCreate ? 'would-start' : 'not-running')
   const deviceAction = flags.dryRun ? (wouldCreate ? 'would-create' : 'kept') : fwd?.action === 'restarted' && created ? 'recreated' : created ? 'created' : 'kept'
   const summary: UdpApplySummary = {
     dryRun: flags.dryRun,
-    changed: flags.dryRun ? decision.write || tunLines.length + sharedOps.length > 0 || wouldCreate || masq.action === 'would-install' || fileAction === 'would-write'
+    changed: flags.dryRun ? decision.write || tunLines.length + sharedOps.length > 0 || wouldCreate || rules.operations.length > 0 || fileAction === 'would-write'
       : total > 0 || started || fwd?.action === 'restarted',
     backend: ctx.backend.name,
     network: ctx.network,
@@ -271,12 +270,14 @@ export async function applyUdpNode(store: FlannelStore, flags: UdpApplyFlags, ct
     bridge: shared.bridge ? {name: shared.bridge.name, address: `${shared.bridge.address}/${shared.bridge.prefixLen}`} : null,
     peers: table.peers.length,
     entries,
-    masquerade: masq.action,
+    masquerade: rules.masquerade,
+    forwardRules: rules.forwardRules,
+    trafficMode: rules.mode,
     subnetFile: {path: flags.subnetFile, action: fileAction},
-    writes: {etcd: etcdWrites, kernel: kernelWrites, iptables: iptablesWrites, subnetFile: fileWrites, total},
+    writes: {etcd: etcdWrites, kernel: kernelWrites, ...rules.writes, subnetFile: fileWrites, total},
     operations: flags.dryRun
       ? [...(wouldCreate ? [`# udp forwarder (node apply --watch): open TUN ${tun.name}, bind ${ctx.selected.ext.address}:${port}`] : []),
-        ...tunLines.map((l) => `ip ${l}`), ...renderPlan(sharedOps)]
+        ...tunLines.map((l) => `ip ${l}`), ...renderPlan(sharedOps), ...rules.operations]
       : [],
     failures,
     warnings,
@@ -330,7 +331,7 @@ export async function verifyUdpNode(store: FlannelStore, flags: VerifyFlags, ctx
   checks.push(...(await forwarderChecks(udpStatePath(flags.subnetFile, store.prefix), tun, ctx.selected.ext.address, port, table.peers, now)))
 
   checks.push(...(await subnetFileChecks(ctx.subnetFile.path, ctx.subnetFile.text, shared, flags.ipMasq)))
-  if (flags.ipMasq) checks.push(...checkMasq(await readNatTable(), ctx.network, ownSubnet).checks)
+  checks.push(...(await trafficChecks(ctx, flags, ownSubnet)))
 
   let unreachable: VerifyResult['unreachable'] = []
   if (flags.probe) {

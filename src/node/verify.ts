@@ -14,11 +14,10 @@ import type {Check} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {formatDuration} from '../util/duration.js'
 import {type NodeFlags, type ResolvedNode, resolveNode} from './context.js'
-import {readNatTable} from './iptables.js'
-import {checkMasq} from './masq.js'
 import {probePeers} from './probe.js'
 import {buildNodeSpec, selectPeers, vtepMacOf} from './spec.js'
 import {subnetFileMode} from './subnet-file.js'
+import {trafficChecks} from './traffic.js'
 import {verifyUdpNode} from './udp.js'
 
 export interface VerifyFlags extends NodeFlags {
@@ -86,7 +85,7 @@ export async function verifyNode(store: FlannelStore, flags: VerifyFlags, now: (
 
   checks.push(...verify(desired, observed))
   checks.push(...(await subnetFileChecks(ctx.subnetFile.path, ctx.subnetFile.text, desired, flags.ipMasq)))
-  if (flags.ipMasq) checks.push(...checkMasq(await readNatTable(), ctx.network, formatIPv4Cidr(subnet)).checks)
+  checks.push(...(await trafficChecks(ctx, flags, formatIPv4Cidr(subnet))))
 
   let unreachable: VerifyResult['unreachable'] = []
   if (flags.probe) {

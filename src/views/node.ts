@@ -18,7 +18,7 @@ function writesCell(s: ApplySummary): Cell {
   const w = s.writes
   if (s.dryRun) return {text: s.changed ? 'dry run: changes planned, nothing written' : 'dry run: nothing to change', tone: 'dim'}
   if (w.total === 0) return {text: 'none: the node was already up to date', tone: 'ok'}
-  return `${w.total} (etcd ${w.etcd}, kernel ${w.kernel}, iptables ${w.iptables}, subnet file ${w.subnetFile})`
+  return `${w.total} (etcd ${w.etcd}, kernel ${w.kernel}, iptables ${w.iptables}, nftables ${w.nftables}, subnet file ${w.subnetFile})`
 }
 
 export function applyView(s: ApplySummary): View {
@@ -33,7 +33,8 @@ export function applyView(s: ApplySummary): View {
   fields.push(
     ['Peers', String(s.peers)],
     ['Entries', {text: `${e.added} added, ${e.changed} changed, ${e.removed} removed${e.failed ? `, ${e.failed} FAILED` : ''}`, tone: e.failed ? 'bad' : 'ok'}],
-    ['Masquerade', s.masquerade],
+    ['Masquerade', `${s.masquerade} (${s.trafficMode})`],
+    ['Forward rules', `${s.forwardRules} (${s.trafficMode})`],
     ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
     ['Writes', writesCell(s)],
   )
@@ -99,10 +100,10 @@ export function teardownView(s: TeardownSummary): View {
   const fields: Array<[string, Cell]> = [
     ['Network', s.network],
     ['Removed', s.removed.length === 0 ? {text: 'nothing (no flannel device or routes)', tone: 'dim'} : `${s.removed.length} operation(s)${s.dryRun ? ' planned' : ''}`],
-    ['Masquerade', s.masquerade],
+    ['Traffic rules', s.masquerade],
     ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
     ['Lease', lease],
     ['Result', s.dryRun ? {text: 'dry run: nothing changed', tone: 'dim'} : s.changed ? 'torn down' : {text: 'nothing to do', tone: 'ok'}],
   ]
-  return {data: s, human: {kind: 'fields', fields, footer: s.removed.map((o) => `  ${o}`)}}
+  return {data: s, human: {kind: 'fields', fields, footer: [...s.removed, ...s.rules].map((o) => `  ${o}`)}}
 }

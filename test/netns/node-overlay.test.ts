@@ -165,7 +165,7 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
     for (const [k, r] of results.entries()) assert.deepEqual([r.code, r.failed], [0, []], `node ${k + 1}`)
     const again = await Promise.all(nodes.map((n) => apply(n)))
     for (const s of again) {
-      assert.deepEqual(s.writes, {etcd: 0, kernel: 0, iptables: 0, subnetFile: 0, total: 0})
+      assert.deepEqual(s.writes, {etcd: 0, kernel: 0, iptables: 0, nftables: 0, subnetFile: 0, total: 0})
       assert.equal(s.changed, false)
       assert.equal(s.lease.action, 'unchanged')
       assert.equal(s.peers, 2)
@@ -299,6 +299,11 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
       await topo.ip(n5.ns, 'neigh', 'replace', ip, 'lladdr', lease.BackendData.VtepMAC, 'dev', 'flannel.1', 'nud', 'permanent')
       await topo.exec(n5.ns, ['bridge', 'fdb', 'replace', lease.BackendData.VtepMAC, 'dev', 'flannel.1', 'dst', lease.PublicIP, 'self', 'permanent'])
       await topo.ip(n5.ns, 'route', 'replace', peer, 'via', ip, 'dev', 'flannel.1', 'onlink')
+    }
+    // flanneld's forward rules (--iptables-forward-rules defaults to true): chain FLANNEL-FWD, appended in this order.
+    await topo.exec(n5.ns, ['iptables', '-N', 'FLANNEL-FWD'])
+    for (const rule of [['FORWARD', '-j', 'FLANNEL-FWD'], ['FLANNEL-FWD', '-s', '10.1.0.0/16', '-j', 'ACCEPT'], ['FLANNEL-FWD', '-d', '10.1.0.0/16', '-j', 'ACCEPT']]) {
+      await topo.exec(n5.ns, ['iptables', '-A', rule[0]!, ...rule.slice(1, -2), '-m', 'comment', '--comment', 'flanneld forward', ...rule.slice(-2)])
     }
     const {mkdir, writeFile} = await import('node:fs/promises')
     await mkdir(join(dir, 'n5'), {recursive: true})

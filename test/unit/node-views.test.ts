@@ -15,9 +15,9 @@ function summary(over: Partial<ApplySummary> = {}): ApplySummary {
     lease: {subnet: '10.1.3.0/24', key: '/lab/network/subnets/10.1.3.0-24', action: 'unchanged', reason: 'up to date', leaseId: '00000000000000aa', ttl: 86000, expiresAt: '2026-01-02T00:00:00.000Z', renewAt: '2026-01-01T23:00:00.000Z'},
     device: {name: 'flannel.1', mac: '0e:00:00:00:00:01', mtu: 1450, action: 'kept'},
     bridge: {name: 'cni0', address: '10.1.3.1/24'},
-    peers: 2, entries: {added: 0, changed: 0, removed: 0, failed: 0}, masquerade: 'disabled',
+    peers: 2, entries: {added: 0, changed: 0, removed: 0, failed: 0}, masquerade: 'disabled', forwardRules: 'unchanged', trafficMode: 'iptables',
     subnetFile: {path: '/run/flannel/subnet.env', action: 'unchanged'},
-    writes: {etcd: 0, kernel: 0, iptables: 0, subnetFile: 0, total: 0},
+    writes: {etcd: 0, kernel: 0, iptables: 0, nftables: 0, subnetFile: 0, total: 0},
     operations: [], failures: [], warnings: [], timingsMs: {},
     ...over,
   }

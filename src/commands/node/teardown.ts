@@ -7,9 +7,9 @@ import {teardownView} from '../../views/node.js'
 
 export default class NodeTeardown extends EtcdCommand<typeof NodeTeardown> {
   static override summary = 'Remove what `node apply` programmed on this node; --release also gives up its lease.'
-  static override description = `Removes the flannel device (with its address, neighbour and FDB entries and routes), host-gw and DirectRouting routes inside the Network, the masquerade rules (chain FLANNEL-POSTRTG), the subnet file, and the pod bridge only when --bridge names it. --release also deletes this node's lease, compare-and-delete on the revision just read, so the other nodes drop their routes to it on their next apply (at once under \`node apply --watch\`). Idempotent: a second run changes nothing.
+  static override description = `Removes the flannel device (with its address, neighbour and FDB entries and routes), host-gw and DirectRouting routes inside the Network, flanneld's masquerade and forward rules in both modes (iptables chains FLANNEL-POSTRTG and FLANNEL-FWD with their jumps, IPv4 and IPv6; nftables tables flannel-ipv4 and flannel-ipv6), the subnet file, and the pod bridge only when --bridge names it. --release also deletes this node's lease, compare-and-delete on the revision just read, so the other nodes drop their routes to it on their next apply (at once under \`node apply --watch\`). Idempotent: a second run changes nothing.
 
-Works without the network config (the Network then comes from the subnet file). -o json prints {dryRun, changed, network, removed, masquerade, subnetFile, lease, warnings}.`
+Works without the network config (the Network then comes from the subnet file). -o json prints {dryRun, changed, network, removed, masquerade, rules, subnetFile, lease, warnings}.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --iface eth0',
