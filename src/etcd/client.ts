@@ -15,9 +15,9 @@
  */
 import {X509Certificate} from 'node:crypto'
 import {readFileSync} from 'node:fs'
-import {createRequire} from 'node:module'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import * as grpc from '@grpc/grpc-js'
 import type * as GrpcJs from '@grpc/grpc-js'
 import {circuitBreaker, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, noop} from 'cockatiel'
 import {
@@ -25,9 +25,6 @@ import {
 } from 'etcd3'
 
 import {EtcdUnavailableError, FlannelctlError, InvalidInputError, OperationFailedError} from '../core/errors.js'
-
-/** The @grpc/grpc-js instance etcd3 itself loads (credentials and interceptors must come from the same copy). */
-const grpc = createRequire(createRequire(import.meta.url).resolve('etcd3'))('@grpc/grpc-js') as typeof GrpcJs
 
 export interface ConnectionOptions {
   endpoints: string[]
