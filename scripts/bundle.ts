@@ -10,7 +10,7 @@
  * imports: etcd3, gRPC, iproute2 code …) is evaluated only when that command runs.
  */
 import {spawnSync} from 'node:child_process'
-import {cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {dirname, join, relative, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -134,8 +134,10 @@ export async function bundle(): Promise<void> {
     external: ['*.node', 'typescript', 'ts-node'],
   })
   for (const file of [ETCD_BUNDLE, BUNDLE]) writeFileSync(file, asciiOnly(readFileSync(file, 'utf8')))
-  // etcd3 reads its .proto text at `${__dirname}/../proto/rpc.proto`: next to the bundle's directory.
-  cpSync(join(dirname(require.resolve('etcd3/package.json')), 'proto'), join(ROOT, 'dist', 'proto'), {recursive: true})
+  // etcd3 reads `${__dirname}/../proto/rpc.proto`, i.e. dist/proto/rpc.proto beside the bundle's directory.
+  rmSync(join(ROOT, 'dist', 'proto'), {recursive: true, force: true})
+  mkdirSync(join(ROOT, 'dist', 'proto'), {recursive: true})
+  writeFileSync(join(ROOT, 'dist', 'proto', 'rpc.proto'), etcdProtoJson())
   // The manifest lists the commands without loading them (help, completion, command lookup).
   writeFileSync(join(OUT_DIR, 'oclif.manifest.json'), await manifest())
   writeCodeCache()
@@ -147,6 +149,22 @@ export async function bundle(): Promise<void> {
  */
 function asciiOnly(source: string): string {
   return source.replace(/[^\x00-\x7f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * etcd3 hands `rpc.proto` to @grpc/proto-loader at every start, and parsing that text is about 60 % of loading
+ * etcd3. protobufjs, which proto-loader reads files with, also takes a file whose text is its JSON form (content
+ * starting with `{`) — the cheapest form etcd3 accepts without changing it. The JSON is made here, at each build,
+ * from etcd3's own .proto files, with the option etcd3 loads them with (keepCase), so it cannot drift from them;
+ * test/unit/etcd-proto-json.test.ts checks that both forms give the same services and messages.
+ */
+export function etcdProtoJson(): string {
+  const protoDir = join(dirname(require.resolve('etcd3/package.json')), 'proto')
+  const protobuf = createRequire(require.resolve('@grpc/proto-loader'))('protobufjs') as typeof import('protobufjs')
+  const root = new protobuf.Root()
+  root.loadSync(join(protoDir, 'rpc.proto'), {keepCase: true})
+  root.resolveAll()
+  return JSON.stringify(root.toJSON())
 }
 
 /** oclif's own manifest builder over the bundled config, so help/autocomplete are listed as the bundle sees them. */
