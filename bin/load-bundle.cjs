@@ -21,7 +21,9 @@ const {Module} = require('node:module')
  * @param {{writeCache?: 'never' | 'missing' | 'always'}} [options]
  */
 function loadBundle(file, options = {}) {
-  const loaded = require.cache[file]
+  // Node's module cache, reached through a public API (a single executable's own require has no .cache).
+  const cache = Module.createRequire(file).cache
+  const loaded = cache[file]
   if (loaded) return loaded.exports
   const cacheFile = `${file}.cache`
   let cachedData
@@ -45,7 +47,7 @@ function loadBundle(file, options = {}) {
   }
   const mod = new Module(file, null)
   mod.filename = file
-  require.cache[file] = mod
+  cache[file] = mod
   const compiled = script.runInThisContext()
   compiled.call(mod.exports, mod.exports, bundleRequire(file, options), mod, file, path.dirname(file))
   mod.loaded = true
