@@ -117,12 +117,7 @@ describe('single executable (dist/flannelctl)', {timeout: 240_000}, () => {
         assert.equal(s.device?.action, 'created')
         const base = s.lease.subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
         n.podIp = `${base}.2`
-        n.pod = await topo.namespace(`sp${n.i}`)
-        await topo.veth(n.ns, 'vpod', n.pod, 'eth0')
-        await topo.ip(n.ns, 'link', 'set', 'vpod', 'mtu', '1450', 'master', 'cni0')
-        await topo.ip(n.pod, 'link', 'set', 'eth0', 'mtu', '1450')
-        await topo.ip(n.pod, 'addr', 'add', `${n.podIp}/24`, 'dev', 'eth0')
-        await topo.ip(n.pod, 'route', 'add', 'default', 'via', `${base}.1`)
+        n.pod = await topo.pod(n.ns, `sp${n.i}`, n.podIp, `${base}.1`)
       }
       // The first applies raced; the second ones see each other's lease.
       const second = await Promise.all(nodes.map(apply))
