@@ -60,7 +60,20 @@ function extract() {
     fs.rmSync(temp, {recursive: true, force: true})
     if (!fs.existsSync(path.join(dir, '.complete'))) throw error
   }
+  removeStale(base)
   return {dir, shared: true}
+}
+
+/** Other builds' files (an upgrade left them), once no run of those builds can still be loading them. */
+function removeStale(base) {
+  const hourAgo = Date.now() - 3600_000
+  for (const name of fs.readdirSync(base)) {
+    if (name === index.buildId) continue
+    const entry = path.join(base, name)
+    try {
+      if (fs.lstatSync(entry).mtimeMs < hourAgo) fs.rmSync(entry, {recursive: true, force: true})
+    } catch {}
+  }
 }
 
 let located
