@@ -7,7 +7,7 @@
  *   (b) second apply, nothing changed: must write nothing (kernel, etcd, iptables, file)
  *   (c) one peer's lease changed (new VtepMAC): must write exactly that peer's changed entries (3), nothing in etcd
  * (a)-(c) run applyNode, the code behind the command, in-process; (A) and (B) are (a) and (b) as an operator runs
- * them: whole `flannelctl node apply` processes (bin/run.js, or FLANNELCTL_BIN such as dist/flannelctl), start-up
+ * them: whole `flannelctl node apply` processes (bin/run.cjs, or FLANNELCTL_BIN such as dist/flannelctl), start-up
  * included. Goals: (A) ≤ 1.2 × (r), (B) ≤ 0.4 × (r).
  *
  * Usage (root): node --import tsx bench/node-apply.ts [peers=5000] [rounds=3]
@@ -170,7 +170,7 @@ async function inside(): Promise<void> {
     row('(c) apply after one peer changed, in-proc.', c, last.c)
     row('(A) first node apply, CLI process', A, last.A, 1.2)
     row('(B) unchanged re-apply, CLI process', B, last.B, 0.4)
-    console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env.FLANNELCTL_BIN ?? 'node bin/run.js'})`)
+    console.log(`load average ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${process.env.FLANNELCTL_BIN ?? 'node bin/run.cjs'})`)
     console.log(`own lease ${last.a!.lease.subnet}; entries (a) +${last.a!.entries.added}; (c) ${JSON.stringify(last.c!.entries)}`)
   } finally {
     connection.close()

@@ -28,7 +28,7 @@ try {
     ['subnets get 10.1.2.0/24', ['subnets', 'get', '10.1.2.0/24'], etcdArgs('get', '/coreos.com/network/subnets/10.1.2.0-24')],
     ['subnets list (10 leases)', ['subnets', 'list'], etcdArgs('get', '--prefix', '/coreos.com/network/subnets/')],
   ]
-  console.log(`start-up, medians of ${runs} runs (${binary ?? 'node bin/run.js'}); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log(`start-up, medians of ${runs} runs (${binary ?? 'node bin/run.cjs'}); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   console.log('command'.padEnd(26), 'flannelctl'.padEnd(11), 'etcdctl'.padEnd(9), 'node -e 0'.padEnd(10), 'vs etcdctl', ' vs node')
   for (const [name, args, baseline] of rows) {
     const ours = median(timeCommand(cmd, [...pre, ...args], runs, env))

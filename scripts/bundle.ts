@@ -1,6 +1,6 @@
 /**
  * `npm run build` step 2: bundles the whole CLI (our code, oclif, its help and autocomplete commands, etcd3, gRPC)
- * into one CommonJS file, dist/cli/flannelctl.cjs, that bin/run.js loads with a V8 code cache.
+ * into one CommonJS file, dist/cli/flannelctl.cjs, that bin/run.cjs loads with a V8 code cache.
  *
  * Why: resolving and compiling ~1,500 separate modules is most of a cold start. One file is read and compiled
  * once; the code cache (dist/cli/flannelctl.cjs.cache, written here by a warm-up run) skips even that.
@@ -177,7 +177,7 @@ async function manifest(): Promise<string> {
 
 function writeCodeCache(): void {
   // A warm-up run that loads etcd3 and gRPC (the endpoint refuses at once), so their functions are in the cache too.
-  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.js'), 'subnets', 'list', '--endpoints', '127.0.0.1:9', '--dial-timeout', '100ms', '--command-timeout', '100ms'], {
+  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.cjs'), 'subnets', 'list', '--endpoints', '127.0.0.1:9', '--dial-timeout', '100ms', '--command-timeout', '100ms'], {
     encoding: 'utf8', env: {...process.env, FLANNELCTL_WRITE_CODE_CACHE: '1'},
   })
   if (result.error) throw result.error
