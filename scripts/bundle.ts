@@ -31,7 +31,7 @@ function commandFiles(dir = join(ROOT, 'src', 'commands')): Array<{id: string; f
   for (const entry of readdirSync(dir, {withFileTypes: true})) {
     const path = join(dir, entry.name)
     if (entry.isDirectory()) found.push(...commandFiles(path))
-    else if (/\.ts$/.test(entry.name) && !/\.d\.ts$/.test(entry.name)) {
+    else if (/\.ts$/.test(entry.name) && !/\.(d|test|spec)\.ts$/.test(entry.name)) {
       const id = relative(join(ROOT, 'src', 'commands'), path).replace(/\.ts$/, '').split(sep).filter((p) => p !== 'index').join(':')
       found.push({id, file: path})
     }
