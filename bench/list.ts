@@ -3,6 +3,8 @@
  * etcdctl returns the raw key-values only; flannelctl also fetches every lease's TTL, parses and sorts.
  * Usage: node --import tsx bench/list.ts [N ...]   (default 1000 10000)
  */
+import {loadavg} from 'node:os'
+
 import {etcdctl, startEtcd} from '../test/helpers/etcd.js'
 import {BIN} from '../test/helpers/cli.js'
 import {fillLeases, fmt, median, timeCommand} from './lib.js'
@@ -21,7 +23,7 @@ try {
     const env = {...process.env, FLANNELCTL_ENDPOINTS: etcd.endpoint, ETCDCTL_API: '3'}
     const ours = median(timeCommand(process.execPath, [BIN, 'subnets', 'list', '-o', 'json', '--prefix', prefix], runs, env))
     const base = median(timeCommand('etcdctl', [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', `${prefix}/subnets`, '-w', 'json'], runs, env))
-    console.log(String(n).padEnd(8), fmt(fillMs).padEnd(10), fmt(ours).padEnd(12), fmt(base).padEnd(12), `${(ours / base).toFixed(2)}x`)
+    console.log(String(n).padEnd(8), fmt(fillMs).padEnd(10), fmt(ours).padEnd(12), fmt(base).padEnd(12), `${(ours / base).toFixed(2)}x`, `  load ${loadavg()[0]!.toFixed(2)}`)
   }
   // etcdctl 3.4 has no --count-only: a limited JSON get still reports the total count.
   const count = etcdctl(etcd.endpoint, ['get', '--prefix', '/bench', '--limit=1', '-w', 'json'])

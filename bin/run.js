@@ -1,4 +1,3 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
-
-await execute({dir: import.meta.url})
+// Kept for scripts that call bin/run.js; the command itself is bin/run.cjs.
+import './run.cjs'

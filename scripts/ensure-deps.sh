@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what flannelctl's tests and demo need on a fresh Debian machine, only when missing:
-# etcd (server + etcdctl), iproute2, iptables, nftables, ping, iperf3, openssl; then the npm dependencies.
+# etcd (server + etcdctl), iproute2, iptables, nftables, ping, iperf3, openssl, man; then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v sysctl >/dev/null 2>&1 || need+=(procps)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
 [ -f native/build/Release/flannel_udp.node ] || npm run --silent build:native
 npm run --silent build
+# The single executable (test/netns/single-executable.test.ts); postject's ELF library warns about note sections.
+node --import tsx scripts/build-sea.ts 2> >(grep -v "Can't find string offset for section name" >&2)
 
 mapfile -t files < <(find test/unit test/integration test/netns -name '*.test.ts' 2>/dev/null | sort)
 if [ "$(id -u)" -ne 0 ]; then

@@ -17,14 +17,17 @@
  *    etcd3's own password login builds a client without those options, which is why client.ts logs in itself.
  */
 import {AsyncLocalStorage} from 'node:async_hooks'
-import {createRequire} from 'node:module'
 
+import * as grpc from '@grpc/grpc-js'
 import type * as GrpcJs from '@grpc/grpc-js'
 import type {IDefaultPolicyContext, IPolicy} from 'cockatiel'
 import {Etcd3, type IOptions} from 'etcd3'
 
-/** The @grpc/grpc-js instance etcd3 itself loads (credentials, channels and interceptors must come from it). */
-export const grpc = createRequire(createRequire(import.meta.url).resolve('etcd3'))('@grpc/grpc-js') as typeof GrpcJs
+/**
+ * The @grpc/grpc-js instance etcd3 itself loads (credentials, channels and interceptors must come from it): our own
+ * dependency resolves to the same deduplicated copy, also inside the bundle; test/unit/etcd3-hooks.test.ts checks it.
+ */
+export {grpc}
 
 /** One attempt of a unary call, as etcd3 describes it to defaultCallOptions. */
 export interface CallAttempt {

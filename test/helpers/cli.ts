@@ -1,10 +1,10 @@
-/** Runs the real built binary (bin/run.js → dist/) as a separate process, the way operators and scripts do. */
+/** Runs the real built binary (bin/run.cjs → dist/) as a separate process, the way operators and scripts do. */
 import {spawn} from 'node:child_process'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-export const BIN = join(ROOT, 'bin', 'run.js')
+export const BIN = join(ROOT, 'bin', 'run.cjs')
 
 export interface CliResult {
   code: number

@@ -130,6 +130,20 @@ export class Topology {
     if (cidr) await this.ip(ns, 'addr', 'add', cidr, 'dev', ifName)
   }
 
+  /**
+   * A pod as the CNI bridge plugin attaches it: a namespace whose eth0 (MTU `mtu`) is plugged into `bridge` in
+   * nodeNs, addressed `address` (/24) with the default route via `gateway`. Returns the pod namespace.
+   */
+  async pod(nodeNs: string, role: string, address: string, gateway: string, mtu = 1450, bridge = 'cni0'): Promise<string> {
+    const pod = await this.namespace(role)
+    await this.veth(nodeNs, 'vpod', pod, 'eth0')
+    await this.ip(nodeNs, 'link', 'set', 'vpod', 'mtu', String(mtu), 'master', bridge)
+    await this.ip(pod, 'link', 'set', 'eth0', 'mtu', String(mtu))
+    await this.ip(pod, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
+    await this.ip(pod, 'route', 'add', 'default', 'via', gateway)
+    return pod
+  }
+
   /** Kill started processes and delete every namespace (their devices go with them). Safe to call twice. */
   async destroy(): Promise<void> {
     process.off('exit', this.onExit)

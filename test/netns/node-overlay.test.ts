@@ -84,12 +84,7 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
     n.subnet = summary.lease.subnet
     const base = n.subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
     n.podIp = `${base}.2`
-    n.pod = await topo.namespace(`p${n.i}`)
-    await topo.veth(n.ns, 'vpod', n.pod, 'eth0')
-    await topo.ip(n.ns, 'link', 'set', 'vpod', 'mtu', '1450', 'master', 'cni0')
-    await topo.ip(n.pod, 'link', 'set', 'eth0', 'mtu', '1450')
-    await topo.ip(n.pod, 'addr', 'add', `${n.podIp}/24`, 'dev', 'eth0')
-    await topo.ip(n.pod, 'route', 'add', 'default', 'via', `${base}.1`)
+    n.pod = await topo.pod(n.ns, `p${n.i}`, n.podIp, `${base}.1`)
   }
   function startWatch(n: Node): ChildProcess & {out: string[]; err: string} {
     const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, BIN, 'node', 'apply', ...common(n), '--watch', '--resync', '2s', '-o', 'json'],

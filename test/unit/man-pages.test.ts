@@ -15,6 +15,8 @@ describe('man pages', () => {
     for (const [file, text] of expected) {
       assert.equal(readFileSync(join(ROOT, 'man', file), 'utf8'), text, `man/${file} is stale`)
     }
+    const pjson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {man?: string[]}
+    assert.deepEqual(pjson.man, onDisk.map((f) => `./man/${f}`), 'package.json "man" lists every page (npm run man)')
   })
 
   it('document every flag and the exit codes', () => {

@@ -5,7 +5,10 @@
  * The addon is loaded lazily, so importing flannelctl on a machine without the built addon (or not on Linux)
  * only fails when a udp forwarder is actually opened.
  */
+import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {OperationFailedError} from '../../core/errors.js'
 import type {UdpForwarderStats} from './forwarder.js'
@@ -41,19 +44,31 @@ export interface FlannelUdpBinding {
   stats(handle: NativeHandle): NativeStats
 }
 
-/** Relative to this file, which sits at the same depth in src/ and dist/. */
-const ADDON_PATH = '../../../native/build/Release/flannel_udp.node'
+/**
+ * Where the addon may be, from this code's place in the package: src/ and dist/ (three levels below the root),
+ * the bundle dist/cli/ (two) and the single executable's private directory (same layout). A local build wins over
+ * the prebuilt copy the npm package carries for its platform.
+ */
+export function addonCandidates(from: string = dirname(fileURLToPath(import.meta.url))): string[] {
+  const candidates: string[] = []
+  for (let dir = from, up = 0; up < 4; up++, dir = dirname(dir)) {
+    candidates.push(join(dir, 'native', 'build', 'Release', 'flannel_udp.node'))
+    candidates.push(join(dir, 'native', 'prebuilt', `${process.platform}-${process.arch}`, 'flannel_udp.node'))
+  }
+  return candidates
+}
 
 let binding: FlannelUdpBinding | undefined
 
 export function loadBinding(): FlannelUdpBinding {
   if (binding) return binding
-  const require = createRequire(import.meta.url)
+  const path = addonCandidates().find((candidate) => existsSync(candidate))
   try {
-    binding = require(ADDON_PATH) as FlannelUdpBinding
+    if (!path) throw new Error('not built')
+    binding = createRequire(import.meta.url)(path) as FlannelUdpBinding
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
-    throw new OperationFailedError(`cannot load the udp forwarder addon (${ADDON_PATH}): ${reason}`, [
+    throw new OperationFailedError(`cannot load the udp forwarder addon (${path ?? 'native/build/Release/flannel_udp.node'}): ${reason}`, [
       'build it with: npm run build:native (needs python3, make and a C compiler)',
     ])
   }
