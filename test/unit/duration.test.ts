@@ -30,7 +30,7 @@ describe('parseDuration: Go-style durations, as flanneld and etcdctl flags take 
   for (const text of invalid) {
     it(`rejects ${JSON.stringify(text)} naming the flag`, () => {
       assert.throws(() => parseDuration(text, '--ttl'), (error: unknown) =>
-        error instanceof InvalidInputError && error.message === `invalid --ttl "${text}" (use e.g. 90s, 15m, 1h30m, 24h)`)
+        error instanceof InvalidInputError && error.message === `invalid --ttl "${text}": expected a duration like 90s, 15m, 1h30m or 24h`)
     })
   }
 
