@@ -68,7 +68,7 @@ table ip6 flannel-ipv6 {
 \tcomment "rules for flannel-ipv6"
 }`
 
-describe('forward and masquerade rules in namespaces (FORWARD DROP, iptables and nftables modes)', {skip: rootSkip(), timeout: 240_000}, () => {
+describe('forward and masquerade rules in namespaces (FORWARD DROP, iptables and nftables modes)', {skip: rootSkip(), timeout: 600_000}, () => {
   const topo = new Topology()
   let sw: Switch
   let etcd: EtcdMember | undefined
