@@ -48,6 +48,8 @@ export function renderOp(op: Op): Rendered {
       return { tool: 'bridge', line: `fdb replace ${op.mac} dev ${op.dev} dst ${op.dst} self permanent` }
     case 'fdb-del':
       return { tool: 'bridge', line: `fdb del ${op.mac} dev ${op.dev}${op.dst ? ` dst ${op.dst}` : ''} self` }
+    case 'ip-line':
+      return ip(op.line)
     case 'sysctl':
       return { tool: 'sysctl', line: `${op.key}=${op.value}` }
   }

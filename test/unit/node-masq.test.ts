@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {checkMasq, masqChainRules, masqRestorePayload, masqTeardownPayload, parseNatTable, supportsRandomFully} from '../../src/node/masq.js'
+import {checkMasq, masqChainRules, masqRestorePayload, masqTeardownPayload, parseNatTable, supportsRandomFully} from '../../src/dataplane/masq.js'
 
 const C = '10.5.0.0/16'
 const P = '10.5.72.0/24'

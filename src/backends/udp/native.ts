@@ -8,7 +8,7 @@
 import {createRequire} from 'node:module'
 
 import {OperationFailedError} from '../../core/errors.js'
-import type {UdpForwarderStats} from './forwarder.js'
+import type {UdpForwarderStats} from '../../dataplane/types.js'
 
 /** Opaque napi_external; only meaningful to the addon that created it. */
 export type NativeHandle = {readonly __brand: 'flannel_udp handle'}

@@ -3,11 +3,11 @@ import {Flags} from '@oclif/core'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
-import {applyNode, DEFAULT_RENEW_MARGIN_MS} from '../../node/apply.js'
-import {nodeFlags, toNodeFlags} from '../../node/flags.js'
-import type {UdpApplyFlags} from '../../node/udp.js'
-import {UdpSession} from '../../node/udp-session.js'
+import {applyNode} from '../../node/apply.js'
+import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../../node/request.js'
+import {NodeSession} from '../../node/session.js'
 import {watchNode} from '../../node/watch.js'
+import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
 import {applyView, watchEventView} from '../../views/node.js'
 
@@ -45,10 +45,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
   }
 
   async run(): Promise<unknown> {
-    const flags = this.applyFlags()
+    const request = this.applyRequest()
     const store = await this.openStore()
-    if (this.flags.watch) return this.watchLoop(store, flags)
-    const first = await applyNode(store, flags)
+    if (this.flags.watch) return this.watchLoop(store, request)
+    const first = await applyNode(store, request)
     for (const w of first.summary.warnings) this.warning(w)
     this.print(applyView(first.summary))
     if (first.summary.failures.length > 0) {
@@ -59,7 +59,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     return first.summary
   }
 
-  private applyFlags(): UdpApplyFlags {
+  private applyRequest(): ApplyRequest {
     const f = this.flags
     const leaseTtlSeconds = Math.ceil(f['lease-ttl'] / 1000)
     if (leaseTtlSeconds < 10) throw new InvalidInputError('--lease-ttl must be at least 10s')
@@ -67,9 +67,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       throw new InvalidInputError(`--renew-margin must be at least 1s and below --lease-ttl (${leaseTtlSeconds}s)`)
     }
     if (f.resync < 1000) throw new InvalidInputError('--resync must be at least 1s')
-    // A udp network's forwarder lives in the --watch process; the session stays idle for the other backends.
-    const udp = f.watch ? new UdpSession({keepDevice: Boolean(f['keep-device'])}) : undefined
-    return {...toNodeFlags(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds, udp}
+    return {...nodeRequest(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds}
   }
 
   private emit(view: ReturnType<typeof applyView>, warnings: readonly string[]): void {
@@ -80,7 +78,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     else this.print(view)
   }
 
-  private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, flags: UdpApplyFlags) {
+  private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, request: ApplyRequest) {
+    // What lives from one reconcile to the next (udp: the forwarder); idle for the other backends.
+    const session = new NodeSession({keepDevice: Boolean(this.flags['keep-device'])})
+    const reconcile = () => applyNode(store, request, {session})
     // Signals are taken over before the first reconcile, so a SIGTERM at any point ends the process cleanly (exit 0).
     const ac = new AbortController()
     const stop = (signal: NodeJS.Signals) => {
@@ -90,10 +91,12 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     try {
-      const first = await applyNode(store, flags)
+      const first = await reconcile()
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
       if (ac.signal.aborted) return {stopped: 'stopped', lease: first.summary.lease.subnet}
-      const end = await watchNode(store, flags, first, {
+      const end = await watchNode(store, first, {
+        reconcile,
+        renewMarginMs: request.renewMarginMs,
         signal: ac.signal,
         resyncMs: this.flags.resync,
         onReconcile: (summary, trigger) => {
@@ -106,7 +109,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
-      await flags.udp?.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
+      await session.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
     }
   }
 }

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {EtcdCommand} from '../../etcd-command.js'
-import {nodeFlags, toNodeFlags} from '../../node/flags.js'
+import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {verifyNode} from '../../node/verify.js'
 import {checksView} from '../../views/node.js'
 
@@ -25,7 +25,7 @@ Exit code 0 when every check passes, 1 otherwise. -o json prints {ok, checks: [{
   }
 
   async run(): Promise<unknown> {
-    const result = await verifyNode(await this.openStore(), {...toNodeFlags(this.flags), probe: Boolean(this.flags.probe), probeTimeoutS: this.flags['probe-timeout']})
+    const result = await verifyNode(await this.openStore(), {...nodeRequest(this.flags), probe: Boolean(this.flags.probe), probeTimeoutS: this.flags['probe-timeout']})
     this.print(checksView(result, 'verify', {subnet: result.subnet, unreachable: result.unreachable}))
     if (!result.ok) this.exit(1)
     return result

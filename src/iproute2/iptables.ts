@@ -2,8 +2,8 @@
  * The masquerade rules against the kernel: read the nat table once (`iptables -S`), write with one atomic
  * `iptables-restore --noflush` (flanneld's mechanism, §7.3). The rule texts come from masq.ts.
  */
-import {runChecked} from '../iproute2/exec.js'
-import {masqRestorePayload, masqTeardownPayload, type NatTable, parseNatTable, supportsRandomFully} from './masq.js'
+import {runChecked} from './exec.js'
+import {masqRestorePayload, masqTeardownPayload, type NatTable, parseNatTable, supportsRandomFully} from '../dataplane/masq.js'
 
 export async function readNatTable(): Promise<NatTable> {
   return parseNatTable((await runChecked('iptables', ['-w', '-t', 'nat', '-S'])).stdout)

@@ -7,7 +7,7 @@
  * the restore payload (`:FLANNEL-POSTRTG - [0:0]`) creates it or, with --noflush, flushes it, which is flanneld's
  * ClearChain; rules built from a previous network or subnet go with the flush.
  */
-import type {Check} from '../dataplane/types.js'
+import type {Check} from './types.js'
 
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG'
 export const MASQ_COMMENT = 'flanneld masq'

@@ -12,7 +12,7 @@ import {basename, dirname, join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {parseIp4} from '../dataplane/ipv4.js'
-import type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../backends/udp/forwarder.js'
+import type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../dataplane/types.js'
 
 export interface UdpStateFile {
   pid: number
