@@ -235,11 +235,26 @@ export type Op =
   | SysctlOp
   | IpLineOp
 
-/** One line of `node verify`. A check fails exactly when the plan changes it (or refuses to: see Finding.blocking). */
+/**
+ * ok, warn (drift that does not break traffic: apply still repairs it, verify exits 0 unless --strict) or fail
+ * (drift that breaks traffic now or will).
+ */
+export type Severity = 'ok' | 'warn' | 'fail'
+
+/**
+ * One line of `node verify`. A check is not ok exactly when the plan changes it (or refuses to: see
+ * Finding.blocking); a warning is a row the plan changes whose drift is harmless: `ok` stays true, `severity` says warn.
+ */
 export interface Check {
   name: string
   ok: boolean
   detail: string
+  /** Absent: ok → 'ok', not ok → 'fail'. */
+  severity?: Severity
+}
+
+export function severityOf(c: Check): Severity {
+  return c.severity ?? (c.ok ? 'ok' : 'fail')
 }
 
 // ---------------------------------------------------------------------------------------------------------------

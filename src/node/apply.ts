@@ -26,6 +26,7 @@ import {applyOps, type ApplyResult} from '../iproute2/apply.js'
 import {observe} from '../iproute2/observe.js'
 import {renderOp, renderPlan} from '../iproute2/render.js'
 import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
+import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
 import type {ApplyRequest} from './request.js'
@@ -63,6 +64,10 @@ export interface ApplySummary {
     expiresAt: string | null
     renewAt: string | null
   }
+  /** When this node's lease expires unless something renews it (null: a reservation, or no lease yet). */
+  leaseExpiresAt: string | null
+  /** What renews the lease: "watch" under --watch; null for a one-shot apply (nothing does). */
+  renewedBy: 'watch' | null
   device: DeviceSummary | null
   bridge: {name: string; address: string} | null
   peers: number
@@ -236,6 +241,12 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
   entries.removed += committed.entries.removed
   lap('finish')
 
+  // Nothing renews a one-shot apply's lease: the node would silently leave the overlay when it expires.
+  const renewedBy = deps.session ? 'watch' as const : null
+  if (!renewedBy && !request.dryRun && lease?.expiresAt) {
+    warnings.push(`this node's lease ${ownSubnet} expires at ${lease.expiresAt.toISOString()} (in ${formatDuration(lease.expiresAt.getTime() - now().getTime())}) and nothing renews it without --watch: run \`flannelctl node apply --watch\` (or flanneld), or apply again before then`)
+  }
+
   const etcdWrites = acquired ? 1 + acquired.removed.length : 0
   const kernelWrites = request.dryRun ? 0 : ops.length + (early?.ops.length ?? 0) + committed.writes
   const iptablesWrites = rules.action === 'installed' ? 1 : 0
@@ -262,6 +273,8 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
       expiresAt: lease?.expiresAt?.toISOString() ?? null,
       renewAt: lease?.expiresAt ? new Date(lease.expiresAt.getTime() - request.renewMarginMs).toISOString() : null,
     },
+    leaseExpiresAt: lease?.expiresAt?.toISOString() ?? null,
+    renewedBy,
     device: plan.device(device, request.dryRun),
     bridge: plan.bridge ? {name: plan.bridge.name, address: `${plan.bridge.address}/${plan.bridge.prefixLen}`} : null,
     peers: plan.peers,
