@@ -27,9 +27,10 @@ import {plan} from '../src/dataplane/plan.js'
 import type {NodeState} from '../src/dataplane/types.js'
 import {run} from '../src/iproute2/exec.js'
 import {renderOp} from '../src/iproute2/render.js'
-import {type ApplyFlags, applyNode, type ApplySummary, DEFAULT_RENEW_MARGIN_MS} from '../src/node/apply.js'
-import {NODE_BACKENDS} from '../src/node/backends.js'
-import {buildNodeSpec, selectPeers} from '../src/node/spec.js'
+import {applyNode, type ApplySummary} from '../src/node/apply.js'
+import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../src/node/request.js'
+import {NODE_BACKENDS} from '../src/backends/registry.js'
+import {buildNodeSpec, selectPeers} from '../src/dataplane/peers.js'
 import {loadNetworkConfig} from '../src/core/network-config.js'
 import {BIN} from '../test/helpers/cli.js'
 import {startEtcd} from '../test/helpers/etcd.js'
@@ -69,7 +70,7 @@ async function inside(): Promise<void> {
   const connection = connect({endpoints: [etcd.endpoint], dialTimeoutMs: 5000, commandTimeoutMs: 30_000})
   const store = new FlannelStore(connection, {prefix: PREFIX})
   const subnetFile = join(dir, 'subnet.env')
-  const flags: ApplyFlags = {
+  const flags: ApplyRequest = {
     iface: ['eth0'], ifaceRegex: [], subnetFile, ipMasq: false, forwardRules: false, dryRun: false, renewMarginMs: DEFAULT_RENEW_MARGIN_MS,
   }
   try {

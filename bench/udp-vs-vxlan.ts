@@ -21,7 +21,7 @@ import os from 'node:os'
 import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {type UdpStateFile, udpStatePath} from '../src/node/udp-state.js'
+import {type UdpStateFile, udpStatePath} from '../src/host/udp-state.js'
 import {BIN, runCli} from '../test/helpers/cli.js'
 import {type EtcdMember, startEtcd} from '../test/helpers/etcd.js'
 import {isRoot, type Switch, Topology} from '../test/helpers/netns.js'

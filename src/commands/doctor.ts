@@ -1,3 +1,5 @@
+import {Flags} from '@oclif/core'
+
 import {EtcdUnavailableError, OperationFailedError} from '../core/errors.js'
 import {EtcdCommand} from '../etcd-command.js'
 import {renewMarginFlag} from '../flags.js'
@@ -18,7 +20,7 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
   duplicate public IPs   several subnets for one node (WARN)
   renewals               leases with less TTL than --renew-margin: their flanneld missed its renewal (WARN)
 
--o json prints {"ok", "checks": [{"name","ok","detail","severity"}], "verdict"}; severity is ok, warn or fail, and "ok" is false only for fail. Exit 0 when nothing FAILs (warnings allowed), 1 when a check FAILs, 3 when no endpoint answers.`
+-o json prints {"ok", "checks": [{"name","ok","detail","severity"}], "verdict"}; severity is ok, warn or fail, and "ok" is false only for fail. Exit 0 when nothing FAILs (warnings allowed), 1 when a check FAILs (or, with --strict, warns), 3 when no endpoint answers.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %>',
@@ -26,6 +28,7 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
   ]
 
   static override flags = {
+    strict: Flags.boolean({summary: 'Exit 1 on warnings too.'}),
     'renew-margin': renewMarginFlag(),
   }
 
@@ -39,6 +42,7 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
       throw new EtcdUnavailableError(`no etcd endpoint answered: ${reasons.join('; ')}`, ['check --endpoints, or that etcd is running'])
     }
     if (!report.verdict.ok) throw new OperationFailedError(report.verdict.text)
+    if (this.flags.strict && report.verdict.warnings > 0) throw new OperationFailedError(`${report.verdict.text} (--strict: warnings fail)`)
     return view.data
   }
 }

@@ -26,6 +26,7 @@ export function opPhase(op: Op): number {
     case 'addr-del': return 3
     case 'addr-add': return 4
     case 'link-set-up': return 5
+    case 'ip-line': return 5
     case 'sysctl': return 6
     case 'route-del': case 'neigh-del': case 'fdb-del': return 7
     case 'neigh-replace': case 'fdb-replace': case 'route-replace': return 8

@@ -210,6 +210,14 @@ export interface SysctlOp extends OpBase {
   key: string // slash form, e.g. 'net/ipv6/conf/flannel.1/accept_ra' (device names contain dots)
   value: string
 }
+/**
+ * One `ip -batch` line a backend planned as text (the udp TUN device, src/backends/udp/plan.ts). Runs with the
+ * structural operations, in the order given.
+ */
+export interface IpLineOp extends OpBase {
+  op: 'ip-line'
+  line: string
+}
 
 export type Op =
   | LinkAddVxlanOp
@@ -225,10 +233,68 @@ export type Op =
   | FdbReplaceOp
   | FdbDelOp
   | SysctlOp
+  | IpLineOp
 
-/** One line of `node verify`. A check fails exactly when the plan changes it (or refuses to: see Finding.blocking). */
+/**
+ * ok, warn (drift that does not break traffic: apply still repairs it, verify exits 0 unless --strict) or fail
+ * (drift that breaks traffic now or will).
+ */
+export type Severity = 'ok' | 'warn' | 'fail'
+
+/**
+ * One line of `node verify`. A check is not ok exactly when the plan changes it (or refuses to: see
+ * Finding.blocking); a warning is a row the plan changes whose drift is harmless: `ok` stays true, `severity` says warn.
+ */
 export interface Check {
   name: string
   ok: boolean
   detail: string
+  /** Absent: ok → 'ok', not ok → 'fail'. */
+  severity?: Severity
+}
+
+export function severityOf(c: Check): Severity {
+  return c.severity ?? (c.ok ? 'ok' : 'fail')
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The udp backend's forwarder (src/backends/udp): its peer table and counters, shared with its state file.
+
+export interface UdpPeer {
+  /** The peer's lease subnet, e.g. `10.5.9.0/24`. */
+  subnet: string
+  /** The peer lease's PublicIP. */
+  publicIP: string
+}
+
+export interface UdpForwarderStats {
+  /** Datagrams sent to peers / their payload bytes (= IPv4 packet bytes). */
+  txPackets: number
+  txBytes: number
+  /** Packets written into the TUN from received datagrams / their bytes. */
+  rxPackets: number
+  rxBytes: number
+  /** Packets read from the TUN whose destination no peer subnet contains. */
+  dropNoRoute: number
+  /** ICMP net-unreachable messages written back into the TUN (a subset of dropNoRoute). */
+  icmpSent: number
+  /** Either direction: the TTL would have reached 0. */
+  dropTtl: number
+  /** Either direction: shorter than an IPv4 header (20 bytes). */
+  dropRunt: number
+  /** Either direction: IP version field is not 4. */
+  dropNonIPv4: number
+  /** Received datagrams larger than the TUN MTU. */
+  dropOversize: number
+  /** sendto() failures (e.g. no route to the peer on the underlay, socket buffer full). */
+  sendErrors: number
+  /** write() to the TUN failed (e.g. the device is down). */
+  tunWriteErrors: number
+}
+
+export interface UdpForwarderThreadErrors {
+  /** errno name that ended the TUN→UDP thread, or null while healthy. */
+  tx: string | null
+  /** errno name that ended the UDP→TUN thread, or null while healthy. */
+  rx: string | null
 }

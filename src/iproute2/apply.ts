@@ -40,6 +40,12 @@ export interface ApplyResult {
 
 const GONE = /No such process|No such file or directory|Cannot find device|does not exist/
 
+/** A removal whose failure may only mean "already gone" (udp's TUN lines: `Cannot assign` for an address). */
+function goneAlready(op: Op, message: string): boolean {
+  if (op.op === 'ip-line') return /^(addr|route) del/.test(op.line) && (GONE.test(message) || /Cannot assign/.test(message))
+  return isDelete(op) && GONE.test(message)
+}
+
 function isDelete(op: Op): boolean {
   return op.op === 'route-del' || op.op === 'neigh-del' || op.op === 'fdb-del' || op.op === 'addr-del' || op.op === 'link-del'
 }
@@ -66,7 +72,7 @@ export async function applyOps(plan: Op[], opts: ApplyOptions = {}): Promise<App
     result.spawns++
     const lines = structural.map((op) => renderOp(op).line)
     const { failures, stderr } = await runBatch('ip', lines, { ...batchOpts, force: true })
-    const real = failures.filter((f) => !(isDelete(structural[f.lineNo - 1]!) && GONE.test(f.message)))
+    const real = failures.filter((f) => !goneAlready(structural[f.lineNo - 1]!, f.message))
     if (real.length > 0) throw new CommandError(['ip', '-batch', '-'], 1, stderr, real)
     const failedLines = new Set(failures.map((f) => f.lineNo))
     structural.forEach((op, i) => failedLines.has(i + 1) || count(op))
@@ -97,7 +103,7 @@ export async function applyOps(plan: Op[], opts: ApplyOptions = {}): Promise<App
     list.forEach((op, i) => {
       const f = failedAt.get(i + 1)
       if (!f) count(op)
-      else if (!(isDelete(op) && GONE.test(f.message))) result.failed.push({ op, line: `${tool} ${f.line}`, message: f.message })
+      else if (!goneAlready(op, f.message)) result.failed.push({ op, line: `${tool} ${f.line}`, message: f.message })
     })
   }
   await Promise.all([runEntries('ip', ipOps), runEntries('bridge', brOps)])

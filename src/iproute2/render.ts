@@ -23,7 +23,9 @@ export function renderOp(op: Op): Rendered {
       return ip(`link add ${op.name} address ${op.mac} mtu ${op.mtu} type vxlan id ${op.vni}${port} local ${op.local} dev ${op.dev}${flags}`)
     }
     case 'link-add-bridge':
-      return ip(`link add ${op.name} mtu ${op.mtu} type bridge`)
+      // Created at the kernel's default MTU: the planner's `link set … mtu` right after is a real change, and only a
+      // real change pins a bridge's MTU (an equal value is a no-op that leaves it to follow its ports).
+      return ip(`link add ${op.name} type bridge`)
     case 'link-del':
       return ip(`link del ${op.name}`)
     case 'link-set-mtu':
@@ -48,6 +50,8 @@ export function renderOp(op: Op): Rendered {
       return { tool: 'bridge', line: `fdb replace ${op.mac} dev ${op.dev} dst ${op.dst} self permanent` }
     case 'fdb-del':
       return { tool: 'bridge', line: `fdb del ${op.mac} dev ${op.dev}${op.dst ? ` dst ${op.dst}` : ''} self` }
+    case 'ip-line':
+      return ip(op.line)
     case 'sysctl':
       return { tool: 'sysctl', line: `${op.key}=${op.value}` }
   }

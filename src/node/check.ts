@@ -3,19 +3,19 @@
  * throwaway device when the module is not loaded yet). Without a readable network config the config-dependent rows
  * are reported as such (a failed `network config` row, also when etcd is unreachable) and the local ones still run.
  */
+import {NODE_BACKENDS} from '../backends/registry.js'
 import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
 import {EtcdUnavailableError} from '../core/errors.js'
+import {findOwnLease} from '../dataplane/peers.js'
+import {evaluatePrereqs} from '../dataplane/prereq.js'
 import type {Check} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
+import {readSubnetFile} from '../host/subnet-file.js'
+import {readHostNetwork} from '../iproute2/host.js'
 import {observe} from '../iproute2/observe.js'
 import {requireValidNetwork} from '../ops/network.js'
-import {NODE_BACKENDS} from './backends.js'
-import {gatherFacts, type NodeFlags, nodeConfig, observeOptions, selectInterface} from './context.js'
-import {readHostNetwork} from './host.js'
-import {evaluatePrereqs} from './prereq.js'
-import {findOwnLease} from './spec.js'
-import {readSubnetFile} from './subnet-file.js'
-import {udpPortChecks} from './udp.js'
+import {nodeConfig, observeOptions, ownPortRows, prereqFacts, selectInterface} from './facts.js'
+import type {NodeRequest} from './request.js'
 
 export interface CheckResult {
   ok: boolean
@@ -24,10 +24,10 @@ export interface CheckResult {
   etcdUnavailable?: EtcdUnavailableError
 }
 
-export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<CheckResult> {
+export async function checkNode(store: FlannelStore, request: NodeRequest): Promise<CheckResult> {
   const checks: Check[] = []
-  const [host, subnetFile] = await Promise.all([readHostNetwork(), readSubnetFile(flags.subnetFile)])
-  const selected = await selectInterface(host, flags)
+  const [host, subnetFile] = await Promise.all([readHostNetwork(), readSubnetFile(request.subnetFile)])
+  const selected = await selectInterface(host, request)
   checks.push({name: 'interface', ok: true, detail: `${selected.ext.name} ${selected.ext.address}/${selected.ext.prefixLen} mtu ${selected.ext.mtu}, public IP ${selected.publicIP} (${selected.reason})`})
 
   let configured: ReturnType<typeof nodeConfig> | null = null
@@ -52,11 +52,11 @@ export async function checkNode(store: FlannelStore, flags: NodeFlags): Promise<
   const {backend, options} = configured ?? {backend: NODE_BACKENDS.vxlan!, options: {vxlan: undefined}}
   const ctx = {backend, options, network: network ?? '0.0.0.0/32'}
   const observed = await observe(observeOptions(ctx))
-  const prereqs = evaluatePrereqs(await gatherFacts({
+  const prereqs = evaluatePrereqs(await prereqFacts({
     backend, options, network, deviceName: backend.deviceName(options), ext: selected.ext.name, ownSubnet,
-    bridge: flags.bridge, ipMasq: flags.ipMasq, host, observed, peerIPs,
+    bridge: request.bridge, ipMasq: request.ipMasq, host, observed, peerIPs,
   }))
-  // udp: the port held by this node's running forwarder (`node apply --watch`) is its own, not a conflict.
-  checks.push(...(backend.name === 'udp' ? await udpPortChecks(prereqs, {prefix: store.prefix, subnetFile: flags.subnetFile, port: backend.udpPort(options)}) : prereqs))
+  // A port held by this node's running resident part (udp: `node apply --watch`) is its own, not a conflict.
+  checks.push(...(await ownPortRows(backend, options, prereqs, {prefix: store.prefix, subnetFile: request.subnetFile}, 'state-file')))
   return {ok: checks.every((c) => c.ok), checks, ...(etcdUnavailable ? {etcdUnavailable} : {})}
 }

@@ -7,27 +7,23 @@
  * Works without a network config too (it may have been deleted already): the Network then comes from the subnet
  * file and the vxlan device is assumed to be flannel.1.
  */
+import {NODE_BACKENDS} from '../backends/registry.js'
 import {formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
 import {NotFoundError, OperationFailedError} from '../core/errors.js'
 import type {NetworkConfig} from '../core/network-config.js'
+import {findOwnLease} from '../dataplane/peers.js'
 import {teardownPlan} from '../dataplane/plan.js'
-import type {NodeSpec} from '../dataplane/types.js'
+import type {NodeSpec, Op} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
+import {readSubnetFile, removeSubnetFile} from '../host/subnet-file.js'
 import {applyOps} from '../iproute2/apply.js'
+import {readHostNetwork} from '../iproute2/host.js'
 import {observe, observeOptionsFor} from '../iproute2/observe.js'
 import {renderPlan} from '../iproute2/render.js'
 import {getNetwork} from '../ops/network.js'
-import {type NodeFlags, nodeConfig, selectInterface} from './context.js'
-import {readHostNetwork} from './host.js'
-import {removeTrafficRules, type TrafficRemoval} from './traffic.js'
-import {findOwnLease} from './spec.js'
-import {readSubnetFile, removeSubnetFile} from './subnet-file.js'
-import {stopUdpForwarder, udpTeardownOps} from './udp.js'
-
-export interface TeardownFlags extends NodeFlags {
-  release: boolean
-  dryRun: boolean
-}
+import {nodeConfig, selectInterface} from './facts.js'
+import type {TeardownRequest} from './request.js'
+import {removeTrafficRules, type TrafficRemoval} from './traffic-rules.js'
 
 /** The `node teardown -o json` contract. */
 export interface TeardownSummary {
@@ -44,51 +40,55 @@ export interface TeardownSummary {
   warnings: string[]
 }
 
-export async function teardownNode(store: FlannelStore, flags: TeardownFlags): Promise<TeardownSummary> {
+export async function teardownNode(store: FlannelStore, request: TeardownRequest): Promise<TeardownSummary> {
   const warnings: string[] = []
   const [stored, host, subnetFile] = await Promise.all([getNetwork(store).catch((e: unknown) => {
     if (e instanceof NotFoundError) return null
     throw e
-  }), readHostNetwork(), readSubnetFile(flags.subnetFile)])
+  }), readHostNetwork(), readSubnetFile(request.subnetFile)])
   const config: NetworkConfig | null = stored?.config ?? null
   const network = config?.ipv4 ? formatIPv4Cidr(config.ipv4.network) : subnetFile.env?.network ? formatIPv4Cidr(subnetFile.env.network) : null
   if (!network) {
-    throw new OperationFailedError(`neither a network config at ${store.configKey} nor a subnet file at ${flags.subnetFile}: cannot tell which routes are flannel's`, [
+    throw new OperationFailedError(`neither a network config at ${store.configKey} nor a subnet file at ${request.subnetFile}: cannot tell which routes are flannel's`, [
       'pass --subnet-file of the node, or --prefix of its network',
     ])
   }
-  if (!config) warnings.push(`no usable network config at ${store.configKey}; using Network ${network} from ${flags.subnetFile}`)
+  if (!config) warnings.push(`no usable network config at ${store.configKey}; using Network ${network} from ${request.subnetFile}`)
   const {backend, options} = config ? nodeConfig(config) : {backend: {dataplane: 'vxlan' as const}, options: {}}
-  const selected = await selectInterface(host, flags)
-  const listing = flags.release ? await store.listLeases({ttl: false}) : null
+  const selected = await selectInterface(host, request)
+  const listing = request.release ? await store.listLeases({ttl: false}) : null
   const own = listing ? findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP)) : undefined
   const ownSubnet = own ? formatIPv4Cidr(own.subnet) : subnetFile.env?.subnet ? formatIPv4Cidr(subnetFile.env.subnet) : network
 
   const spec: NodeSpec = {
     backend: backend.dataplane, network, ownSubnet, extIface: selected.ext, publicIP: selected.publicIP, peers: [],
     ...('vxlan' in options && options.vxlan ? {vxlan: options.vxlan} : {}),
-    ...(flags.bridge ? {bridge: {name: flags.bridge}} : {}),
+    ...(request.bridge ? {bridge: {name: request.bridge}} : {}),
   }
-  // udp: stop the `node apply --watch` process running the forwarder first; it deletes flannel0 on the way out.
-  const udp = await stopUdpForwarder(store.prefix, flags.subnetFile, flags.dryRun, warnings)
+  // A resident part (udp: the `node apply --watch` process running the forwarder) is stopped first, whatever the
+  // config says now; it deletes its device on the way out. Every backend is asked: the config may be gone or changed.
+  const where = {prefix: store.prefix, subnetFile: request.subnetFile}
+  const stops = new Map<string, {lines: string[]; found: boolean}>()
+  for (const b of Object.values(NODE_BACKENDS)) if (b.stopResident) stops.set(b.name, await b.stopResident(where, request.dryRun, warnings))
   // vxlan teardown also removes host-gw style routes; for a host-gw config look for a leftover flannel.1 as well.
   const observed = await observe(observeOptionsFor({...spec, backend: 'vxlan'}))
-  const ops = [...udpTeardownOps(observed, udp.found || config?.backendName === 'udp'), ...teardownPlan(observed, {...spec, backend: 'vxlan'})]
-  if (!flags.dryRun && ops.length > 0) {
+  const deviceOps: Op[] = Object.values(NODE_BACKENDS).flatMap((b) => b.teardownOps?.(observed, Boolean(stops.get(b.name)?.found) || config?.backendName === b.name) ?? [])
+  const ops = [...deviceOps, ...teardownPlan(observed, {...spec, backend: 'vxlan'})]
+  if (!request.dryRun && ops.length > 0) {
     const r = await applyOps(ops)
     if (r.failed.length > 0) throw new OperationFailedError(`teardown failed: ${r.failed.map((f) => `${f.line}: ${f.message}`).join('; ')}`)
   }
 
-  const rules = await removeTrafficRules(flags.dryRun)
+  const rules = await removeTrafficRules(request.dryRun)
   const masq = rules.action
 
-  let fileAction: TeardownSummary['subnetFile']['action'] = subnetFile.text === null ? 'absent' : flags.dryRun ? 'would-remove' : 'removed'
-  if (fileAction === 'removed' && !(await removeSubnetFile(flags.subnetFile))) fileAction = 'absent'
+  let fileAction: TeardownSummary['subnetFile']['action'] = subnetFile.text === null ? 'absent' : request.dryRun ? 'would-remove' : 'removed'
+  if (fileAction === 'removed' && !(await removeSubnetFile(request.subnetFile))) fileAction = 'absent'
 
   let lease: TeardownSummary['lease']
-  if (!flags.release) lease = {action: 'kept', reason: 'pass --release to delete this node\'s lease'}
+  if (!request.release) lease = {action: 'kept', reason: 'pass --release to delete this node\'s lease'}
   else if (!own) lease = {action: 'none', reason: `no lease carries this node's public IP ${selected.publicIP}`}
-  else if (flags.dryRun) lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'would-release'}
+  else if (request.dryRun) lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'would-release'}
   else {
     if (!(await store.deleteLease(own))) {
       throw new OperationFailedError(`${own.key} changed since it was read (another writer); not released`, ['run the teardown again'])
@@ -96,15 +96,15 @@ export async function teardownNode(store: FlannelStore, flags: TeardownFlags): P
     lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'released'}
   }
 
-  const removed = [...udp.lines, ...renderPlan(ops)]
+  const removed = [...[...stops.values()].flatMap((s) => s.lines), ...renderPlan(ops)]
   return {
-    dryRun: flags.dryRun,
+    dryRun: request.dryRun,
     changed: removed.length > 0 || masq === 'removed' || masq === 'would-remove' || fileAction !== 'absent' || lease.action === 'released' || lease.action === 'would-release',
     network,
     removed,
     masquerade: masq,
     rules: rules.operations,
-    subnetFile: {path: flags.subnetFile, action: fileAction},
+    subnetFile: {path: request.subnetFile, action: fileAction},
     lease,
     warnings,
   }

@@ -7,15 +7,21 @@
  *     reconcile then publishes in the lease) and removed routes come back;
  *   - the own lease deleted by someone else (or expired) stops the loop, as flanneld exits when its lease is revoked;
  *   - the AbortSignal (SIGINT/SIGTERM in the command) stops it cleanly: the reconcile in flight finishes first.
- * A reconcile is exactly `node apply` (applyNode), so it writes nothing when nothing changed.
+ * A reconcile is the caller's `reconcile` function, one gather → plan → write pass returning a typed ApplyOutcome
+ * (the command passes `node apply`'s applyNode with the watch's NodeSession), so it writes nothing when nothing
+ * changed. Health, metrics or readiness hooks attach to onReconcile / onWarning.
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {FlannelStore} from '../etcd/store.js'
 import {watchPrefix, type WatchEnd} from '../etcd/watch.js'
-import {type ApplyFlags, applyNode, type ApplyOutcome, type ApplySummary} from './apply.js'
+import type {ApplyOutcome, ApplySummary} from './apply.js'
 
 export interface WatchOptions {
+  /** One full reconcile (gather facts → plan → write). */
+  reconcile(): Promise<ApplyOutcome>
+  /** Renew the lease this long before it expires. */
+  renewMarginMs: number
   signal: AbortSignal
   /** Kernel resync period. */
   resyncMs: number
@@ -29,7 +35,7 @@ export type WatchStop = {kind: 'stopped'} | {kind: 'revoked'; key: string}
 
 const MAX_BACKOFF_MS = 60_000
 
-export async function watchNode(store: FlannelStore, flags: ApplyFlags, first: ApplyOutcome, opts: WatchOptions): Promise<WatchStop> {
+export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: WatchOptions): Promise<WatchStop> {
   // One controller for both ways out: the caller's signal, and the own lease being revoked.
   const ac = new AbortController()
   const signal = ac.signal
@@ -50,7 +56,7 @@ export async function watchNode(store: FlannelStore, flags: ApplyFlags, first: A
 
   const armRenewal = () => {
     clearTimeout(renewTimer)
-    const renewAt = own?.expiresAt ? own.expiresAt.getTime() - flags.renewMarginMs : null
+    const renewAt = own?.expiresAt ? own.expiresAt.getTime() - opts.renewMarginMs : null
     if (renewAt === null) return
     renewTimer = setTimeout(() => request('renewal'), Math.max(1000, renewAt - Date.now() + 1000))
   }
@@ -69,7 +75,7 @@ export async function watchNode(store: FlannelStore, flags: ApplyFlags, first: A
       const trigger = pending
       pending = null
       try {
-        const out = await applyNode(store, flags)
+        const out = await opts.reconcile()
         own = out.lease
         revision = Math.max(revision, out.revision)
         failures = 0

@@ -1,5 +1,5 @@
 /** Pure builders: node command results → views. The data objects are the `-o json` contracts. */
-import type {Check} from '../dataplane/types.js'
+import {type Check, type Severity, severityOf} from '../dataplane/types.js'
 import type {ApplySummary} from '../node/apply.js'
 import type {TeardownSummary} from '../node/teardown.js'
 import type {Cell, View} from '../output/view.js'
@@ -61,17 +61,27 @@ export function watchEventView(s: ApplySummary, trigger: string, at: Date): View
 }
 
 /** `node verify` and `node check`: rows (name, ok/FAIL, detail) and a verdict. JSON: {ok, checks}. */
-export function checksView(result: {ok: boolean; checks: Check[]}, what: string, extra: Record<string, unknown> = {}): View {
-  const failed = result.checks.filter((c) => !c.ok)
-  const verdict: Cell = result.ok
-    ? {text: `${what}: OK (${result.checks.length} checks)`, tone: 'ok'}
-    : {text: `${what}: FAILED (${failed.length} of ${result.checks.length} checks: ${failed.map((c) => c.name).join(', ')})`, tone: 'bad'}
+const STATUS: Record<Severity, Cell> = {ok: {text: 'ok', tone: 'ok'}, warn: {text: 'WARN', tone: 'warn'}, fail: {text: 'FAIL', tone: 'bad'}}
+
+/** Rows with severities; the verdict fails on a failed row, and with `strict` on a warning too. */
+export function checksView(result: {ok: boolean; checks: Check[]}, what: string, extra: Record<string, unknown> = {}, strict = false): View {
+  const failed = result.checks.filter((c) => severityOf(c) === 'fail')
+  const warned = result.checks.filter((c) => severityOf(c) === 'warn')
+  const names = (list: Check[]) => list.map((c) => c.name).join(', ')
+  let verdict: Cell
+  if (!result.ok) {
+    const also = warned.length > 0 ? `; ${warned.length} warning(s): ${names(warned)}` : ''
+    verdict = {text: `${what}: FAILED (${failed.length} of ${result.checks.length} checks: ${names(failed)}${also})`, tone: 'bad'}
+  } else if (warned.length > 0) {
+    const text = `${what}: ${strict ? 'FAILED (--strict)' : 'OK'} with ${warned.length} warning(s) (${result.checks.length} checks; warnings: ${names(warned)})`
+    verdict = {text, tone: strict ? 'bad' : 'warn'}
+  } else verdict = {text: `${what}: OK (${result.checks.length} checks)`, tone: 'ok'}
   return {
-    data: {ok: result.ok, checks: result.checks.map((c) => ({name: c.name, ok: c.ok, detail: c.detail})), ...extra},
+    data: {ok: result.ok, checks: result.checks.map((c) => ({name: c.name, ok: c.ok, detail: c.detail, severity: severityOf(c)})), ...extra},
     human: {
       kind: 'table',
       head: ['CHECK', 'STATUS', 'DETAIL'],
-      rows: result.checks.map((c) => [c.name, c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'}, c.detail]),
+      rows: result.checks.map((c) => [c.name, STATUS[severityOf(c)], c.detail]),
       footer: [verdict],
     },
     wide: () => ({

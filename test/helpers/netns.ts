@@ -130,20 +130,6 @@ export class Topology {
     if (cidr) await this.ip(ns, 'addr', 'add', cidr, 'dev', ifName)
   }
 
-  /**
-   * A pod as the CNI bridge plugin attaches it: a namespace whose eth0 (MTU `mtu`) is plugged into `bridge` in
-   * nodeNs, addressed `address` (/24) with the default route via `gateway`. Returns the pod namespace.
-   */
-  async pod(nodeNs: string, role: string, address: string, gateway: string, mtu = 1450, bridge = 'cni0'): Promise<string> {
-    const pod = await this.namespace(role)
-    await this.veth(nodeNs, 'vpod', pod, 'eth0')
-    await this.ip(nodeNs, 'link', 'set', 'vpod', 'mtu', String(mtu), 'master', bridge)
-    await this.ip(pod, 'link', 'set', 'eth0', 'mtu', String(mtu))
-    await this.ip(pod, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
-    await this.ip(pod, 'route', 'add', 'default', 'via', gateway)
-    return pod
-  }
-
   /** Kill started processes and delete every namespace (their devices go with them). Safe to call twice. */
   async destroy(): Promise<void> {
     process.off('exit', this.onExit)
@@ -151,4 +137,31 @@ export class Topology {
     const names = this.namespaces.splice(0)
     await Promise.all(names.map((ns) => sh(['ip', 'netns', 'del', ns], { allowFail: true })))
   }
+}
+
+/**
+ * A pod as the CNI bridge plugin attaches one to a node: its own namespace, a veth on the node's bridge, the subnet's
+ * .2 with a default route via .1 (the bridge). `mtu` sets both ends (the overlay MTU); without it they keep 1500.
+ */
+export async function attachPod(topo: Topology, nodeNs: string, role: string, subnet: string, opts: { bridge?: string; mtu?: number } = {}): Promise<{ ns: string; ip: string }> {
+  const base = subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
+  const ns = await topo.namespace(role)
+  await topo.veth(nodeNs, 'vpod', ns, 'eth0')
+  const mtu = opts.mtu === undefined ? [] : ['mtu', String(opts.mtu)]
+  await topo.ip(nodeNs, 'link', 'set', 'vpod', ...mtu, 'master', opts.bridge ?? 'cni0')
+  if (opts.mtu !== undefined) await topo.ip(ns, 'link', 'set', 'eth0', ...mtu)
+  await topo.ip(ns, 'addr', 'add', `${base}.2/${subnet.split('/')[1] ?? '24'}`, 'dev', 'eth0')
+  await topo.ip(ns, 'route', 'add', 'default', 'via', `${base}.1`)
+  return { ns, ip: `${base}.2` }
+}
+
+/**
+ * The lab every overlay test starts from: a switch, and etcd in its own namespace on it at 192.0.2.250. The caller
+ * starts etcd (test/helpers/etcd.ts) in `etcdNs`; kept here so the addresses stay in one place.
+ */
+export async function overlayLab(topo: Topology): Promise<{ sw: Switch; etcdNs: string }> {
+  const sw = await topo.switch('sw')
+  const etcdNs = await topo.namespace('etcd')
+  await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
+  return { sw, etcdNs }
 }

@@ -14,7 +14,7 @@ import {after, before, describe, it} from 'node:test'
 import type {ApplySummary} from '../../src/node/apply.js'
 import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
-import {rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {attachPod, overlayLab, rootSkip, type Switch, Topology} from '../helpers/netns.js'
 
 interface Node {
   i: number
@@ -65,20 +65,14 @@ describe('node commands in namespaces (host-gw, prerequisites, masquerade)', {sk
   }
   async function addPod(n: Node, summary: ApplySummary): Promise<void> {
     n.subnet = summary.lease.subnet
-    const base = n.subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
-    n.podIp = `${base}.2`
-    n.pod = await topo.namespace(`p${n.i}`)
-    await topo.veth(n.ns, 'vpod', n.pod, 'eth0')
-    await topo.ip(n.ns, 'link', 'set', 'vpod', 'master', 'cni0')
-    await topo.ip(n.pod, 'addr', 'add', `${n.podIp}/24`, 'dev', 'eth0')
-    await topo.ip(n.pod, 'route', 'add', 'default', 'via', `${base}.1`)
+    const pod = await attachPod(topo, n.ns, `p${n.i}`, n.subnet)
+    n.pod = pod.ns
+    n.podIp = pod.ip
   }
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fctl-hostgw-'))
-    sw = await topo.switch('sw')
-    etcdNs = await topo.namespace('etcd')
-    await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
+    ;({sw, etcdNs} = await overlayLab(topo))
     etcd = await startEtcd({netns: etcdNs, host: '192.0.2.250'})
     const created = await runCli(['network', 'create', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--network', '10.2.0.0/16', '--backend', 'host-gw'], {netns: etcdNs})
     assert.equal(created.code, 0, created.stderr)

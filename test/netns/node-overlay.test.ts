@@ -16,7 +16,7 @@ import {after, before, describe, it} from 'node:test'
 import type {ApplySummary} from '../../src/node/apply.js'
 import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
-import {rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {attachPod, overlayLab, rootSkip, type Switch, Topology} from '../helpers/netns.js'
 
 interface Node {
   i: number
@@ -82,9 +82,9 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
   /** The pod, as the CNI bridge plugin attaches it: only possible once apply told us the node's subnet. */
   async function addPod(n: Node, summary: ApplySummary): Promise<void> {
     n.subnet = summary.lease.subnet
-    const base = n.subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
-    n.podIp = `${base}.2`
-    n.pod = await topo.pod(n.ns, `p${n.i}`, n.podIp, `${base}.1`)
+    const pod = await attachPod(topo, n.ns, `p${n.i}`, n.subnet, {mtu: 1450})
+    n.pod = pod.ns
+    n.podIp = pod.ip
   }
   function startWatch(n: Node): ChildProcess & {out: string[]; err: string} {
     const child = spawn('ip', ['netns', 'exec', n.ns, process.execPath, BIN, 'node', 'apply', ...common(n), '--watch', '--resync', '2s', '-o', 'json'],
@@ -113,9 +113,7 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fctl-node-'))
-    sw = await topo.switch('sw')
-    etcdNs = await topo.namespace('etcd')
-    await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
+    ;({sw, etcdNs} = await overlayLab(topo))
     etcd = await startEtcd({netns: etcdNs, host: '192.0.2.250'})
     const created = await runCli(['network', 'create', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--network', '10.1.0.0/16', '--backend', 'vxlan'], {netns: etcdNs})
     assert.equal(created.code, 0, created.stderr)
@@ -310,6 +308,8 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
   })
 
   it('the watches stop cleanly on SIGTERM', async () => {
-    await Promise.all([...watching.entries()].filter(([i]) => i !== 3).map(([, w]) => stopWatch(w)))
+    const running = [...watching.entries()].filter(([i]) => i !== 3)
+    assert.deepEqual(running.map(([i]) => i).sort(), [1, 2], 'the watches of nodes 1 and 2 are still running')
+    await Promise.all(running.map(([, w]) => stopWatch(w)))
   })
 })

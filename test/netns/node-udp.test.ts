@@ -15,11 +15,12 @@ import {join} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
-import type {UdpApplySummary} from '../../src/node/udp.js'
-import {type UdpStateFile, udpStatePath} from '../../src/node/udp-state.js'
+import type {UdpApplySummary} from '../../src/node/apply.js'
+import {type UdpStateFile, udpStatePath} from '../../src/host/udp-state.js'
 import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
-import {rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {attachPod, overlayLab, rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {icmpEcho, inetChecksum, ipText} from '../helpers/packets.js'
 import {ADDON, NsChild} from './fixtures/udp-forwarder-harness.js'
 
 interface Node {
@@ -42,26 +43,6 @@ const ENDPOINT = 'http://192.0.2.250:2379'
 const PORT = 8285
 const TUN_MTU = 1500 - 28
 
-// ---------------------------------------------------------------- packets, independent of the code under test
-
-function inetChecksum(buf: Buffer): number {
-  let sum = 0
-  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i)
-  if (buf.length % 2) sum += buf[buf.length - 1]! << 8
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16)
-  return ~sum & 0xffff
-}
-
-/** A bare IPv4 ICMP echo request with valid checksums: what a flanneld peer puts in a datagram. */
-function icmpEcho(src: string, dst: string, ttl: number, id: number, seq: number, data: string): Buffer {
-  const icmp = Buffer.concat([Buffer.from([8, 0, 0, 0, id >> 8, id & 0xff, seq >> 8, seq & 0xff]), Buffer.from(data)])
-  icmp.writeUInt16BE(inetChecksum(icmp), 2)
-  const hdr = Buffer.from([0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, ttl, 1, 0, 0, ...src.split('.').map(Number), ...dst.split('.').map(Number)])
-  hdr.writeUInt16BE(20 + icmp.length, 2)
-  hdr.writeUInt16BE(inetChecksum(hdr), 10)
-  return Buffer.concat([hdr, icmp])
-}
-const ipText = (buf: Buffer, offset: number) => [...buf.subarray(offset, offset + 4)].join('.')
 
 describe('node apply --watch / verify / teardown with the udp backend (netns)', {skip: rootSkip() || (!existsSync(ADDON) && `native addon not built (${ADDON}): npm run build:native`), timeout: 200_000}, () => {
   const topo = new Topology()
@@ -139,22 +120,15 @@ describe('node apply --watch / verify / teardown with the udp backend (netns)', 
     return n
   }
   async function addPod(n: Node): Promise<void> {
-    const base = n.subnet!.split('/')[0]!.split('.').slice(0, 3).join('.')
-    n.podIp = `${base}.2`
-    n.pod = await topo.namespace(`p${n.i}`)
-    await topo.veth(n.ns, 'vpod', n.pod, 'eth0')
-    await topo.ip(n.ns, 'link', 'set', 'vpod', 'mtu', String(TUN_MTU), 'master', 'cni0')
-    await topo.ip(n.pod, 'link', 'set', 'eth0', 'mtu', String(TUN_MTU))
-    await topo.ip(n.pod, 'addr', 'add', `${n.podIp}/24`, 'dev', 'eth0')
-    await topo.ip(n.pod, 'route', 'add', 'default', 'via', `${base}.1`)
+    const pod = await attachPod(topo, n.ns, `p${n.i}`, n.subnet!, {mtu: TUN_MTU})
+    n.pod = pod.ns
+    n.podIp = pod.ip
   }
   const rss = async (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fctl-udp-'))
-    sw = await topo.switch('sw')
-    etcdNs = await topo.namespace('etcd')
-    await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
+    ;({sw, etcdNs} = await overlayLab(topo))
     etcd = await startEtcd({netns: etcdNs, host: '192.0.2.250'})
     // SubnetMax keeps the allocator below 10.1.100.0, so the hand-made leases further up can never collide.
     const created = await runCli(['network', 'create', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--network', '10.1.0.0/16',
@@ -281,7 +255,7 @@ describe('node apply --watch / verify / teardown with the udp backend (netns)', 
     etcdPut(`${PREFIX}/subnets/10.1.200.0-24`, '{"PublicIP":"192.0.2.9","PublicIPv6":null}', leaseId)
     await eventually('node 1 to learn the raw peer', () => peersOf(n1), (p) => p.includes('10.1.200.0/24 192.0.2.9'), 10_000)
 
-    const request = icmpEcho('10.1.200.5', n1.podIp!, 64, 0x4242, 7, 'flannelctl-udp-wire')
+    const request = icmpEcho({src: '10.1.200.5', dst: n1.podIp!, ttl: 64, id: 0x4242, seq: 7, data: 'flannelctl-udp-wire'})
     await raw!.call('udpSend', {hex: request.toString('hex'), address: '192.0.2.1', port: PORT})
     const got = await raw!.call('udpRecv', {timeoutMs: 3000}) as {hex: string; address: string; port: number} | null
     assert.ok(got, 'no reply from node 1')

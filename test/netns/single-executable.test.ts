@@ -14,7 +14,7 @@ import {after, before, describe, it} from 'node:test'
 import type {ApplySummary} from '../../src/node/apply.js'
 import {ROOT} from '../helpers/cli.js'
 import {type EtcdMember, startEtcd} from '../helpers/etcd.js'
-import {rootSkip, sh, type ShResult, type Switch, Topology} from '../helpers/netns.js'
+import {attachPod, rootSkip, sh, type ShResult, type Switch, Topology} from '../helpers/netns.js'
 
 const SEA = join(ROOT, 'dist', 'flannelctl')
 const NOT_NODE = /^(node|nodejs|npm|npx|corepack)$/
@@ -115,9 +115,9 @@ describe('single executable (dist/flannelctl)', {timeout: 240_000}, () => {
       for (const [k, s] of first.entries()) {
         const n = nodes[k]!
         assert.equal(s.device?.action, 'created')
-        const base = s.lease.subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
-        n.podIp = `${base}.2`
-        n.pod = await topo.pod(n.ns, `sp${n.i}`, n.podIp, `${base}.1`)
+        const pod = await attachPod(topo, n.ns, `sp${n.i}`, s.lease.subnet, {mtu: 1450})
+        n.pod = pod.ns
+        n.podIp = pod.ip
       }
       // The first applies raced; the second ones see each other's lease.
       const second = await Promise.all(nodes.map(apply))

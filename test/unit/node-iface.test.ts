@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {InvalidInputError, OperationFailedError} from '../../src/core/errors.js'
-import {type HostIface, type HostNetwork, parseHostIfaces, preferredAddress, selectExtIface} from '../../src/node/iface.js'
+import {type HostIface, type HostNetwork, parseHostIfaces, preferredAddress, selectExtIface} from '../../src/dataplane/iface.js'
 
 const addr = (address: string, prefixLen = 24, over: Partial<HostIface['addresses'][number]> = {}) =>
   ({address, prefixLen, scope: 'global', dynamic: false, deprecated: false, temporary: false, ...over})

@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {OperationFailedError} from '../../src/core/errors.js'
 import type {LinkState} from '../../src/dataplane/types.js'
-import {evaluatePrereqs, type PrereqFacts, prerequisiteError} from '../../src/node/prereq.js'
+import {evaluatePrereqs, type PrereqFacts, prerequisiteError} from '../../src/dataplane/prereq.js'
 
 const addr = (address: string, prefixLen: number) => ({address, prefixLen, scope: 'global', dynamic: false, deprecated: false, temporary: false})
 const vxlanLink = (name: string, id: number, port = 8472, up = true): LinkState =>

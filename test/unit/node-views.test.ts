@@ -13,6 +13,7 @@ function summary(over: Partial<ApplySummary> = {}): ApplySummary {
     dryRun: false, changed: false, backend: 'vxlan', network: '10.1.0.0/16',
     interface: {name: 'veth0', address: '192.0.2.1', publicIP: '192.0.2.1', mtu: 1500, reason: '--iface veth0'},
     lease: {subnet: '10.1.3.0/24', key: '/lab/network/subnets/10.1.3.0-24', action: 'unchanged', reason: 'up to date', leaseId: '00000000000000aa', ttl: 86000, expiresAt: '2026-01-02T00:00:00.000Z', renewAt: '2026-01-01T23:00:00.000Z'},
+    leaseExpiresAt: '2026-01-02T00:00:00.000Z', renewedBy: null,
     device: {name: 'flannel.1', mac: '0e:00:00:00:00:01', mtu: 1450, action: 'kept'},
     bridge: {name: 'cni0', address: '10.1.3.1/24'},
     peers: 2, entries: {added: 0, changed: 0, removed: 0, failed: 0}, masquerade: 'disabled', forwardRules: 'unchanged', trafficMode: 'iptables',
@@ -24,10 +25,10 @@ function summary(over: Partial<ApplySummary> = {}): ApplySummary {
 }
 
 describe('node views', () => {
-  it('verify/check JSON is {ok, checks:[{name, ok, detail}]} plus extras; table ends with the verdict', () => {
+  it('verify/check JSON is {ok, checks:[{name, ok, detail, severity}]} plus extras; table ends with the verdict', () => {
     const view = checksView({ok: false, checks: [{name: 'route 10.1.2.0/24', ok: false, detail: 'missing'}, {name: 'leftovers', ok: true, detail: 'none'}]}, 'verify', {subnet: '10.1.3.0/24'})
     assert.deepEqual(JSON.parse(render(view, 'json', style)), {
-      ok: false, checks: [{name: 'route 10.1.2.0/24', ok: false, detail: 'missing'}, {name: 'leftovers', ok: true, detail: 'none'}], subnet: '10.1.3.0/24',
+      ok: false, checks: [{name: 'route 10.1.2.0/24', ok: false, detail: 'missing', severity: 'fail'}, {name: 'leftovers', ok: true, detail: 'none', severity: 'ok'}], subnet: '10.1.3.0/24',
     })
     const table = render(view, 'table', style)
     assert.match(table, /route 10\.1\.2\.0\/24\s+FAIL\s+missing/)

@@ -12,7 +12,7 @@ import {parseIptablesSave, parseNftRuleset} from '../../src/dataplane/traffic-pa
 import {nftChainLines, planTraffic, planTrafficTeardown, trafficReads} from '../../src/dataplane/traffic-plan.js'
 import {desiredTrafficRules, type IptablesRuleSet, type NftChainRuleSet, type TrafficSpec} from '../../src/dataplane/traffic-rules.js'
 import {supportsRandomFully} from '../../src/iproute2/traffic.js'
-import {nodeFlags} from '../../src/node/flags.js'
+import {nodeFlags} from '../../src/node-flags.js'
 
 const V4 = {network: '10.244.0.0/16', subnet: '10.244.1.0/24'}
 const V6 = {network: '2001:cafe:42::/56', subnet: '2001:cafe:42:1::/64'}

@@ -8,8 +8,8 @@ import {parseJson} from '../../src/core/json-ast.js'
 import {serializeLeaseAttrs} from '../../src/core/lease.js'
 import {loadNetworkConfig} from '../../src/core/network-config.js'
 import type {LinkState, NodeState, RouteState} from '../../src/dataplane/types.js'
-import {nodeBackendFor} from '../../src/node/backends.js'
-import {ownLeaseAttrs} from '../../src/node/spec.js'
+import {nodeBackendFor} from '../../src/backends/registry.js'
+import {ownLeaseAttrs} from '../../src/dataplane/peers.js'
 
 const want = udpTunDesired({network: '10.5.0.0/16', ownSubnet: '10.5.72.0/24', extMtu: 1500})
 const tun = (over: Partial<LinkState> = {}): LinkState => ({name: 'flannel0', index: 9, kind: 'tun', mtu: 1472, mac: '', up: true, ...over})

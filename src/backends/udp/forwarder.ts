@@ -29,6 +29,7 @@
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {ipv4Mask, parseIPv4, parseIPv4Cidr} from '../../core/cidr.js'
 import {quoted} from '../../core/quote.js'
+import type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../../dataplane/types.js'
 import {loadBinding, type FlannelUdpBinding, type NativeHandle} from './native.js'
 
 export const DEFAULT_UDP_PORT = 8285
@@ -46,44 +47,8 @@ export interface UdpForwarderOptions {
   tunMtu: number
 }
 
-export interface UdpPeer {
-  /** The peer's lease subnet, e.g. `10.5.9.0/24`. */
-  subnet: string
-  /** The peer lease's PublicIP. */
-  publicIP: string
-}
-
-export interface UdpForwarderStats {
-  /** Datagrams sent to peers / their payload bytes (= IPv4 packet bytes). */
-  txPackets: number
-  txBytes: number
-  /** Packets written into the TUN from received datagrams / their bytes. */
-  rxPackets: number
-  rxBytes: number
-  /** Packets read from the TUN whose destination no peer subnet contains. */
-  dropNoRoute: number
-  /** ICMP net-unreachable messages written back into the TUN (a subset of dropNoRoute). */
-  icmpSent: number
-  /** Either direction: the TTL would have reached 0. */
-  dropTtl: number
-  /** Either direction: shorter than an IPv4 header (20 bytes). */
-  dropRunt: number
-  /** Either direction: IP version field is not 4. */
-  dropNonIPv4: number
-  /** Received datagrams larger than the TUN MTU. */
-  dropOversize: number
-  /** sendto() failures (e.g. no route to the peer on the underlay, socket buffer full). */
-  sendErrors: number
-  /** write() to the TUN failed (e.g. the device is down). */
-  tunWriteErrors: number
-}
-
-export interface UdpForwarderThreadErrors {
-  /** errno name that ended the TUN→UDP thread, or null while healthy. */
-  tx: string | null
-  /** errno name that ended the UDP→TUN thread, or null while healthy. */
-  rx: string | null
-}
+// The data the forwarder exchanges with the rest of flannelctl lives with the other plain data-plane types.
+export type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../../dataplane/types.js'
 
 const ERRNO_HINTS: Record<string, string> = {
   EPERM: 'opening a TUN device needs root or CAP_NET_ADMIN',

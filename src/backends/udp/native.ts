@@ -11,7 +11,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {OperationFailedError} from '../../core/errors.js'
-import type {UdpForwarderStats} from './forwarder.js'
+import type {UdpForwarderStats} from '../../dataplane/types.js'
 
 /** Opaque napi_external; only meaningful to the addon that created it. */
 export type NativeHandle = {readonly __brand: 'flannel_udp handle'}

@@ -3,11 +3,11 @@ import {Flags} from '@oclif/core'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
-import {applyNode, DEFAULT_RENEW_MARGIN_MS} from '../../node/apply.js'
-import {nodeFlags, toNodeFlags} from '../../node/flags.js'
-import type {UdpApplyFlags} from '../../node/udp.js'
-import {UdpSession} from '../../node/udp-session.js'
+import {applyNode} from '../../node/apply.js'
+import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../../node/request.js'
+import {NodeSession} from '../../node/session.js'
 import {watchNode} from '../../node/watch.js'
+import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
 import {applyView, watchEventView} from '../../views/node.js'
 
@@ -17,11 +17,11 @@ export default class NodeApply extends EtcdCommand<typeof NodeApply> {
 
 Idempotent: a second run with nothing changed writes nothing, neither to the kernel nor to etcd (the lease is re-put only when its value differs or it is past its renewal point, expiry − --renew-margin), and says so. A run interrupted at any point is repaired by the next one. Refuses to run when a prerequisite fails (see \`node check\`).
 
---dry-run prints the planned kernel operations and the lease action and changes nothing, not even etcd. --watch stays running: it reconciles on every lease event, renews the lease before it expires, recreates the device if it is deleted (and publishes its new MAC), and stops cleanly on SIGINT/SIGTERM; with -o json it prints one JSON object per line.
+Without --watch nothing renews the lease: apply says when it expires in one warning. --dry-run prints the planned kernel operations and the lease action and changes nothing, not even etcd. --watch stays running: it reconciles on every lease event, renews the lease before it expires, recreates the device if it is deleted (and publishes its new MAC), and stops cleanly on SIGINT/SIGTERM; with -o json it prints one JSON object per line.
 
 udp: packets are forwarded by this process (a TUN device flannel0 and a UDP socket on the interface address and Backend.Port, default 8285, bridged by two native threads), so a udp network needs --watch. Without it \`node apply\` refuses with exit code 2 and creates nothing: the TUN device dies with the process that opened it, and a lease without a forwarder would make the node unreachable. Under --watch the process writes flanneld's udp lease ({"PublicIP":…,"PublicIPv6":null}), gives flannel0 <subnet>.0/32, MTU = underlay − 28 (or --mtu − 28) and the route <Network> dev flannel0, sends to every other lease's PublicIP whatever its BackendType, updates the peer table on every lease event, and keeps its state (pid, device, socket, peer table, counters) in udp-<hash>.json next to --subnet-file, which \`node verify\` and \`node teardown\` read. On SIGINT/SIGTERM it stops forwarding and removes flannel0, unless --keep-device.
 
--o json prints {dryRun, changed, backend, network, interface, lease {subnet, key, action, reason, leaseId, ttl, expiresAt, renewAt}, device, bridge, peers, entries {added, changed, removed, failed}, masquerade, forwardRules, trafficMode, subnetFile, writes {etcd, kernel, iptables, nftables, subnetFile, total}, operations, failures, warnings, timingsMs}; udp adds udp {tun, bind, forwarder, restartReason, pid, stateFile, peerTable}.`
+-o json prints {dryRun, changed, backend, network, interface, lease {subnet, key, action, reason, leaseId, ttl, expiresAt, renewAt}, leaseExpiresAt, renewedBy ("watch" under --watch, else null), device, bridge, peers, entries {added, changed, removed, failed}, masquerade, forwardRules, trafficMode, subnetFile, writes {etcd, kernel, iptables, nftables, subnetFile, total}, operations, failures, warnings, timingsMs}; udp adds udp {tun, bind, forwarder, restartReason, pid, stateFile, peerTable}.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --iface eth0',
@@ -45,10 +45,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
   }
 
   async run(): Promise<unknown> {
-    const flags = this.applyFlags()
+    const request = this.applyRequest()
     const store = await this.openStore()
-    if (this.flags.watch) return this.watchLoop(store, flags)
-    const first = await applyNode(store, flags)
+    if (this.flags.watch) return this.watchLoop(store, request)
+    const first = await applyNode(store, request)
     for (const w of first.summary.warnings) this.warning(w)
     this.print(applyView(first.summary))
     if (first.summary.failures.length > 0) {
@@ -59,7 +59,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     return first.summary
   }
 
-  private applyFlags(): UdpApplyFlags {
+  private applyRequest(): ApplyRequest {
     const f = this.flags
     const leaseTtlSeconds = Math.ceil(f['lease-ttl'] / 1000)
     if (leaseTtlSeconds < 10) throw new InvalidInputError('--lease-ttl must be at least 10s')
@@ -67,9 +67,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       throw new InvalidInputError(`--renew-margin must be at least 1s and below --lease-ttl (${leaseTtlSeconds}s)`)
     }
     if (f.resync < 1000) throw new InvalidInputError('--resync must be at least 1s')
-    // A udp network's forwarder lives in the --watch process; the session stays idle for the other backends.
-    const udp = f.watch ? new UdpSession({keepDevice: Boolean(f['keep-device'])}) : undefined
-    return {...toNodeFlags(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds, udp}
+    return {...nodeRequest(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds}
   }
 
   private emit(view: ReturnType<typeof applyView>, warnings: readonly string[]): void {
@@ -80,7 +78,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     else this.print(view)
   }
 
-  private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, flags: UdpApplyFlags) {
+  private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, request: ApplyRequest) {
+    // What lives from one reconcile to the next (udp: the forwarder); idle for the other backends.
+    const session = new NodeSession({keepDevice: Boolean(this.flags['keep-device'])})
+    const reconcile = () => applyNode(store, request, {session})
     // Signals are taken over before the first reconcile, so a SIGTERM at any point ends the process cleanly (exit 0).
     const ac = new AbortController()
     const stop = (signal: NodeJS.Signals) => {
@@ -90,10 +91,12 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     try {
-      const first = await applyNode(store, flags)
+      const first = await reconcile()
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
       if (ac.signal.aborted) return {stopped: 'stopped', lease: first.summary.lease.subnet}
-      const end = await watchNode(store, flags, first, {
+      const end = await watchNode(store, first, {
+        reconcile,
+        renewMarginMs: request.renewMarginMs,
         signal: ac.signal,
         resyncMs: this.flags.resync,
         onReconcile: (summary, trigger) => {
@@ -106,7 +109,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     } finally {
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
-      await flags.udp?.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
+      await session.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
     }
   }
 }

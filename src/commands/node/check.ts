@@ -1,6 +1,6 @@
 import {EtcdCommand} from '../../etcd-command.js'
+import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {checkNode} from '../../node/check.js'
-import {nodeFlags, toNodeFlags} from '../../node/flags.js'
 import {checksView} from '../../views/node.js'
 
 export default class NodeCheck extends EtcdCommand<typeof NodeCheck> {
@@ -17,7 +17,7 @@ export default class NodeCheck extends EtcdCommand<typeof NodeCheck> {
   static override flags = {...nodeFlags}
 
   async run(): Promise<unknown> {
-    const result = await checkNode(await this.openStore(), toNodeFlags(this.flags))
+    const result = await checkNode(await this.openStore(), nodeRequest(this.flags))
     this.print(checksView(result, 'check'))
     if (result.etcdUnavailable) throw result.etcdUnavailable
     if (!result.ok) this.exit(1)

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {EtcdCommand} from '../../etcd-command.js'
-import {nodeFlags, toNodeFlags} from '../../node/flags.js'
+import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {teardownNode} from '../../node/teardown.js'
 import {teardownView} from '../../views/node.js'
 
@@ -23,7 +23,7 @@ Works without the network config (the Network then comes from the subnet file). 
   }
 
   async run(): Promise<unknown> {
-    const result = await teardownNode(await this.openStore(), {...toNodeFlags(this.flags), release: Boolean(this.flags.release), dryRun: Boolean(this.flags['dry-run'])})
+    const result = await teardownNode(await this.openStore(), {...nodeRequest(this.flags), release: Boolean(this.flags.release), dryRun: Boolean(this.flags['dry-run'])})
     for (const w of result.warnings) this.warning(w)
     this.print(teardownView(result))
     return result

@@ -1,13 +1,22 @@
 /**
- * The node flows' one seam to flanneld's masquerade and forward rules: a TrafficSpec from the resolved node and the
- * flags, then read → plan → write through src/dataplane/traffic-*.ts and src/iproute2/traffic.ts. The mode comes from
- * the network config (`EnableNFTables`), as in flanneld.
+ * The traffic rules a node needs besides its data plane: flanneld's masquerade (--ip-masq) and forward rules
+ * (--iptables-forward-rules), in iptables or nftables as the network config's EnableNFTables says. This is the one
+ * seam apply (write), verify (rows) and teardown (remove) go through: a TrafficSpec from the request, then
+ * read → plan → write through src/dataplane/traffic-*.ts (pure) and src/iproute2/traffic.ts (the only I/O).
  */
-import type {Check} from '../dataplane/types.js'
 import {planTraffic, planTrafficTeardown, TEARDOWN_READS, trafficReads, type TrafficRow} from '../dataplane/traffic-plan.js'
 import {desiredTrafficRules, type RulePurpose, type TrafficMode, type TrafficSpec} from '../dataplane/traffic-rules.js'
+import type {Check} from '../dataplane/types.js'
 import {applyTrafficOps, observeTrafficRules, probeRandomFully, renderTrafficOps} from '../iproute2/traffic.js'
-import type {NodeContext, NodeFlags} from './context.js'
+
+export interface TrafficRulesRequest {
+  mode: TrafficMode
+  ipMasq: boolean
+  forwardRules: boolean
+  /** The family's Network and this node's subnet, canonical CIDRs. */
+  network: string
+  subnet: string
+}
 
 export type RuleAction = 'unchanged' | 'installed' | 'would-install' | 'disabled'
 
@@ -21,17 +30,24 @@ export interface TrafficOutcome {
   operations: string[]
 }
 
-export const trafficMode = (ctx: Pick<NodeContext, 'config'>): TrafficMode => (ctx.config.parsed.enableNFTables ? 'nftables' : 'iptables')
+export interface TrafficRemoval {
+  action: 'removed' | 'would-remove' | 'absent'
+  operations: string[]
+}
+
+/** The mode flanneld runs in for this network config. */
+export const trafficModeOf = (config: {parsed: {enableNFTables?: boolean}}): TrafficMode =>
+  config.parsed.enableNFTables ? 'nftables' : 'iptables'
 
 /**
  * The spec for this node's network and lease subnet (IPv4; an IPv6 network adds `families.ipv6`). randomFully only
  * shapes what is written, so it is probed only when masquerade rules may be written.
  */
-async function specFor(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string, writing: boolean): Promise<TrafficSpec> {
-  const mode = trafficMode(ctx)
+async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<TrafficSpec> {
   return {
-    mode, ipMasq: flags.ipMasq, forwardRules: flags.forwardRules, families: {ipv4: {network: ctx.network, subnet}},
-    randomFully: writing && flags.ipMasq ? await probeRandomFully(mode) : false,
+    mode: req.mode, ipMasq: req.ipMasq, forwardRules: req.forwardRules,
+    families: {ipv4: {network: req.network, subnet: req.subnet}},
+    randomFully: writing && req.ipMasq ? await probeRandomFully(req.mode) : false,
   }
 }
 
@@ -46,9 +62,9 @@ function actionOf(rows: TrafficRow[], purpose: RulePurpose, asked: boolean, dryR
   return dryRun ? 'would-install' : 'installed'
 }
 
-/** Installs what differs (nothing when all is right) and removes the other mode's rules. */
-export async function ensureTrafficRules(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string, dryRun: boolean): Promise<TrafficOutcome> {
-  const spec = await specFor(ctx, flags, subnet, true)
+/** Makes the rules right, writing only what differs, and removes the other mode's rules. */
+export async function ensureTrafficRules(req: TrafficRulesRequest, dryRun: boolean): Promise<TrafficOutcome> {
+  const spec = await specFor(req, true)
   const {ops, rows} = await plan(spec)
   if (!dryRun) await applyTrafficOps(ops)
   const written = dryRun ? [] : ops
@@ -61,19 +77,14 @@ export async function ensureTrafficRules(ctx: NodeContext, flags: Pick<NodeFlags
   }
 }
 
-/** One verify row per rule set asked for (fail when it differs), plus a warning row for the other mode's leftovers. */
-export async function trafficChecks(ctx: NodeContext, flags: Pick<NodeFlags, 'ipMasq' | 'forwardRules'>, subnet: string): Promise<Check[]> {
+/** `node verify` rows: one per rule set asked for (fail when it differs), a warning row for the other mode's leftovers. */
+export async function trafficRuleRows(req: TrafficRulesRequest): Promise<Check[]> {
   // Verify accepts masquerade rules with and without random-fully, as flanneld writes either.
-  const {rows} = await plan(await specFor(ctx, flags, subnet, false))
+  const {rows} = await plan(await specFor(req, false))
   return rows.map(({purpose: _purpose, ...check}) => check)
 }
 
-export interface TrafficRemoval {
-  action: 'removed' | 'would-remove' | 'absent'
-  operations: string[]
-}
-
-/** Removes everything flanneld installs in either mode and family. */
+/** Removes everything flanneld installs in either mode and family, whatever was asked for when it was written. */
 export async function removeTrafficRules(dryRun: boolean): Promise<TrafficRemoval> {
   const ops = planTrafficTeardown(await observeTrafficRules(TEARDOWN_READS))
   if (ops.length === 0) return {action: 'absent', operations: []}

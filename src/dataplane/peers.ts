@@ -11,9 +11,14 @@ import {lookupFolded, parseJson} from '../core/json-ast.js'
 import {isReservation, type Lease, type LeaseAttrs, leaseAttrs} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {leaseKey} from '../core/subnet-key.js'
-import {normalizeMac} from '../dataplane/desired.js'
-import type {ExtIface, NodeSpec, PeerLease} from '../dataplane/types.js'
-import type {BackendOptions, NodeBackend} from './backends.js'
+import {normalizeMac} from './desired.js'
+import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
+
+/** What a backend contributes to its lease (src/backends: a NodeBackend fits this shape). */
+export interface LeaseShape<O> {
+  readonly leaseBackendType: string
+  backendData(options: O, device: {mac: string} | null): string | null
+}
 
 const FLANNELD_VXLAN_DATA = /^\{"VNI":\d+,"VtepMAC":"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"\}$/
 
@@ -76,7 +81,7 @@ export function selectPeers(leases: readonly Lease[], own: Lease | undefined, pu
 }
 
 /** The attrs this node's lease must carry (§3.2): PublicIP, BackendType, and BackendData (vxlan: VNI + VtepMAC). */
-export function ownLeaseAttrs(backend: NodeBackend, options: BackendOptions, publicIP: string, device: {mac: string} | null): LeaseAttrs {
+export function ownLeaseAttrs<O>(backend: LeaseShape<O>, options: O, publicIP: string, device: {mac: string} | null): LeaseAttrs {
   return leaseAttrs({
     publicIP: parseIPv4(publicIP, 'public IP'),
     backendType: backend.leaseBackendType,
@@ -110,8 +115,8 @@ export function renewalDecision(own: Lease | undefined, wantValue: string, compa
 }
 
 export interface SpecInput {
-  backend: NodeBackend
-  options: BackendOptions
+  backend: {readonly dataplane: Backend}
+  options: {vxlan?: VxlanOptions}
   config: NetworkConfig
   ownSubnet: string
   ext: ExtIface

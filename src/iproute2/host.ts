@@ -7,10 +7,10 @@
 import {randomBytes} from 'node:crypto'
 import {readFile, stat} from 'node:fs/promises'
 
-import {CommandError, readSysctl, run, runChecked} from '../iproute2/exec.js'
+import {CommandError, readSysctl, run, runChecked} from './exec.js'
 import type {LinkState} from '../dataplane/types.js'
-import {type HostNetwork, parseHostIfaces} from './iface.js'
-import type {Capability} from './prereq.js'
+import {type HostNetwork, parseHostIfaces} from '../dataplane/iface.js'
+import type {Capability} from '../dataplane/prereq.js'
 
 /** Interfaces with their IPv4 addresses, and the device of the first IPv4 default route of the main table. */
 export async function readHostNetwork(): Promise<HostNetwork> {

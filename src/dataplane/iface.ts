@@ -8,8 +8,8 @@
  * holding --public-ip, else the interface of the first default route.
  */
 import {InvalidInputError, OperationFailedError} from '../core/errors.js'
-import {parseIp4} from '../dataplane/ipv4.js'
-import type {ExtIface} from '../dataplane/types.js'
+import {parseIp4} from './ipv4.js'
+import type {ExtIface} from './types.js'
 
 export interface HostAddr {
   address: string

@@ -1,37 +1,26 @@
 /**
- * What every node command resolves first: the network config and its backend, the external interface and public IP,
- * the subnet file, the lease listing and this node's own lease, and the prerequisite facts. Reads only.
+ * Step 1 of the node pipeline, gather facts: the network config and its backend, the external interface and public
+ * IP, the subnet file, the lease listing and this node's own lease, the kernel state (through the iproute2 adapter),
+ * and the prerequisite facts. Reads only; everything after this step plans from these values.
  */
-import {formatIPv4Cidr, type Ipv4Net, parseIPv4, sameIpv4Net} from '../core/cidr.js'
+import {formatIPv4, formatIPv4Cidr, type Ipv4Net, parseIPv4, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError} from '../core/errors.js'
 import {isLeaseCompatible} from '../core/allocator.js'
 import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
+import type {Check} from '../dataplane/types.js'
 import type {NodeSpec, NodeState} from '../dataplane/types.js'
 import type {FlannelStore, LeaseListing} from '../etcd/store.js'
 import {observe, observeOptionsFor} from '../iproute2/observe.js'
 import {requireValidNetwork} from '../ops/network.js'
-import {type BackendOptions, type NodeBackend, nodeBackendFor} from './backends.js'
-import {iptablesCapability, readHostNetwork, readSysctls, routeDevices, tunCapability, udpPortBound, vxlanCapability} from './host.js'
-import {type HostNetwork, type SelectedIface, selectExtIface} from './iface.js'
-import type {PrereqFacts} from './prereq.js'
-import {findOwnLease} from './spec.js'
-import {readSubnetFile, type SubnetFile} from './subnet-file.js'
-
-/** The flags shared by apply, verify, teardown and check. */
-export interface NodeFlags {
-  iface: string[]
-  ifaceRegex: string[]
-  ifaceCanReach?: string
-  publicIP?: string
-  subnetFile: string
-  bridge?: string
-  ipMasq: boolean
-  /** flanneld --iptables-forward-rules: accept forwarded traffic from and to the Network (iptables or nftables). */
-  forwardRules: boolean
-  /** Underlay MTU override (vxlan device gets mtu − 50). */
-  mtu?: number
-}
+import {nodeBackendFor} from '../backends/registry.js'
+import type {BackendOptions, NodeBackend, NodeLocation, Resident} from '../backends/types.js'
+import {type HostNetwork, type SelectedIface, selectExtIface} from '../dataplane/iface.js'
+import {findOwnLease} from '../dataplane/peers.js'
+import {evaluatePrereqs, type PrereqFacts} from '../dataplane/prereq.js'
+import {readSubnetFile, type SubnetFile} from '../host/subnet-file.js'
+import {iptablesCapability, readHostNetwork, readSysctls, routeDevices, tunCapability, udpPortBound, vxlanCapability} from '../iproute2/host.js'
+import type {NodeRequest} from './request.js'
 
 export interface NodeContext {
   config: NetworkConfig
@@ -66,29 +55,29 @@ export function nodeConfig(config: NetworkConfig): {backend: NodeBackend; option
   return {backend, options: backend.options(config)}
 }
 
-export async function selectInterface(host: HostNetwork, flags: NodeFlags): Promise<SelectedIface> {
+export async function selectInterface(host: HostNetwork, request: NodeRequest): Promise<SelectedIface> {
   let canReach: {ip: string; dev?: string; src?: string} | undefined
-  if (flags.ifaceCanReach) {
-    parseIPv4(flags.ifaceCanReach, '--iface-can-reach')
-    const route = (await routeDevices([flags.ifaceCanReach])).get(flags.ifaceCanReach)
-    canReach = {ip: flags.ifaceCanReach, ...route}
+  if (request.ifaceCanReach) {
+    parseIPv4(request.ifaceCanReach, '--iface-can-reach')
+    const route = (await routeDevices([request.ifaceCanReach])).get(request.ifaceCanReach)
+    canReach = {ip: request.ifaceCanReach, ...route}
   }
-  return selectExtIface(host, {iface: flags.iface, ifaceRegex: flags.ifaceRegex, canReach, publicIP: flags.publicIP})
+  return selectExtIface(host, {iface: request.iface, ifaceRegex: request.ifaceRegex, canReach, publicIP: request.publicIP})
 }
 
 /**
  * Reads everything at once: the config first (the kernel dump depends on its backend and Network), then the
  * interfaces, the subnet file, the lease listing, the kernel state and this node's lease with its TTL, overlapping.
  */
-export async function resolveNode(store: FlannelStore, flags: NodeFlags): Promise<ResolvedNode> {
+export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest): Promise<ResolvedNode> {
   const quiet = <T>(p: Promise<T>) => {
     p.catch(() => undefined) // awaited below; an early failure elsewhere must not leave this one unhandled
     return p
   }
   const hostP = quiet(readHostNetwork())
-  const fileP = quiet(readSubnetFile(flags.subnetFile))
+  const fileP = quiet(readSubnetFile(request.subnetFile))
   const listingP = quiet(store.listLeases({ttl: false}))
-  const selectedP = quiet(hostP.then((host) => selectInterface(host, flags)))
+  const selectedP = quiet(hostP.then((host) => selectInterface(host, request)))
   const config = await requireValidNetwork(store)
   const {backend, options} = nodeConfig(config)
   const network = formatIPv4Cidr(config.ipv4!.network)
@@ -135,7 +124,7 @@ export interface FactsInput {
 }
 
 /** Reads what evaluatePrereqs judges. Cheap when everything is fine: file reads, at most a couple of processes. */
-export async function gatherFacts(input: FactsInput): Promise<PrereqFacts> {
+export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
   const {observed} = input
   const overlayDevs = [input.deviceName, input.bridge].filter((d): d is string => d !== undefined && observed.links.some((l) => l.name === d))
   const sysctlKeys = ['net/ipv4/ip_forward', 'net/ipv4/conf/all/rp_filter', ...[input.ext, ...overlayDevs].map((d) => `net/ipv4/conf/${d}/rp_filter`)]
@@ -178,4 +167,30 @@ export async function gatherFacts(input: FactsInput): Promise<PrereqFacts> {
     ifaces: input.host.ifaces,
     ownDevices: [input.deviceName, input.bridge, 'flannel0'].filter((d): d is string => d !== undefined),
   }
+}
+
+/**
+ * The prerequisite rows for this node: the facts judged by src/dataplane/prereq.ts, with the backend's port counted as
+ * free when this node's own resident part holds it.
+ */
+export async function prerequisiteRows(ctx: ResolvedNode, request: NodeRequest, where: NodeLocation, previous: Ipv4Net | undefined,
+  holder: {resident: Resident | undefined} | 'state-file'): Promise<Check[]> {
+  const checks = evaluatePrereqs(await prereqFacts({
+    backend: ctx.backend, options: ctx.options, network: ctx.network, deviceName: ctx.deviceName, ext: ctx.selected.ext.name,
+    ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous) : undefined,
+    bridge: request.bridge, ipMasq: request.ipMasq, host: ctx.host, observed: ctx.observed,
+    peerIPs: ctx.listing.leases.map((l) => l.attrs.publicIP).filter((ip) => ip !== ctx.publicIP).map(formatIPv4),
+  }))
+  return ownPortRows(ctx.backend, ctx.options, checks, where, holder)
+}
+
+/** The backend's port row: bound by this node's own resident part is expected, not a conflict. */
+export async function ownPortRows(backend: NodeBackend, options: BackendOptions, checks: Check[], where: NodeLocation,
+  holder: {resident: Resident | undefined} | 'state-file'): Promise<Check[]> {
+  const port = backend.udpPort(options)
+  if (port === null || !backend.ownPortHolder) return checks
+  const name = `udp port ${port}`
+  if (checks.every((c) => c.name !== name || c.ok)) return checks
+  const who = await backend.ownPortHolder(where, port, holder)
+  return who ? checks.map((c) => (c.name === name && !c.ok ? {name, ok: true, detail: `in use by ${who}`} : c)) : checks
 }

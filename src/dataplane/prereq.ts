@@ -3,8 +3,8 @@
  * from the kernel. A failed row names the problem and the fix; apply refuses with exactly these texts.
  */
 import {OperationFailedError} from '../core/errors.js'
-import {formatPrefix4, parsePrefix4, prefixWithin, type Prefix4} from '../dataplane/ipv4.js'
-import type {Check, LinkState} from '../dataplane/types.js'
+import {formatPrefix4, parsePrefix4, prefixWithin, type Prefix4} from './ipv4.js'
+import type {Check, LinkState} from './types.js'
 import type {HostIface} from './iface.js'
 
 export interface Capability {

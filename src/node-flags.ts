@@ -1,13 +1,13 @@
 /**
  * Flags shared by the `node` commands (flanneld's names where flanneld has the flag), and their conversion into the
- * NodeFlags the flows take.
+ * NodeRequest the node pipeline takes. Command layer: nothing under src/node imports this.
  */
 import {Flags} from '@oclif/core'
 
-import {InvalidInputError} from '../core/errors.js'
-import {parseIp4} from '../dataplane/ipv4.js'
-import type {NodeFlags} from './context.js'
-import {DEFAULT_SUBNET_FILE} from './subnet-file.js'
+import {InvalidInputError} from './core/errors.js'
+import {parseIp4} from './dataplane/ipv4.js'
+import {DEFAULT_SUBNET_FILE} from './host/subnet-file.js'
+import type {NodeRequest} from './node/request.js'
 
 /**
  * A boolean flag spelled as Go's flag package takes it (`--name=false`), for flanneld flags whose default is true:
@@ -85,8 +85,8 @@ export interface RawNodeFlags {
   mtu?: number
 }
 
-/** Flag values, validated, as the flows take them. */
-export function toNodeFlags(raw: RawNodeFlags): NodeFlags {
+/** Flag values, validated, as the node pipeline takes them. */
+export function nodeRequest(raw: RawNodeFlags): NodeRequest {
   if (raw['public-ip'] !== undefined) parseIp4(raw['public-ip'], '--public-ip')
   if (raw['iface-can-reach'] !== undefined) parseIp4(raw['iface-can-reach'], '--iface-can-reach')
   const bridge = raw.bridge

@@ -1,6 +1,6 @@
 /**
  * The udp forwarder's state file and what /proc says about the process behind it. The `node apply --watch` process
- * that runs a udp forwarder writes `<dir of --subnet-file>/udp-<prefix hash>.json` (by default
+ * that runs a udp forwarder writes `<dir of --subnet-file>/udp-<hash of prefix and subnet file>.json` (by default
  * /run/flannel/udp-<hash>.json): pid and start time, the device, the bound socket, the peer table and the counters,
  * refreshed every few seconds. `node verify` checks it against /proc (is that process alive, does it hold the TUN
  * device and the bound socket) and against etcd; `node teardown` signals the pid.
@@ -8,11 +8,11 @@
 import {createHash, randomBytes} from 'node:crypto'
 import {readdir, readFile, readlink, rename, unlink, writeFile} from 'node:fs/promises'
 import {endianness} from 'node:os'
-import {basename, dirname, join} from 'node:path'
+import {basename, dirname, join, resolve} from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {parseIp4} from '../dataplane/ipv4.js'
-import type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../backends/udp/forwarder.js'
+import type {UdpForwarderStats, UdpForwarderThreadErrors, UdpPeer} from '../dataplane/types.js'
 
 export interface UdpStateFile {
   pid: number
@@ -38,9 +38,13 @@ export const UDP_STATE_REFRESH_MS = 2000
 /** A state file older than this means the process stopped refreshing it (hung, or killed without cleanup). */
 export const UDP_STATE_STALE_MS = 15_000
 
-/** One forwarder per network prefix per node; the node is identified by its subnet file's directory, as flanneld's. */
+/**
+ * One forwarder per network prefix per node. The node is identified by its subnet file: the state file sits next to
+ * it and is keyed by the file's absolute path as well as the prefix, so two nodes whose subnet files share a directory
+ * (test rigs, lab hosts running several namespaces) never read or overwrite each other's state.
+ */
 export function udpStatePath(subnetFile: string, prefix: string): string {
-  const hash = createHash('sha256').update(prefix).digest('hex').slice(0, 12)
+  const hash = createHash('sha256').update(`${prefix}\n${resolve(subnetFile)}`).digest('hex').slice(0, 12)
   return join(dirname(subnetFile), `udp-${hash}.json`)
 }
 

@@ -3,9 +3,8 @@
  * peer's flannel device), bounded in time (one packet, `-W` seconds) and in concurrency. host-gw nodes have no
  * device holding .0, so there the conventional gateway .1 (the pod bridge) is tried when .0 does not answer.
  */
-import type {DesiredPeer} from '../dataplane/desired.js'
 import {formatIp4, parsePrefix4} from '../dataplane/ipv4.js'
-import {run, type Tool} from '../iproute2/exec.js'
+import {run, type Tool} from './exec.js'
 import {mapBounded} from '../util/concurrency.js'
 
 export interface ProbeResult {
@@ -30,7 +29,7 @@ async function ping(ip: string, timeoutS: number): Promise<boolean> {
   return r?.exitCode === 0
 }
 
-export async function probePeers(peers: readonly DesiredPeer[], opts: ProbeOptions): Promise<ProbeResult[]> {
+export async function probePeers(peers: ReadonlyArray<{subnet: string; publicIP: string}>, opts: ProbeOptions): Promise<ProbeResult[]> {
   return mapBounded(peers, opts.concurrency ?? 32, async (peer) => {
     const net = parsePrefix4(peer.subnet).net
     const targets = opts.hostGw ? [formatIp4(net), formatIp4(net + 1)] : [formatIp4(net)]

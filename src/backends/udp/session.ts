@@ -7,16 +7,16 @@
  * --keep-device: the device is created persistent (`ip tuntap add`), so it survives the process with its address and
  * route, and a later run attaches to it. Without it a persistent device left by such a run is deleted on close.
  *
- * The session also owns the state file (udp-state.ts): written on every reconcile, its counters refreshed every
+ * The session also owns the state file (src/host/udp-state.ts): written on every reconcile, its counters refreshed every
  * UDP_STATE_REFRESH_MS, removed on close and, as a safety net, when the process exits.
  */
 import {unlinkSync} from 'node:fs'
 
-import {UdpForwarder, type UdpPeer} from '../backends/udp/forwarder.js'
-import {peerTableChanges, UDP_TUN_NAME} from '../backends/udp/plan.js'
-import type {NodeState} from '../dataplane/types.js'
-import {run, runChecked} from '../iproute2/exec.js'
-import {processStartTime, removeUdpState, UDP_STATE_REFRESH_MS, type UdpStateFile, writeUdpState} from './udp-state.js'
+import type {NodeState} from '../../dataplane/types.js'
+import {processStartTime, removeUdpState, UDP_STATE_REFRESH_MS, type UdpStateFile, writeUdpState} from '../../host/udp-state.js'
+import {addPersistentTun, deleteLinkIfPresent, linkExists} from '../../iproute2/tun.js'
+import {UdpForwarder, type UdpPeer} from './forwarder.js'
+import {peerTableChanges, UDP_TUN_NAME} from './plan.js'
 
 export interface UdpOpenParams {
   bindAddress: string
@@ -72,8 +72,8 @@ export class UdpSession {
       this.forwarder.stop()
       this.forwarder = undefined
     }
-    const existed = (await run('ip', ['link', 'show', 'dev', UDP_TUN_NAME])).exitCode === 0
-    if (!existed && this.opts.keepDevice) await runChecked('ip', ['tuntap', 'add', 'dev', UDP_TUN_NAME, 'mode', 'tun'])
+    const existed = await linkExists(UDP_TUN_NAME)
+    if (!existed && this.opts.keepDevice) await addPersistentTun(UDP_TUN_NAME)
     this.forwarder = UdpForwarder.open({tunName: UDP_TUN_NAME, bindAddress: params.bindAddress, port: params.port, tunMtu: params.tunMtu})
     this.params = {...params}
     this.peers = []
@@ -164,10 +164,7 @@ export class UdpSession {
     this.forwarder?.stop()
     this.forwarder = undefined
     await this.writing
-    if (hadForwarder && !this.opts.keepDevice) {
-      const r = await run('ip', ['link', 'del', 'dev', UDP_TUN_NAME])
-      if (r.exitCode !== 0 && !/Cannot find device|does not exist/.test(r.stderr)) throw new Error(`ip link del ${UDP_TUN_NAME}: ${r.stderr.trim()}`)
-    }
+    if (hadForwarder && !this.opts.keepDevice) await deleteLinkIfPresent(UDP_TUN_NAME)
     if (this.statePath) await removeUdpState(this.statePath)
     this.statePath = undefined
     process.off('exit', this.onExit)

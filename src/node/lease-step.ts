@@ -1,0 +1,65 @@
+/**
+ * The lease step of `node apply`, shared by every backend: the exact value this node's lease must hold, whether its
+ * current lease is still usable under the config, whether it has to be written now, and the write itself (through
+ * acquireLease of src/ops/leases.ts: reuse by public IP, previous subnet, random allocation).
+ */
+import {allocateSubnet, isLeaseCompatible} from '../core/allocator.js'
+import {formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
+import {OperationFailedError} from '../core/errors.js'
+import type {LeaseAttrs} from '../core/lease.js'
+import {parseSubnetKey} from '../core/subnet-key.js'
+import {renewalDecision} from '../dataplane/peers.js'
+import type {FlannelStore} from '../etcd/store.js'
+import {acquireLease, type AcquireResult} from '../ops/leases.js'
+import type {NodeContext, ResolvedNode} from './facts.js'
+
+/** A subnet to show a dry run's operations for when a real run would allocate one at random (the first free one). */
+export function previewAllocation(ctx: NodeContext): Ipv4Net {
+  return pickFree(ctx, () => 0)
+}
+
+/** A uniformly random free subnet, by the allocator acquireLease uses (src/core/allocator.ts). */
+export function pickFree(ctx: NodeContext, random: () => number = Math.random): Ipv4Net {
+  // Keys whose value flanneld cannot decode still hold their subnet, as acquireLease counts them.
+  const garbage = ctx.listing.skipped.flatMap(({key}) => {
+    const pair = parseSubnetKey(key)
+    return pair ? [{subnet: pair.ipv4, ipv6Subnet: pair.ipv6}] : []
+  })
+  const allocation = allocateSubnet(ctx.config, [...ctx.listing.leases, ...garbage], random)
+  if (!allocation.ok) throw new OperationFailedError(allocation.reason)
+  return allocation.pair.ipv4
+}
+
+/**
+ * The lease step every backend shares: the exact value this node's lease must hold, whether its current lease is
+ * still usable under the config, and whether it has to be written now (new, changed, or past its renewal point).
+ */
+export function ownLeaseDecision(store: FlannelStore, ctx: ResolvedNode, attrs: LeaseAttrs, now: Date, renewMarginMs: number) {
+  const value = store.encodeLease(attrs)
+  const own = ctx.own
+  const compatible = own ? isLeaseCompatible(ctx.config, own) : false
+  const fresh = ctx.ownFresh
+  const decision = renewalDecision(fresh ?? undefined, value, compatible, fresh?.expiresAt ?? null, now, renewMarginMs)
+  return {value, own, compatible, fresh, decision}
+}
+
+/**
+ * acquireLease (src/ops/leases.ts: reuse by public IP, create-if-absent). When this public IP holds no usable lease,
+ * `ask` is requested first: the previous subnet from the subnet file (flanneld's §3.4 step 5, which acquireLease does
+ * not have) or the random free subnet already picked. If it was taken meanwhile, plain acquireLease decides.
+ */
+export async function acquire(store: FlannelStore, ctx: NodeContext, attrs: LeaseAttrs, ask: Ipv4Net | undefined,
+  ttlSeconds: number, warnings: string[]): Promise<AcquireResult> {
+  // An empty BackendType (udp) lets acquireLease take the network's own, which writes none, without a mismatch warning.
+  const request = {publicIP: attrs.publicIP, backendType: attrs.backendType || undefined, backendData: attrs.backendData}
+  if (ask) {
+    try {
+      return await acquireLease(store, request, {subnet: {ipv4: ask, ipv6: null}, ttlSeconds, config: ctx.config, listing: ctx.listing})
+    } catch (error) {
+      if (!(error instanceof OperationFailedError)) throw error
+      const what = ctx.subnetFile.env?.subnet && sameIpv4Net(ctx.subnetFile.env.subnet, ask) ? `previous subnet ${formatIPv4Cidr(ask)} from ${ctx.subnetFile.path}` : `subnet ${formatIPv4Cidr(ask)}`
+      warnings.push(`${what} could not be used (${error.message}); acquiring another`)
+    }
+  }
+  return acquireLease(store, request, {ttlSeconds, config: ctx.config, listing: ask ? undefined : ctx.listing})
+}

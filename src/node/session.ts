@@ -1,0 +1,28 @@
+/**
+ * What a long-running `node apply --watch` keeps between reconciles: the resident part of the backend (udp: the TUN
+ * device and the forwarder threads), opened on first use and closed when the watch ends. A one-shot apply has none.
+ */
+import type {NodeBackend, Resident} from '../backends/types.js'
+
+export class NodeSession {
+  private readonly residents = new Map<string, Resident>()
+
+  constructor(private readonly opts: {keepDevice: boolean}) {}
+
+  /** The backend's resident part, opened on first use; undefined for a backend without one. */
+  residentFor<R extends Resident>(backend: NodeBackend<R>): R | undefined {
+    if (!backend.openResident) return undefined
+    let resident = this.residents.get(backend.name)
+    if (!resident) {
+      resident = backend.openResident(this.opts)
+      this.residents.set(backend.name, resident)
+    }
+    return resident as R
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.residents.values()]
+    this.residents.clear()
+    for (const r of all) await r.close()
+  }
+}
