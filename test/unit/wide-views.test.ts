@@ -42,12 +42,12 @@ describe('-o wide', () => {
     assert.match(text, /"0a:00:00:00:00:09\\nlink del veth0"/)
   })
 
-  it('node verify: OBSERVED beside WANTED; JSON unchanged', () => {
+  it('node verify: OBSERVED beside WANTED; JSON keeps its fields, severity included', () => {
     assert.deepEqual(observedWanted({name: 'flannel.1 mtu', ok: false, detail: '1500, want 1450'}), ['1500', '1450'])
     assert.deepEqual(observedWanted({name: 'route 10.1.3.0/24', ok: false, detail: 'missing'}), ['missing', {text: '-', tone: 'dim'}])
     assert.deepEqual(observedWanted({name: 'flannel.1 vni', ok: true, detail: '1'}), ['1', {text: '(same)', tone: 'dim'}])
     const view = checksView({ok: false, checks: [{name: 'flannel.1 mtu', ok: false, detail: '1500, want 1450'}]}, 'verify')
     assert.equal(render(view, 'wide', style).split('\n')[1], 'flannel.1 mtu   FAIL     1500       1450')
-    assert.equal(render(view, 'json', style), `${JSON.stringify({ok: false, checks: [{name: 'flannel.1 mtu', ok: false, detail: '1500, want 1450'}]}, null, 2)}\n`)
+    assert.equal(render(view, 'json', style), `${JSON.stringify({ok: false, checks: [{name: 'flannel.1 mtu', ok: false, detail: '1500, want 1450', severity: 'fail'}]}, null, 2)}\n`)
   })
 })
