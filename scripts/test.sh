@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
-[ -f native/build/Release/flannel_udp.node ] || npm run --silent build:native
+[ -f native/build/Release/flannel_udp.node ] && [ -f native/build/Release/sd_notify.node ] || npm run --silent build:native
 npm run --silent build
 
 mapfile -t files < <(find test/unit test/integration test/netns -name '*.test.ts' 2>/dev/null | sort)

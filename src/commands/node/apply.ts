@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {agentFlags, startAgent} from '../../agent/command.js'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
@@ -42,6 +43,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     resync: durationFlag({summary: 'With --watch: how often the kernel state is compared again.', default: 10_000, defaultHelp: async () => '10s'}),
     'lease-ttl': durationFlag({summary: 'TTL of a lease this command writes (flanneld: 24h).', default: 86_400_000, defaultHelp: async () => '24h'}),
     'keep-device': Flags.boolean({summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.', dependsOn: ['watch']}),
+    ...agentFlags,
   }
 
   async run(): Promise<unknown> {
@@ -89,8 +91,9 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    const agent = await startAgent(this.flags, flags.udp) // src/agent/: health, metrics, sd_notify, logs, kernel events
     try {
-      const first = await applyNode(store, flags)
+      const first = await agent.firstApply(() => applyNode(store, flags))
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
       if (ac.signal.aborted) return {stopped: 'stopped', lease: first.summary.lease.subnet}
       const end = await watchNode(store, flags, first, {
@@ -99,11 +102,14 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         onReconcile: (summary, trigger) => {
           if (summary.changed || summary.failures.length > 0 || trigger === 'renewal') this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
         },
-        onWarning: (message) => this.warning(message),
+        onWarning: (message) => agent.log.warn(message),
+        exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
+        hooks: agent,
       })
-      if (end.kind === 'revoked') this.warning(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
+      if (end.kind === 'revoked') agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
       return {stopped: end.kind, lease: first.summary.lease.subnet}
     } finally {
+      await agent.stop()
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
       await flags.udp?.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
