@@ -12,20 +12,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {SdNotifier} from '../../src/agent/sd-notify.js'
 import {runCli} from '../helpers/cli.js'
+import {DGRAM_SINK} from '../helpers/notify-sink.js'
 
 const hasAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0
-
-/** A unix datagram socket that prints every message it receives as one JSON line. */
-export const DGRAM_SINK = `
-import json, os, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(chr(0) + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
-watch = sys.argv[2] if len(sys.argv) > 2 else None
-print("bound", flush=True)
-while True:
-    msg = s.recv(65536).decode()
-    print(json.dumps({"msg": msg, "fileExists": bool(watch) and os.path.exists(watch)}), flush=True)
-`
 
 describe('node service (unit file) and sd_notify', () => {
   let dir: string
