@@ -12,9 +12,9 @@
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import type {AgentHooks} from '../agent/hooks.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {watchPrefix, type WatchEnd} from '../etcd/watch.js'
-import type {AgentHooks} from '../agent/hooks.js'
 import {type ApplyFlags, applyNode, type ApplyOutcome, type ApplySummary} from './apply.js'
 
 export interface WatchOptions {
