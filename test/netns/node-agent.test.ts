@@ -143,6 +143,7 @@ describe('node apply --watch as the node agent (netns, vxlan)', {skip: rootSkip(
       const exited = new Promise((resolve) => w.once('exit', resolve))
       w.kill('SIGTERM')
       await Promise.race([exited, sleep(20_000)])
+      if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL') // a live child would keep this file from ending
       etcdctl(etcd!.endpoint, ['del', key], {netns: etcdNs})
     }
   })
