@@ -1,6 +1,6 @@
 'use strict'
 /**
- * npm's install step for flannelctl (package.json "install"): the npm package carries flannel_udp.node prebuilt for
+ * npm's install step for flannelctl (package.json "install"): the npm package carries flannel_udp.node and sd_notify.node prebuilt for
  * linux-x64 (native/prebuilt/<platform>-<arch>/); where that one loads, nothing is compiled. Elsewhere the addon
  * is built from native/src with npm's node-gyp. A failed build does not fail the install: only the udp backend
  * needs the addon, and it says so when it is missing.
@@ -10,7 +10,7 @@ const {spawnSync} = require('node:child_process')
 const {existsSync} = require('node:fs')
 const {join} = require('node:path')
 
-const prebuilt = join(__dirname, 'prebuilt', `${process.platform}-${process.arch}`, 'flannel_udp.node')
+const prebuilt = ['flannel_udp', 'sd_notify'].map((name) => join(__dirname, 'prebuilt', `${process.platform}-${process.arch}`, `${name}.node`))
 
 function loads(file) {
   if (!existsSync(file)) return false
@@ -22,7 +22,7 @@ function loads(file) {
   }
 }
 
-if (!loads(prebuilt)) {
+if (!prebuilt.every(loads)) {
   const built = spawnSync('node-gyp', ['rebuild', `--directory=${__dirname}`], {stdio: 'inherit', shell: false})
   if (built.status !== 0) process.stderr.write('flannel_udp: native build failed; the udp backend forwarder is unavailable\n')
 }

@@ -23,9 +23,11 @@ function payload(): string[] {
   const cli = join(ROOT, 'dist', 'cli')
   if (!existsSync(join(cli, 'flannelctl.cjs'))) throw new Error('dist/cli/flannelctl.cjs is missing: run `npm run build` first')
   const files = [...readdirSync(cli).map((f) => join(cli, f)), join(ROOT, 'dist', 'proto', 'rpc.proto')]
-  const addon = join(ROOT, 'native', 'build', 'Release', 'flannel_udp.node')
-  if (existsSync(addon)) files.push(addon)
-  else console.warn('build-sea: native/build/Release/flannel_udp.node is missing (npm run build:native): the executable will have no udp backend')
+  for (const [name, what] of [['flannel_udp', 'udp backend'], ['sd_notify', 'systemd readiness notification']]) {
+    const addon = join(ROOT, 'native', 'build', 'Release', `${name}.node`)
+    if (existsSync(addon)) files.push(addon)
+    else console.warn(`build-sea: native/build/Release/${name}.node is missing (npm run build:native): the executable will have no ${what}`)
+  }
   return files.map((f) => relative(ROOT, f))
 }
 

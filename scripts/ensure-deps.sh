@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what flannelctl's tests and demo need on a fresh Debian machine, only when missing:
-# etcd (server + etcdctl), iproute2, iptables, nftables, ping, iperf3, openssl, man; then the npm dependencies.
+# etcd (server + etcdctl), iproute2, iptables, nftables, ping, iperf3, openssl, man, python3 and curl (agent tests: a
+# NOTIFY_SOCKET sink, /healthz; the unit test uses systemd-analyze when present); then the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,8 @@ command -v sysctl >/dev/null 2>&1 || need+=(procps)
 command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

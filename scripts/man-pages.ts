@@ -89,10 +89,12 @@ export function manPageFor(command: ManifestCommand, version: string): string {
     const group = flag.helpGroup ?? ''
     groups.set(group, [...(groups.get(group) ?? []), flag])
   }
-  for (const group of ['', 'GLOBAL', 'ETCD']) {
+  // Every help group: the command's own first, then its named groups (INTERFACE, NODE, AGENT …), then the shared ones.
+  const named = [...groups.keys()].filter((g) => g !== '' && g !== 'GLOBAL' && g !== 'ETCD').sort()
+  for (const group of ['', ...named, 'GLOBAL', 'ETCD']) {
     const flags = groups.get(group)
     if (!flags) continue
-    lines.push(`.SH ${GROUP_TITLES[group] ?? 'OPTIONS'}`)
+    lines.push(`.SH ${GROUP_TITLES[group] ?? (group ? `${group} OPTIONS` : 'OPTIONS')}`)
     for (const flag of flags) lines.push(flagLine(flag), flagText(flag))
   }
   if (command.examples?.length) {

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
-[ -f native/build/Release/flannel_udp.node ] || npm run --silent build:native
+[ -f native/build/Release/flannel_udp.node ] && [ -f native/build/Release/sd_notify.node ] || npm run --silent build:native
 npm run --silent build
 # The single executable (test/netns/single-executable.test.ts); postject's ELF library warns about note sections.
 node --import tsx scripts/build-sea.ts 2> >(grep -v "Can't find string offset for section name" >&2)

@@ -8,6 +8,7 @@
  * opened by `node apply --watch` (NodeSession), checked before every reconcile (`prepare`), handed the peers after the
  * kernel is programmed (`commit`), and stopped by `node teardown` in whichever process runs it (`stopResident`).
  */
+import type {UdpForwarderStats} from '../dataplane/types.js'
 import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import type {DesiredBridge} from '../dataplane/desired.js'
@@ -104,6 +105,14 @@ export interface PrepareResult {
 /** A resident part this process holds across reconciles (created by the backend, owned by NodeSession). */
 export interface Resident {
   close(): Promise<void>
+  /** For the agent's /healthz and /metrics: whether its forwarder runs, and its counters (null until opened). */
+  forwarderHealth?(): ResidentHealth | null
+}
+
+export interface ResidentHealth {
+  running: boolean
+  reason?: string
+  stats: UdpForwarderStats
 }
 
 /** What `node teardown` did about a resident part running in some process of this node. */

@@ -2,7 +2,7 @@
  * What a long-running `node apply --watch` keeps between reconciles: the resident part of the backend (udp: the TUN
  * device and the forwarder threads), opened on first use and closed when the watch ends. A one-shot apply has none.
  */
-import type {NodeBackend, Resident} from '../backends/types.js'
+import type {NodeBackend, Resident, ResidentHealth} from '../backends/types.js'
 
 export class NodeSession {
   private readonly residents = new Map<string, Resident>()
@@ -18,6 +18,15 @@ export class NodeSession {
       this.residents.set(backend.name, resident)
     }
     return resident as R
+  }
+
+  /** The running forwarder's health (udp), for the agent; null when no resident part forwards packets. */
+  forwarderHealth(): ResidentHealth | null {
+    for (const r of this.residents.values()) {
+      const health = r.forwarderHealth?.()
+      if (health) return health
+    }
+    return null
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,8 @@
  *   - the own lease is renewed at (expiry − renew margin); a failed renewal is retried with backoff;
  *   - every resync period the kernel is compared again, so a deleted device is recreated (with a new MAC, which the
  *     reconcile then publishes in the lease) and removed routes come back;
- *   - the own lease deleted by someone else (or expired) stops the loop, as flanneld exits when its lease is revoked;
+ *   - the own lease deleted by someone else (or expired) is acquired again (the same subnet when still free), or, with
+ *     exitOnLeaseLoss, stops the loop as flanneld exits when its lease is revoked;
  *   - the AbortSignal (SIGINT/SIGTERM in the command) stops it cleanly: the reconcile in flight finishes first.
  * A reconcile is the caller's `reconcile` function, one gather → plan → write pass returning a typed ApplyOutcome
  * (the command passes `node apply`'s applyNode with the watch's NodeSession), so it writes nothing when nothing
@@ -13,6 +14,7 @@
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import type {AgentHooks} from '../agent/hooks.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {watchPrefix, type WatchEnd} from '../etcd/watch.js'
 import type {ApplyOutcome, ApplySummary} from './apply.js'
@@ -29,6 +31,10 @@ export interface WatchOptions {
   debounceMs?: number
   onReconcile(summary: ApplySummary, trigger: string): void
   onWarning(message: string): void
+  /** Stop when the own lease is deleted (flanneld's behaviour) instead of acquiring it again. */
+  exitOnLeaseLoss?: boolean
+  /** Observers: metrics, health, sd_notify, kernel monitor (src/agent/). */
+  hooks?: AgentHooks
 }
 
 export type WatchStop = {kind: 'stopped'} | {kind: 'revoked'; key: string}
@@ -64,6 +70,12 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   const judgeDeletes = () => {
     for (const d of deletes.splice(0)) {
       if (own && d.key === own.key && d.revision > own.modRevision && !revokedKey) {
+        opts.hooks?.leaseLost(d.key, Boolean(opts.exitOnLeaseLoss))
+        if (!opts.exitOnLeaseLoss) {
+          own = null
+          request('lease lost')
+          continue
+        }
         revokedKey = d.key
         ac.abort()
       }
@@ -74,8 +86,10 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     while (pending !== null && !signal.aborted && !revokedKey) {
       const trigger = pending
       pending = null
+      const started = performance.now()
       try {
         const out = await opts.reconcile()
+        opts.hooks?.reconciled({trigger, durationMs: performance.now() - started, summary: out.summary, lease: out.lease})
         own = out.lease
         revision = Math.max(revision, out.revision)
         failures = 0
@@ -83,6 +97,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         armRenewal()
       } catch (error) {
         failures++
+        opts.hooks?.reconciled({trigger, durationMs: performance.now() - started, error: error as Error})
         const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures - 1, 6))
         opts.onWarning(`reconcile (${trigger}) failed: ${(error as Error).message.replace(/\s+/g, ' ')}; retrying in ${Math.round(wait / 1000)}s`)
         clearTimeout(retryTimer)
@@ -107,7 +122,9 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
 
   const watchLoop = async () => {
     let backoff = 100
+    let start: 'start' | 'restart' | 'compaction' = 'start'
     while (!signal.aborted && !revokedKey) {
+      opts.hooks?.watchStarted(start)
       const stream = watchPrefix(store.etcd, store.subnetsRange, revision + 1, signal)
       let end: WatchEnd
       for (;;) {
@@ -134,9 +151,12 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         opts.onWarning(`the watch fell behind a compaction at revision ${end.compactRevision}; re-reading every lease`)
         revision = end.compactRevision - 1
         request('compaction')
+        start = 'compaction'
         continue
       }
       opts.onWarning(`lease watch ${end.kind === 'canceled' ? `canceled: ${end.reason}` : `interrupted: ${end.error}`}; reconnecting in ${backoff} ms`)
+      opts.hooks?.etcdError(`lease watch ${end.kind}`)
+      start = 'restart'
       await sleep(backoff, undefined, {signal}).catch(() => undefined)
       backoff = Math.min(5000, backoff * 2)
       request('watch reconnected')
@@ -144,6 +164,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   }
 
   armRenewal()
+  opts.hooks?.attach((trigger) => request(trigger, opts.debounceMs ?? 100))
   const resync = setInterval(() => request('resync'), opts.resyncMs)
   const watching = watchLoop().catch((error: unknown) => opts.onWarning(`lease watch stopped: ${(error as Error).message}`))
   await stopped

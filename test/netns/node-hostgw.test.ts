@@ -160,7 +160,7 @@ describe('node commands in namespaces (host-gw, prerequisites, masquerade)', {sk
     const n2 = nodes[1]!
     const released = await runCli(['node', 'teardown', ...common(n2), '--release'], {netns: n2.ns})
     assert.equal(released.code, 0, released.stderr)
-    const child = spawn('ip', ['netns', 'exec', n2.ns, process.execPath, BIN, 'node', 'apply', ...common(n2), '--watch', '--lease-ttl', '12s', '--renew-margin', '8s', '-o', 'json'],
+    const child = spawn('ip', ['netns', 'exec', n2.ns, process.execPath, BIN, 'node', 'apply', ...common(n2), '--watch', '--exit-on-lease-loss', '--lease-ttl', '12s', '--renew-margin', '8s', '-o', 'json'],
       {stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
     let out = ''
     let err = ''

@@ -5,13 +5,10 @@
  * The addon is loaded lazily, so importing flannelctl on a machine without the built addon (or not on Linux)
  * only fails when a udp forwarder is actually opened.
  */
-import {existsSync} from 'node:fs'
-import {createRequire} from 'node:module'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 
 import {OperationFailedError} from '../../core/errors.js'
 import type {UdpForwarderStats} from '../../dataplane/types.js'
+import {loadAddon} from '../../util/native-addon.js'
 
 /** Opaque napi_external; only meaningful to the addon that created it. */
 export type NativeHandle = {readonly __brand: 'flannel_udp handle'}
@@ -44,31 +41,16 @@ export interface FlannelUdpBinding {
   stats(handle: NativeHandle): NativeStats
 }
 
-/**
- * Where the addon may be, from this code's place in the package: src/ and dist/ (three levels below the root),
- * the bundle dist/cli/ (two) and the single executable's private directory (same layout). A local build wins over
- * the prebuilt copy the npm package carries for its platform.
- */
-export function addonCandidates(from: string = dirname(fileURLToPath(import.meta.url))): string[] {
-  const candidates: string[] = []
-  for (let dir = from, up = 0; up < 4; up++, dir = dirname(dir)) {
-    candidates.push(join(dir, 'native', 'build', 'Release', 'flannel_udp.node'))
-    candidates.push(join(dir, 'native', 'prebuilt', `${process.platform}-${process.arch}`, 'flannel_udp.node'))
-  }
-  return candidates
-}
-
 let binding: FlannelUdpBinding | undefined
 
 export function loadBinding(): FlannelUdpBinding {
   if (binding) return binding
-  const path = addonCandidates().find((candidate) => existsSync(candidate))
   try {
-    if (!path) throw new Error('not built')
-    binding = createRequire(import.meta.url)(path) as FlannelUdpBinding
+    binding = loadAddon<FlannelUdpBinding>('flannel_udp').binding
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error)
-    throw new OperationFailedError(`cannot load the udp forwarder addon (${path ?? 'native/build/Release/flannel_udp.node'}): ${reason}`, [
+    const path = (error as {path?: string}).path ?? 'native/build/Release/flannel_udp.node'
+    throw new OperationFailedError(`cannot load the udp forwarder addon (${path}): ${reason}`, [
       'build it with: npm run build:native (needs python3, make and a C compiler)',
     ])
   }

@@ -40,6 +40,10 @@ export class UdpResident implements Resident {
   close(): Promise<void> {
     return this.session.close()
   }
+
+  forwarderHealth() {
+    return this.session.forwarderHealth()
+  }
 }
 
 /** The udp part of `node apply -o json`. */

@@ -94,6 +94,15 @@ export class UdpSession {
     return undefined
   }
 
+  /** For /healthz and /metrics (src/agent/): null until the forwarder was opened. */
+  forwarderHealth(): {running: boolean; reason?: string; stats: ReturnType<UdpForwarder['stats']>} | null {
+    const f = this.forwarder
+    if (!f) return null
+    const errors = f.threadErrors()
+    const reason = errors.tx || errors.rx ? `a forwarder thread stopped (tx ${errors.tx ?? 'ok'}, rx ${errors.rx ?? 'ok'})` : f.running ? undefined : 'not started'
+    return {running: f.running && !reason, reason, stats: f.stats()}
+  }
+
   private need(): UdpForwarder {
     if (!this.forwarder) throw new Error('udp session: the forwarder is not open')
     return this.forwarder

@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {agentFlags, startAgent} from '../../agent/command.js'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
@@ -17,7 +18,9 @@ export default class NodeApply extends EtcdCommand<typeof NodeApply> {
 
 Idempotent: a second run with nothing changed writes nothing, neither to the kernel nor to etcd (the lease is re-put only when its value differs or it is past its renewal point, expiry − --renew-margin), and says so. A run interrupted at any point is repaired by the next one. Refuses to run when a prerequisite fails (see \`node check\`).
 
-Without --watch nothing renews the lease: apply says when it expires in one warning. --dry-run prints the planned kernel operations and the lease action and changes nothing, not even etcd. --watch stays running: it reconciles on every lease event, renews the lease before it expires, recreates the device if it is deleted (and publishes its new MAC), and stops cleanly on SIGINT/SIGTERM; with -o json it prints one JSON object per line.
+Without --watch nothing renews the lease: apply says when it expires in one warning. --dry-run prints the planned kernel operations and the lease action and changes nothing, not even etcd. --watch stays running: it reconciles on every lease event, renews the lease before it expires, recreates the device if it is deleted (and publishes its new MAC), and stops cleanly on SIGINT/SIGTERM keeping the data plane; with -o json it prints one JSON object per line.
+
+As the node agent (see \`node service\` for its systemd unit), --watch also: repairs a deleted device, address, route, neighbour or FDB entry as soon as the kernel reports it (ip monitor; --no-kernel-events leaves it to --resync); sends sd_notify READY=1 after the first successful apply, STATUS= lines, STOPPING=1, and WATCHDOG=1 when the unit sets WatchdogSec; with --healthz-port serves GET /healthz (200 while the last reconcile succeeded, the lease is valid and the udp forwarder runs, else 503 with a JSON reason), /readyz and Prometheus /metrics; logs on stderr as text or, with --log-format json, one JSON object per line. If this node's lease is deleted (by an operator) or expires, it logs one LEASE LOST line and acquires a lease again, the same subnet while it is free; --exit-on-lease-loss stops instead, as flanneld does.
 
 udp: packets are forwarded by this process (a TUN device flannel0 and a UDP socket on the interface address and Backend.Port, default 8285, bridged by two native threads), so a udp network needs --watch. Without it \`node apply\` refuses with exit code 2 and creates nothing: the TUN device dies with the process that opened it, and a lease without a forwarder would make the node unreachable. Under --watch the process writes flanneld's udp lease ({"PublicIP":…,"PublicIPv6":null}), gives flannel0 <subnet>.0/32, MTU = underlay − 28 (or --mtu − 28) and the route <Network> dev flannel0, sends to every other lease's PublicIP whatever its BackendType, updates the peer table on every lease event, and keeps its state (pid, device, socket, peer table, counters) in udp-<hash>.json next to --subnet-file, which \`node verify\` and \`node teardown\` read. On SIGINT/SIGTERM it stops forwarding and removes flannel0, unless --keep-device.
 
@@ -42,6 +45,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     resync: durationFlag({summary: 'With --watch: how often the kernel state is compared again.', default: 10_000, defaultHelp: async () => '10s'}),
     'lease-ttl': durationFlag({summary: 'TTL of a lease this command writes (flanneld: 24h).', default: 86_400_000, defaultHelp: async () => '24h'}),
     'keep-device': Flags.boolean({summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.', dependsOn: ['watch']}),
+    ...agentFlags,
   }
 
   async run(): Promise<unknown> {
@@ -90,8 +94,9 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
+    const agent = await startAgent(this.flags, session) // src/agent/: health, metrics, sd_notify, logs, kernel events
     try {
-      const first = await reconcile()
+      const first = await agent.firstApply(reconcile)
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
       if (ac.signal.aborted) return {stopped: 'stopped', lease: first.summary.lease.subnet}
       const end = await watchNode(store, first, {
@@ -102,11 +107,14 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         onReconcile: (summary, trigger) => {
           if (summary.changed || summary.failures.length > 0 || trigger === 'renewal') this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
         },
-        onWarning: (message) => this.warning(message),
+        onWarning: (message) => agent.log.warn(message),
+        exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
+        hooks: agent,
       })
-      if (end.kind === 'revoked') this.warning(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
+      if (end.kind === 'revoked') agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
       return {stopped: end.kind, lease: first.summary.lease.subnet}
     } finally {
+      await agent.stop()
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
       await session.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))

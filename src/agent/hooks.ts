@@ -1,0 +1,30 @@
+/**
+ * The narrow interface between the watch loop (src/node/watch.ts) and the agent's observers (metrics, health,
+ * sd_notify, logs, kernel monitor). The loop calls these at its named points and knows nothing else about them.
+ */
+import type {Lease} from '../core/lease.js'
+import type {ApplySummary} from '../node/apply.js'
+
+export interface ReconcileEvent {
+  trigger: string
+  durationMs: number
+  /** Set on success. */
+  summary?: ApplySummary
+  /** The own lease after a successful reconcile. */
+  lease?: Lease | null
+  /** Set on failure. */
+  error?: Error
+}
+
+export interface AgentHooks {
+  /** After every reconcile, successful or not. */
+  reconciled(e: ReconcileEvent): void
+  /** The lease watch (re)started: at start, after an error, or re-listing after a compaction. */
+  watchStarted(reason: 'start' | 'restart' | 'compaction'): void
+  /** The lease watch was interrupted or canceled by etcd. */
+  etcdError(message: string): void
+  /** The own lease was deleted (by an operator) or expired; `exiting` when --exit-on-lease-loss stops the agent. */
+  leaseLost(key: string, exiting: boolean): void
+  /** The loop hands over its reconcile trigger once, for event sources outside it (the kernel monitor). */
+  attach(request: (trigger: string) => void): void
+}
