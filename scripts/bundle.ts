@@ -51,16 +51,32 @@ function pluginCommands(): Array<{id: string; file: string}> {
   ]
 }
 
+/**
+ * Our oclif hooks (package.json oclif.hooks: event → ./dist/hooks/x.js), each as the TypeScript source it is built
+ * from and the name the bundle exports it under: oclif would otherwise import the file at run time, which the
+ * code-cache loader (a vm.Script) cannot do.
+ */
+function hookFiles(): Array<{event: string; identifier: string; file: string}> {
+  const hooks = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).oclif?.hooks ?? {}) as Record<string, string>
+  return Object.entries(hooks).map(([event, target]) => ({
+    event,
+    identifier: `HOOK_${event.replace(/\W/g, '_')}`,
+    file: join(ROOT, target.replace(/^\.\/dist\//, 'src/').replace(/\.js$/, '.ts')),
+  }))
+}
+
 /** package.json as the bundle sees it: explicit discovery in this very file, no plugins to look up on disk. */
 function bundledPjson(): Record<string, unknown> {
   const pjson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
   const self = './flannelctl.cjs'
+  const hooks = Object.fromEntries(hookFiles().map(({event, identifier}) => [event, {target: self, identifier}]))
   return {
     name: pjson.name, version: pjson.version, description: pjson.description, type: 'commonjs', engines: pjson.engines,
     oclif: {
       ...pjson.oclif,
       commands: {strategy: 'explicit', target: self, identifier: 'COMMANDS'},
       helpClass: {target: self, identifier: 'Help'},
+      hooks,
       plugins: [],
     },
   }
@@ -72,6 +88,7 @@ function entrySource(): string {
     // Compiled code only: oclif must never look for TypeScript sources (or the typescript package) from the bundle.
     `settings.enableAutoTranspile = false`,
     `export {default as Help} from ${JSON.stringify(join(ROOT, 'src', 'help.ts'))}`,
+    ...hookFiles().map(({identifier, file}) => `export {default as ${identifier}} from ${JSON.stringify(file)}`),
     `const commands = {}`,
     `const lazy = (id, load) => Object.defineProperty(commands, id, {enumerable: true, get: load})`,
     ...[...commandFiles(), ...pluginCommands()].map(({id, file}) => `lazy(${JSON.stringify(id)}, () => require(${JSON.stringify(file)}).default)`),

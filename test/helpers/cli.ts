@@ -19,6 +19,8 @@ export interface CliOptions {
   input?: string
   netns?: string
   timeoutMs?: number
+  /** Working directory, e.g. one holding the files an example names. */
+  cwd?: string
   /** Run as this user and group (root only), e.g. to meet a file's permissions as an operator does. */
   uid?: number
   gid?: number
@@ -31,7 +33,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   const env: Record<string, string | undefined> = {...process.env, NO_COLOR: '1', FLANNELCTL_ENDPOINTS: undefined, ETCDCTL_ENDPOINTS: undefined, ...options.env}
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], uid: options.uid, gid: options.gid})
+    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, uid: options.uid, gid: options.gid})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))

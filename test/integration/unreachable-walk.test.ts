@@ -9,6 +9,8 @@
  * eth0 192.0.2.7/24, the interface and address the examples name.
  */
 import assert from 'node:assert/strict'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 import {after, before, describe, it} from 'node:test'
@@ -54,8 +56,16 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
   const topo = new Topology()
   let ns: string
   let cases: Case[]
+  /** The working directory: it holds the files the examples name, so a command gets as far as connecting. */
+  let cwd: string
 
   before(async () => {
+    cwd = await mkdtemp(join(tmpdir(), 'fctl-walk-'))
+    // `network import flannel-backup.json`: a valid (empty) export document.
+    await writeFile(join(cwd, 'flannel-backup.json'), JSON.stringify({
+      format: 'flannelctl-network-export', formatVersion: 1, sourcePrefix: '/coreos.com/network', revision: 1,
+      exportedAt: new Date().toISOString(), config: '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}', subnets: [], skipped: [],
+    }))
     ns = await topo.namespace('walk')
     const peer = await topo.namespace('walk-peer')
     await topo.veth(ns, 'eth0', peer, 'eth0')
@@ -75,6 +85,7 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
   })
   after(async () => {
     await topo.destroy()
+    if (cwd) await rm(cwd, {recursive: true, force: true})
   })
 
   it('finds the etcd commands in the oclif config', () => {
@@ -88,7 +99,7 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
       const failures: string[] = []
       await mapBounded(cases, CONCURRENCY, async ({id, args}) => {
         const argv = [...args, ...UNREACHABLE, ...user]
-        const r = await runCli(argv, {netns: ns, timeoutMs: 60_000})
+        const r = await runCli(argv, {netns: ns, cwd, timeoutMs: 60_000})
         const error = r.stderr.split('\n').find((l) => l.startsWith('Error: '))
         const cause = error?.slice(error.lastIndexOf(': ') + 2).trim()
         const problems = [

@@ -1,5 +1,5 @@
 import {realpathSync} from 'node:fs'
-import {join} from 'node:path'
+import {isSea} from 'node:sea'
 
 import {Flags, Parser} from '@oclif/core'
 
@@ -61,7 +61,10 @@ Secrets do not belong in a unit file: pass the etcd password through an environm
     await Parser.parse(applyArgs, {flags: {...NodeApply.baseFlags, ...NodeApply.flags}, strict: true}).catch((error: Error) => {
       throw new InvalidInputError(`the apply flags are not valid for \`node apply\`: ${error.message.split('\n')[0]}`)
     })
-    const content = renderUnit({node: process.execPath, script: realpathSync(join(this.config.root, 'bin', 'run.js')), applyArgs, watchdogSec})
+    // The unit runs what runs this process: node with its script (bin/run.cjs, wherever npm put it), or the single
+    // executable alone.
+    const script = isSea() ? undefined : realpathSync(process.argv[1]!)
+    const content = renderUnit({node: process.execPath, script, applyArgs, watchdogSec})
     if (!install) return {unit: UNIT_NAME, path: `${unitDir}/${UNIT_NAME}`, action: 'printed', systemctl: [], content}
     return {...(await installUnit(unitDir, content)), content}
   }
