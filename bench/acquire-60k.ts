@@ -28,7 +28,7 @@ const PREFIX = '/bench60k/network'
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
+  return sorted[Math.floor(sorted.length / 2)]
 }
 
 const hex = (n: number) => (n & 255).toString(16).padStart(2, '0')
@@ -41,7 +41,12 @@ const BATCH = 128
  * FlannelStore.encodeLease and attached to its own 24 h etcd lease. Grants are one RPC each (etcd has no batch
  * grant); the puts go BATCH at a time in one txn that compares Version == 0 for every key (flanneld's create).
  */
-async function fill(connection: EtcdConnection, store: FlannelStore, count: number, concurrency: number): Promise<number> {
+async function fill(
+  connection: EtcdConnection,
+  store: FlannelStore,
+  count: number,
+  concurrency: number,
+): Promise<number> {
   const base = (10 << 24) + 256 // SubnetMin 10.0.1.0
   const started = Date.now()
   const batches = Array.from({length: Math.ceil(count / BATCH)}, (_, b) => b)
@@ -50,12 +55,14 @@ async function fill(connection: EtcdConnection, store: FlannelStore, count: numb
     const grants = await Promise.all(indices.map(() => connection.client.leaseClient.leaseGrant({TTL: 86_400})))
     const ops = indices.map((i, j) => {
       const pair = {ipv4: {family: 4 as const, ip: base + i * 256, len: 24}, ipv6: null}
-      const value = store.encodeLease(leaseAttrs({
-        publicIP: ((198 << 24) | (18 << 16) | i) >>> 0, // 198.18.0.0/15, benchmark address space
-        backendType: 'vxlan',
-        backendData: `{"VNI":1,"VtepMAC":"0e:00:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}:01"}`,
-      }))
-      return {key: Buffer.from(leaseKey(PREFIX, pair)), value: Buffer.from(value), lease: grants[j]!.ID}
+      const value = store.encodeLease(
+        leaseAttrs({
+          publicIP: ((198 << 24) | (18 << 16) | i) >>> 0, // 198.18.0.0/15, benchmark address space
+          backendType: 'vxlan',
+          backendData: `{"VNI":1,"VtepMAC":"0e:00:${hex(i >> 16)}:${hex(i >> 8)}:${hex(i)}:01"}`,
+        }),
+      )
+      return {key: Buffer.from(leaseKey(PREFIX, pair)), value: Buffer.from(value), lease: grants[j].ID}
     })
     const response = await connection.client.kv.txn({
       compare: ops.map(({key}) => ({key, target: 'Version' as const, result: 'Equal' as const, version: 0})),
@@ -70,10 +77,13 @@ const etcd = await startEtcd()
 const connection = connect({endpoints: [etcd.endpoint], dialTimeoutMs: 5000, commandTimeoutMs: 60_000})
 try {
   const store = new FlannelStore(connection, {prefix: PREFIX})
-  if (!(await store.createConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'))) throw new Error('config exists')
+  if (!(await store.createConfig('{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}')))
+    throw new Error('config exists')
   const fillMs = await fill(connection, store, LEASES, CONCURRENCY)
-  console.log(`fill: ${LEASES} leases, each on its own etcd lease (Grant(86400), then create-only txns of ${BATCH} puts, ` +
-    `${CONCURRENCY} batches in flight): ${(fillMs / 1000).toFixed(1)} s (${Math.round(LEASES / (fillMs / 1000))} leases/s)`)
+  console.log(
+    `fill: ${LEASES} leases, each on its own etcd lease (Grant(86400), then create-only txns of ${BATCH} puts, ` +
+      `${CONCURRENCY} batches in flight): ${(fillMs / 1000).toFixed(1)} s (${Math.round(LEASES / (fillMs / 1000))} leases/s)`,
+  )
 
   const count = etcdctl(etcd.endpoint, ['get', '--prefix', `${PREFIX}/subnets`, '--limit=1', '-w', 'json']).stdout
   if (!count.includes(`"count":${LEASES}`)) throw new Error(`expected ${LEASES} keys: ${count}`)
@@ -90,9 +100,12 @@ try {
   const baseline = [] as number[]
   for (let run = 0; run < RUNS; run++) {
     const t0 = performance.now()
-    const listed = spawnSync('etcdctl', [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', `${PREFIX}/subnets/`], {env: {...process.env, ETCDCTL_API: '3'}, maxBuffer: 1 << 30})
+    const listed = spawnSync('etcdctl', [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', `${PREFIX}/subnets/`], {
+      env: {...process.env, ETCDCTL_API: '3'},
+      maxBuffer: 1 << 30,
+    })
     baseline.push(Math.round(performance.now() - t0))
-    if (listed.status !== 0) throw new Error(`etcdctl get: ${listed.stderr}`)
+    if (listed.status !== 0) throw new Error(`etcdctl get: ${listed.stderr.toString()}`)
     version.push((await timed(['--version'])).elapsedMs)
     const ip = `203.0.113.${run + 1}`
     const data = `{"VNI":1,"VtepMAC":"0e:ff:00:00:00:${hex(run)}"}`
@@ -103,11 +116,17 @@ try {
     const a = JSON.parse(first.stdout) as {subnet: string}
     const b = JSON.parse(again.stdout) as {subnet: string}
     if (a.subnet !== b.subnet) throw new Error(`renew moved ${ip} from ${a.subnet} to ${b.subnet}`)
-    console.log(`run ${run + 1}: --version ${version.at(-1)} ms; acquire (allocate ${a.subnet}) ${allocate.at(-1)} ms; acquire (renew) ${renew.at(-1)} ms`)
+    console.log(
+      `run ${run + 1}: --version ${version.at(-1)} ms; acquire (allocate ${a.subnet}) ${allocate.at(-1)} ms; acquire (renew) ${renew.at(-1)} ms`,
+    )
   }
   const base = median(baseline)
-  console.log(`median of ${RUNS}: acquire (allocate) ${median(allocate)} ms = ${(median(allocate) / base).toFixed(2)}× etcdctl get --prefix (${base} ms), ` +
-    `acquire (renew) ${median(renew)} ms = ${(median(renew) / base).toFixed(2)}×, --version ${median(version)} ms (goal ≤ 600 ms); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  console.log(
+    `median of ${RUNS}: acquire (allocate) ${median(allocate)} ms = ${(median(allocate) / base).toFixed(2)}× etcdctl get --prefix (${base} ms), ` +
+      `acquire (renew) ${median(renew)} ms = ${(median(renew) / base).toFixed(2)}×, --version ${median(version)} ms (goal ≤ 600 ms); load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+  )
 } finally {
   connection.close()
   await etcd.stop()

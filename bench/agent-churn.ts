@@ -26,7 +26,9 @@ import {startEtcd} from '../test/helpers/etcd.js'
 import {isRoot, Topology} from '../test/helpers/netns.js'
 import {fillLeases} from './lib.js'
 
-const [PEERS, RATE, SECONDS, SOAK_RATE, SOAK_SECONDS] = [2000, 100, 60, 20, 600].map((d, i) => Number(process.argv[2 + i] ?? d)) as [number, number, number, number, number]
+const [PEERS, RATE, SECONDS, SOAK_RATE, SOAK_SECONDS] = [2000, 100, 60, 20, 600].map((d, i) =>
+  Number(process.argv[2 + i] ?? d),
+) as [number, number, number, number, number]
 const PREFIX = '/bench/agent'
 const CONFIG = '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).stdout.trim()) || 100
@@ -44,7 +46,11 @@ async function outside(): Promise<void> {
     await topo.sysctl(ns, 'net.ipv4.ip_forward', '1')
     const self = fileURLToPath(import.meta.url)
     process.exitCode = await new Promise<number>((resolve) => {
-      const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, ...process.argv.slice(2, 7), '--inside'], {stdio: 'inherit'})
+      const child = spawn(
+        'ip',
+        ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, ...process.argv.slice(2, 7), '--inside'],
+        {stdio: 'inherit'},
+      )
       child.on('exit', (c) => resolve(c ?? 1))
     })
   } finally {
@@ -55,7 +61,7 @@ async function outside(): Promise<void> {
 const subnetOf = (i: number) => `10.${(i >> 8) & 255}.${i & 255}.0` // i < 65536: 10.0.0.0/8 in /24s
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
 }
 /** The agent's CPU including the ip/bridge processes it ran and reaped (utime, stime, cutime, cstime: fields 14-17). */
 const cpuTicks = (pid: number) => {
@@ -85,8 +91,12 @@ async function inside(): Promise<void> {
     await client.put(`${PREFIX}/config`).value(CONFIG)
     // Peers 1..PEERS at 10.0.1.0/24 onwards (fillLeases' base); churn adds from index 20000 up.
     await fillLeases(etcd.endpoint, PREFIX, PEERS, (10 << 24) + 256)
-    console.log(`load average before: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores shared with other work)`)
-    console.log(`agent-churn: ${PEERS} peer leases, ${RATE} events/s for ${SECONDS} s, then soak ${SOAK_RATE} events/s for ${SOAK_SECONDS} s; ${process.version}`)
+    console.log(
+      `load average before: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')} (2 cores shared with other work)`,
+    )
+    console.log(
+      `agent-churn: ${PEERS} peer leases, ${RATE} events/s for ${SECONDS} s, then soak ${SOAK_RATE} events/s for ${SOAK_SECONDS} s; ${process.version}`,
+    )
 
     // Kernel side: every route add/delete, timestamped by ip itself.
     const seen = new Map<string, number>() // "add 10.x.y.0/24" → kernel time (ms)
@@ -95,7 +105,7 @@ async function inside(): Promise<void> {
     createInterface({input: monitor.stdout!}).on('line', (line) => {
       const m = /^\[([^\]]+)\]\s+(Deleted\s+)?(10\.\d+\.\d+\.0\/24)\s/.exec(line)
       if (!m) return
-      const t = new Date(m[1]!.slice(0, 23)).getTime() // local time, µs cut to ms
+      const t = new Date(m[1].slice(0, 23)).getTime() // local time, µs cut to ms
       const key = `${m[2] ? 'del' : 'add'} ${m[3]}`
       const w = waiters.get(key)
       if (w) {
@@ -105,15 +115,23 @@ async function inside(): Promise<void> {
     })
 
     const agentStart = Date.now()
-    agent = spawn(process.execPath, [BIN, 'node', 'apply', ...cliArgs, '--watch', '-o', 'json', '--resync', '10s', '--log-format', 'json'], {stdio: ['ignore', 'pipe', 'inherit']})
+    agent = spawn(
+      process.execPath,
+      [BIN, 'node', 'apply', ...cliArgs, '--watch', '-o', 'json', '--resync', '10s', '--log-format', 'json'],
+      {stdio: ['ignore', 'pipe', 'inherit']},
+    )
     const reconciles: Array<Record<string, number>> = []
-    createInterface({input: agent.stdout!}).on('line', (line) => reconciles.push((JSON.parse(line) as {timingsMs: Record<string, number>}).timingsMs))
+    createInterface({input: agent.stdout!}).on('line', (line) =>
+      reconciles.push((JSON.parse(line) as {timingsMs: Record<string, number>}).timingsMs),
+    )
     const pid = agent.pid!
     await new Promise<void>((resolve, reject) => {
       agent!.stdout!.once('data', () => resolve())
       agent!.once('exit', (c) => reject(new Error(`agent exited ${c}`)))
     })
-    console.log(`first apply (${3 * PEERS} kernel entries) done ${Date.now() - agentStart} ms after start; RSS ${(rssKiB(pid) / 1024).toFixed(0)} MiB`)
+    console.log(
+      `first apply (${3 * PEERS} kernel entries) done ${Date.now() - agentStart} ms after start; RSS ${(rssKiB(pid) / 1024).toFixed(0)} MiB`,
+    )
     await sleep(2000)
 
     const present: number[] = Array.from({length: PEERS}, (_, i) => i + 1)
@@ -150,15 +168,28 @@ async function inside(): Promise<void> {
         const written = Date.now()
         const etcdKey = `${PREFIX}/subnets/${subnet.replace('/', '-')}`
         const op = add
-          ? client.lease(86_400, {autoKeepAlive: false}).grant().then((id) => client.put(etcdKey).value(
-            `{"PublicIP":"198.18.${(idx >> 8) & 255}.${idx & 255}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:${((idx >> 8) & 255).toString(16).padStart(2, '0')}:${(idx & 255).toString(16).padStart(2, '0')}:00:01"}}`,
-          ).lease(id).exec())
+          ? client
+              .lease(86_400, {autoKeepAlive: false})
+              .grant()
+              .then((id) =>
+                client
+                  .put(etcdKey)
+                  .value(
+                    `{"PublicIP":"198.18.${(idx >> 8) & 255}.${idx & 255}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:${((idx >> 8) & 255).toString(16).padStart(2, '0')}:${(idx & 255).toString(16).padStart(2, '0')}:00:01"}}`,
+                  )
+                  .lease(id)
+                  .exec(),
+              )
           : client.delete().key(etcdKey).exec()
         if (add) present.push(idx)
-        pending.push(op.then(() => kernel).then((t) => {
-          if (t === null) missed++
-          else latencies.push(Math.max(0, t - written))
-        }))
+        pending.push(
+          op
+            .then(() => kernel)
+            .then((t) => {
+              if (t === null) missed++
+              else latencies.push(Math.max(0, t - written))
+            }),
+        )
       }
       const elapsed = (performance.now() - t0) / 1000
       const cpu = ((cpuTicks(pid) - c0) / CLK_TCK / elapsed) * 100
@@ -169,14 +200,27 @@ async function inside(): Promise<void> {
 
     const report = (name: string, p: Phase) => {
       // Where a reconcile's time goes (applyNode's own laps: read, prerequisites, lease, kernel, finish), median record.
-      const recs = reconciles.splice(0).map((t) => ({t, total: Object.values(t).reduce((x, y) => x + y, 0)})).sort((x, y) => x.total - y.total)
+      const recs = reconciles
+        .splice(0)
+        .map((t) => ({t, total: Object.values(t).reduce((x, y) => x + y, 0)}))
+        .sort((x, y) => x.total - y.total)
       const mid = recs[Math.floor(recs.length / 2)]
-      console.log(`${name}: ${recs.length} reconciles that wrote; median ${mid ? `${mid.total.toFixed(0)} ms (${Object.entries(mid.t).map(([k, v]) => `${k} ${v}`).join(', ')})` : '-'}, max ${recs.at(-1)?.total.toFixed(0) ?? '-'} ms`)
+      console.log(
+        `${name}: ${recs.length} reconciles that wrote; median ${
+          mid
+            ? `${mid.total.toFixed(0)} ms (${Object.entries(mid.t)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ')})`
+            : '-'
+        }, max ${recs.at(-1)?.total.toFixed(0) ?? '-'} ms`,
+      )
       const p50 = pct(p.latencies, 50)
       const p99 = pct(p.latencies, 99)
-      console.log(`${name}: ${p.events} events, etcd write → kernel route: p50 ${p50.toFixed(0)} ms (goal ≤ 50: ${p50 <= 50 ? 'met' : 'MISSED'}), ` +
-        `p99 ${p99.toFixed(0)} ms (goal ≤ 200: ${p99 <= 200 ? 'met' : 'MISSED'}), max ${pct(p.latencies, 100).toFixed(0)} ms, missed ${p.missed}; ` +
-        `agent CPU ${p.cpuPct.toFixed(1)} % of one core; RSS ${(Math.min(...p.rss) / 1024).toFixed(0)}–${(Math.max(...p.rss) / 1024).toFixed(0)} MiB`)
+      console.log(
+        `${name}: ${p.events} events, etcd write → kernel route: p50 ${p50.toFixed(0)} ms (goal ≤ 50: ${p50 <= 50 ? 'met' : 'MISSED'}), ` +
+          `p99 ${p99.toFixed(0)} ms (goal ≤ 200: ${p99 <= 200 ? 'met' : 'MISSED'}), max ${pct(p.latencies, 100).toFixed(0)} ms, missed ${p.missed}; ` +
+          `agent CPU ${p.cpuPct.toFixed(1)} % of one core; RSS ${(Math.min(...p.rss) / 1024).toFixed(0)}–${(Math.max(...p.rss) / 1024).toFixed(0)} MiB`,
+      )
     }
     const churn = await drive(RATE, SECONDS)
     report(`churn ${RATE}/s`, churn)
@@ -186,11 +230,30 @@ async function inside(): Promise<void> {
     const window = Math.max(1, Math.min(60, Math.floor(soak.rss.length / 10)))
     const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
     const growth = (avg(soak.rss.slice(-window)) / avg(soak.rss.slice(0, window)) - 1) * 100
-    console.log(`  RSS growth over the soak (first vs last ${window} s): ${growth.toFixed(1)} % (goal ≤ 10 %: ${growth <= 10 ? 'met' : 'MISSED'})`)
+    console.log(
+      `  RSS growth over the soak (first vs last ${window} s): ${growth.toFixed(1)} % (goal ≤ 10 %: ${growth <= 10 ? 'met' : 'MISSED'})`,
+    )
     await sleep(3000)
-    const verify = spawnSync(process.execPath, [BIN, 'node', 'verify', ...cliArgs, '-o', 'json'], {encoding: 'utf8', maxBuffer: 1 << 28})
-    const failed = verify.status === 0 ? [] : (JSON.parse(verify.stdout || '{"checks":[]}') as {checks: Array<{name: string; ok: boolean; detail: string}>}).checks.filter((c) => !c.ok)
-    console.log(`final node verify: exit ${verify.status}${failed.length ? ` (${failed.slice(0, 3).map((c) => `${c.name}: ${c.detail}`).join('; ')})` : ''}`)
+    const verify = spawnSync(process.execPath, [BIN, 'node', 'verify', ...cliArgs, '-o', 'json'], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    })
+    const failed =
+      verify.status === 0
+        ? []
+        : (
+            JSON.parse(verify.stdout || '{"checks":[]}') as {checks: Array<{name: string; ok: boolean; detail: string}>}
+          ).checks.filter((c) => !c.ok)
+    console.log(
+      `final node verify: exit ${verify.status}${
+        failed.length
+          ? ` (${failed
+              .slice(0, 3)
+              .map((c) => `${c.name}: ${c.detail}`)
+              .join('; ')})`
+          : ''
+      }`,
+    )
     if (verify.status !== 0) process.exitCode = 1
   } finally {
     if (agent && agent.exitCode === null) {

@@ -25,11 +25,10 @@ const range = config.ipv4!
 const SIZE = 256
 const CANDIDATES = (range.subnetMax - range.subnetMin) / SIZE + 1
 
-
 function shuffle<T>(items: T[], random: () => number): T[] {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
-    ;[items[i], items[j]] = [items[j]!, items[i]!]
+    ;[items[i], items[j]] = [items[j], items[i]]
   }
   return items
 }
@@ -52,17 +51,25 @@ function occupantsFor(indices: number[]): Occupant[] {
 function denseFill(random: () => number): number[] {
   const holes = 50
   const span = LEASES + holes
-  const drop = new Set(shuffle(Array.from({length: span}, (_, i) => i), random).slice(0, holes))
+  const drop = new Set(
+    shuffle(
+      Array.from({length: span}, (_, i) => i),
+      random,
+    ).slice(0, holes),
+  )
   return Array.from({length: span}, (_, i) => i).filter((i) => !drop.has(i))
 }
 
 function uniformFill(random: () => number): number[] {
-  return shuffle(Array.from({length: CANDIDATES}, (_, i) => i), random).slice(0, LEASES)
+  return shuffle(
+    Array.from({length: CANDIDATES}, (_, i) => i),
+    random,
+  ).slice(0, LEASES)
 }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
+  return sorted[Math.floor(sorted.length / 2)]
 }
 
 function time(fn: () => void): number {
@@ -75,9 +82,14 @@ function scenario(name: string, occupants: Occupant[], flanneldRuns: number): vo
   const random = seeded(1)
   const free = new Set(
     (() => {
-      const set = freeIpv4(range, occupants.map((o) => o.subnet))
+      const set = freeIpv4(
+        range,
+        occupants.map((o) => o.subnet),
+      )
       const out: string[] = []
-      for (let r = 0; r < set.runs.length; r += 2) for (let k = set.runs[r]!; k <= set.runs[r + 1]!; k++) out.push(formatIPv4Cidr({family: 4, ip: range.subnetMin + k * SIZE, len: 24}))
+      for (let r = 0; r < set.runs.length; r += 2)
+        for (let k = set.runs[r]; k <= set.runs[r + 1]; k++)
+          out.push(formatIPv4Cidr({family: 4, ip: range.subnetMin + k * SIZE, len: 24}))
       return out
     })(),
   )
@@ -93,10 +105,14 @@ function scenario(name: string, occupants: Occupant[], flanneldRuns: number): vo
   const theirsMs = Array.from({length: flanneldRuns}, () => time(() => flanneldAllocate(config, occupants, random)))
   const a = median(oursMs)
   const b = median(theirsMs)
-  console.log(`${name.padEnd(8)} leases=${occupants.length} free=${free.size}  allocator median ${a.toFixed(2)} ms (${RUNS} runs)   ` +
-    `flanneld scan median ${b.toFixed(1)} ms (${flanneldRuns} runs)   speed-up ×${(b / a).toFixed(0)}`)
+  console.log(
+    `${name.padEnd(8)} leases=${occupants.length} free=${free.size}  allocator median ${a.toFixed(2)} ms (${RUNS} runs)   ` +
+      `flanneld scan median ${b.toFixed(1)} ms (${flanneldRuns} runs)   speed-up ×${(b / a).toFixed(0)}`,
+  )
 }
 
-console.log(`10.0.0.0/8, SubnetLen 24: ${CANDIDATES} candidates between ${formatIPv4Cidr({family: 4, ip: range.subnetMin, len: 24})} and ${formatIPv4Cidr({family: 4, ip: range.subnetMax, len: 24})}; node ${process.version}`)
+console.log(
+  `10.0.0.0/8, SubnetLen 24: ${CANDIDATES} candidates between ${formatIPv4Cidr({family: 4, ip: range.subnetMin, len: 24})} and ${formatIPv4Cidr({family: 4, ip: range.subnetMax, len: 24})}; node ${process.version}`,
+)
 scenario('dense', occupantsFor(denseFill(seeded(42))), 3)
 scenario('uniform', occupantsFor(uniformFill(seeded(43))), RUNS)

@@ -6,7 +6,7 @@ import {Etcd3} from 'etcd3'
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 /** Runs a command `runs` times (after one warm-up) and returns wall-clock milliseconds per run. */
@@ -30,7 +30,13 @@ export function fmt(ms: number): string {
  * Writes `count` vxlan leases under `prefix`, each on its own 24 h etcd lease as flanneld does, subnets /24
  * from base (an IPv4 integer) onwards. Concurrency keeps the fill fast without overloading a 2-core machine.
  */
-export async function fillLeases(endpoint: string, prefix: string, count: number, base: number, concurrency = 64): Promise<number> {
+export async function fillLeases(
+  endpoint: string,
+  prefix: string,
+  count: number,
+  base: number,
+  concurrency = 64,
+): Promise<number> {
   const client = new Etcd3({hosts: endpoint})
   const started = Date.now()
   let next = 0
@@ -44,7 +50,9 @@ export async function fillLeases(endpoint: string, prefix: string, count: number
       const publicIP = `198.51.${(i >> 8) & 255}.${i & 255}`
       await client.kv.put({
         key: Buffer.from(`${prefix}/subnets/${subnet}-24`),
-        value: Buffer.from(`{"PublicIP":"${publicIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`),
+        value: Buffer.from(
+          `{"PublicIP":"${publicIP}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
+        ),
         lease: lease.ID,
       })
     }

@@ -9,7 +9,10 @@ import {etcdctl, startEtcd} from '../test/helpers/etcd.js'
 import {BIN} from '../test/helpers/cli.js'
 import {fillLeases, fmt, median, timeCommand} from './lib.js'
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0)
 const runs = 5
 const etcd = await startEtcd({extraArgs: ['--quota-backend-bytes=4294967296']})
 try {
@@ -21,13 +24,30 @@ try {
     const fillMs = await fillLeases(etcd.endpoint, prefix, n, (10 << 24) >>> 0, 64)
     filled += n
     const env = {...process.env, FLANNELCTL_ENDPOINTS: etcd.endpoint, ETCDCTL_API: '3'}
-    const ours = median(timeCommand(process.execPath, [BIN, 'subnets', 'list', '-o', 'json', '--prefix', prefix], runs, env))
-    const base = median(timeCommand('etcdctl', [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', `${prefix}/subnets`, '-w', 'json'], runs, env))
-    console.log(String(n).padEnd(8), fmt(fillMs).padEnd(10), fmt(ours).padEnd(12), fmt(base).padEnd(12), `${(ours / base).toFixed(2)}x`, `  load ${loadavg()[0]!.toFixed(2)}`)
+    const ours = median(
+      timeCommand(process.execPath, [BIN, 'subnets', 'list', '-o', 'json', '--prefix', prefix], runs, env),
+    )
+    const base = median(
+      timeCommand(
+        'etcdctl',
+        [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', `${prefix}/subnets`, '-w', 'json'],
+        runs,
+        env,
+      ),
+    )
+    console.log(
+      String(n).padEnd(8),
+      fmt(fillMs).padEnd(10),
+      fmt(ours).padEnd(12),
+      fmt(base).padEnd(12),
+      `${(ours / base).toFixed(2)}x`,
+      `  load ${loadavg()[0].toFixed(2)}`,
+    )
   }
   // etcdctl 3.4 has no --count-only: a limited JSON get still reports the total count.
   const count = etcdctl(etcd.endpoint, ['get', '--prefix', '/bench', '--limit=1', '-w', 'json'])
-  if (!count.stdout.includes(`"count":${filled}`)) console.log('warning: unexpected key count', count.stdout.slice(0, 200))
+  if (!count.stdout.includes(`"count":${filled}`))
+    console.log('warning: unexpected key count', count.stdout.slice(0, 200))
 } finally {
   await etcd.stop()
 }

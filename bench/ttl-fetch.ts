@@ -16,18 +16,26 @@ const n = Number(process.argv[2] ?? 10000)
 const rounds = 5
 const etcd = await startEtcd({extraArgs: ['--quota-backend-bytes=4294967296']})
 const etcdCpuMs = () => {
-  const fields = readFileSync(`/proc/${etcd.process.pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+  const fields = readFileSync(`/proc/${etcd.process.pid}/stat`, 'utf8')
+    .replace(/^.*\) /, '')
+    .split(' ')
   return (Number(fields[11]) + Number(fields[12])) * 10 // utime + stime in 10 ms ticks
 }
 try {
   const prefix = '/ttlbench/network'
   console.log(`filled ${n} leases in ${fmt(await fillLeases(etcd.endpoint, prefix, n, (10 << 24) >>> 0, 64))}`)
   const conn = connect({endpoints: [etcd.endpoint], dialTimeoutMs: 2000, commandTimeoutMs: 5000})
-  const range = await conn.client.kv.range({key: Buffer.from(`${prefix}/subnets/`), range_end: Buffer.from(`${prefix}/subnets0`)})
+  const range = await conn.client.kv.range({
+    key: Buffer.from(`${prefix}/subnets/`),
+    range_end: Buffer.from(`${prefix}/subnets0`),
+  })
   const ids = range.kvs.map((kv) => kv.lease)
   const bigIds = ids.map((id) => BigInt(id))
   const variants: Record<string, () => Promise<unknown>> = {
-    'etcd3 (fallback)': () => mapBounded(ids, 64, (id) => conn.run('ttl', () => conn.client.leaseClient.leaseTimeToLive({ID: id}, conn.callOptions()))),
+    'etcd3 (fallback)': () =>
+      mapBounded(ids, 64, (id) =>
+        conn.run('ttl', () => conn.client.leaseClient.leaseTimeToLive({ID: id}, conn.callOptions())),
+      ),
     'ttl-fetcher': async () => {
       const fetcher = createTtlFetcher(conn)
       try {

@@ -36,7 +36,8 @@ async function iperf(ns: {n1: string; n2: string}, clientArgs: string[]): Promis
       ['-c', '10.5.2.2', '-B', '10.5.1.2', '-t', String(seconds), '-J', ...clientArgs],
       (seconds + 15) * 1000,
     )
-    if (run.code !== 0) throw new Error(`iperf3 ${clientArgs.join(' ')} failed (${run.code}): ${run.stdout}${run.stderr}`)
+    if (run.code !== 0)
+      throw new Error(`iperf3 ${clientArgs.join(' ')} failed (${run.code}): ${run.stdout}${run.stderr}`)
     return JSON.parse(run.stdout) as IperfResult
   } finally {
     clearTimeout(killTimer)
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
     // CPU µs per packet a forwarder handled (tx + rx): less sensitive to other load than the rates. It
     // includes kernel work done in the forwarder's threads (e.g. the veth/bridge hop of a sendto).
     const costPerPacket = (a: Awaited<ReturnType<typeof sample>>, b: Awaited<ReturnType<typeof sample>>) => {
-      const packets = (x: Counters, y: Counters) => y.txPackets! - x.txPackets! + y.rxPackets! - x.rxPackets!
+      const packets = (x: Counters, y: Counters) => y.txPackets - x.txPackets + y.rxPackets - x.rxPackets
       return {
         n1: +((b.cpu1 - a.cpu1) / Math.max(1, packets(a.s1, b.s1))).toFixed(2),
         n2: +((b.cpu2 - a.cpu2) / Math.max(1, packets(a.s2, b.s2))).toFixed(2),
@@ -79,14 +80,14 @@ async function main(): Promise<void> {
       tcp: {
         gbitPerSecond: +(tcp.end.sum_received!.bits_per_second / 1e9).toFixed(3),
         retransmits: tcp.end.sum_sent?.retransmits ?? null,
-        n1ForwardedPackets: t1.s1.txPackets! - t0.s1.txPackets!,
+        n1ForwardedPackets: t1.s1.txPackets - t0.s1.txPackets,
         cpuMicrosPerPacket: costPerPacket(t0, t1),
       },
       udp64: {
-        n1ForwardedPps: Math.round((t2.s1.txPackets! - t1.s1.txPackets!) / seconds),
+        n1ForwardedPps: Math.round((t2.s1.txPackets - t1.s1.txPackets) / seconds),
         receivedPps: Math.round((udpSum.packets - udpSum.lost_packets) / seconds),
         lostPercent: +udpSum.lost_percent.toFixed(2),
-        n1SendErrors: t2.s1.sendErrors! - t1.s1.sendErrors!,
+        n1SendErrors: t2.s1.sendErrors - t1.s1.sendErrors,
         cpuMicrosPerPacket: costPerPacket(t1, t2),
       },
       loadAverage1m: os.loadavg()[0],

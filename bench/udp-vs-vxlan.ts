@@ -73,24 +73,70 @@ async function main(): Promise<void> {
       {name: 'vxlan', prefix: '/bench/vx', network: '10.2.0.0/16', bridge: 'cnv0', mtu: 1450, pods: []},
       {name: 'udp', prefix: '/bench/udp', network: '10.1.0.0/16', bridge: 'cni0', mtu: 1472, pods: []},
     ]
-    const args = (net: Net, i: number) => ['--endpoints', ENDPOINT, '--prefix', net.prefix, '--iface', 'veth0', '--bridge', net.bridge,
-      '--subnet-file', join(dir, `n${i}-${net.name}`, 'subnet.env')]
+    const args = (net: Net, i: number) => [
+      '--endpoints',
+      ENDPOINT,
+      '--prefix',
+      net.prefix,
+      '--iface',
+      'veth0',
+      '--bridge',
+      net.bridge,
+      '--subnet-file',
+      join(dir, `n${i}-${net.name}`, 'subnet.env'),
+    ]
     for (const net of nets) {
-      const r = await runCli(['network', 'create', '--endpoints', ENDPOINT, '--prefix', net.prefix, '--network', net.network, '--backend', net.name], {netns: etcdNs})
+      const r = await runCli(
+        [
+          'network',
+          'create',
+          '--endpoints',
+          ENDPOINT,
+          '--prefix',
+          net.prefix,
+          '--network',
+          net.network,
+          '--backend',
+          net.name,
+        ],
+        {netns: etcdNs},
+      )
       if (r.code !== 0) throw new Error(r.stderr)
     }
     // vxlan: one-shot applies (twice, so each node has seen the other's lease).
     for (const pass of [1, 2]) {
       for (const [k, ns] of nodes.entries()) {
-        const r = await runCli(['node', 'apply', ...args(nets[0]!, k + 1)], {netns: ns})
+        const r = await runCli(['node', 'apply', ...args(nets[0], k + 1)], {netns: ns})
         if (r.code !== 0) throw new Error(`vxlan apply ${pass} on n${k + 1}: ${r.stderr}`)
       }
     }
     // udp: the forwarder runs in `node apply --watch`.
     for (const [k, ns] of nodes.entries()) {
-      watches.push(spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'node', 'apply', ...args(nets[1]!, k + 1), '--watch', '-o', 'json'], {stdio: 'ignore'}))
+      watches.push(
+        spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            ns,
+            process.execPath,
+            BIN,
+            'node',
+            'apply',
+            ...args(nets[1], k + 1),
+            '--watch',
+            '-o',
+            'json',
+          ],
+          {stdio: 'ignore'},
+        ),
+      )
     }
-    const state = (k: number) => readFile(udpStatePath(join(dir, `n${k + 1}-udp`, 'subnet.env'), '/bench/udp'), 'utf8').then((t) => JSON.parse(t) as UdpStateFile, () => null)
+    const state = (k: number) =>
+      readFile(udpStatePath(join(dir, `n${k + 1}-udp`, 'subnet.env'), '/bench/udp'), 'utf8').then(
+        (t) => JSON.parse(t) as UdpStateFile,
+        () => null,
+      )
     for (let deadline = Date.now() + 20_000; ; await sleep(200)) {
       const s = await Promise.all([state(0), state(1)])
       if (s.every((x) => x?.running && x.peers.length === 1)) break
@@ -99,7 +145,7 @@ async function main(): Promise<void> {
     for (const net of nets) {
       for (const [k, ns] of nodes.entries()) {
         const env = await readFile(join(dir, `n${k + 1}-${net.name}`, 'subnet.env'), 'utf8')
-        const base = /FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.1\//.exec(env)![1]!
+        const base = /FLANNEL_SUBNET=(\d+\.\d+\.\d+)\.1\//.exec(env)![1]
         const pod = await topo.namespace(`${net.name[0]}${k + 1}`)
         await topo.veth(ns, `v${net.name[0]}`, pod, 'eth0')
         await topo.ip(ns, 'link', 'set', `v${net.name[0]}`, 'mtu', String(net.mtu), 'master', net.bridge)
@@ -108,7 +154,9 @@ async function main(): Promise<void> {
         await topo.ip(pod, 'route', 'add', 'default', 'via', `${base}.1`)
         net.pods.push({ns: pod, ip: `${base}.2`})
       }
-      const ping = await topo.exec(net.pods[0]!.ns, ['ping', '-c', '2', '-W', '2', '-i', '0.2', net.pods[1]!.ip], {allowFail: true})
+      const ping = await topo.exec(net.pods[0].ns, ['ping', '-c', '2', '-W', '2', '-i', '0.2', net.pods[1].ip], {
+        allowFail: true,
+      })
       if (ping.code !== 0) throw new Error(`${net.name}: pods cannot reach each other: ${ping.stdout}`)
     }
 
@@ -117,7 +165,10 @@ async function main(): Promise<void> {
       const server = spawn('ip', ['netns', 'exec', b.ns, 'iperf3', '-s', '-1', '-B', b.ip], {stdio: 'ignore'})
       try {
         await sleep(400)
-        const r = await topo.exec(a.ns, ['iperf3', '-c', b.ip, '-t', String(seconds), '-J', ...client], {allowFail: true, timeoutMs: (seconds + 15) * 1000})
+        const r = await topo.exec(a.ns, ['iperf3', '-c', b.ip, '-t', String(seconds), '-J', ...client], {
+          allowFail: true,
+          timeoutMs: (seconds + 15) * 1000,
+        })
         if (r.code !== 0) throw new Error(`iperf3 over ${net.name} ${client.join(' ')}: ${r.stdout}${r.stderr}`)
         return JSON.parse(r.stdout) as IperfJson
       } finally {
@@ -133,7 +184,7 @@ async function main(): Promise<void> {
     const udpCpu = async () => {
       const s = await Promise.all([state(0), state(1)])
       const cpu = await Promise.all(s.map((x) => cpuSeconds(x!.pid)))
-      return {cpu: cpu[0]! + cpu[1]!, packets: s.reduce((n, x) => n + x!.stats.txPackets + x!.stats.rxPackets, 0)}
+      return {cpu: cpu[0] + cpu[1], packets: s.reduce((n, x) => n + x!.stats.txPackets + x!.stats.rxPackets, 0)}
     }
 
     const results: Record<string, {tcpGbit: number[]; retransmits: number[]; pps64: number[]; lost64: number[]}> = {}
@@ -155,20 +206,37 @@ async function main(): Promise<void> {
       }
     }
     const best = (xs: number[]) => Math.max(...xs)
-    const u = results.udp!
-    const v = results.vxlan!
+    const u = results.udp
+    const v = results.vxlan
     const tcpRatio = best(u.tcpGbit) / best(v.tcpGbit)
     const goal = Math.min(1, 0.3 * best(v.tcpGbit))
-    console.log(JSON.stringify({
-      seconds, rounds, cores: os.cpus().length, loadAverage1m: +os.loadavg()[0]!.toFixed(2),
-      tcpGbitPerSecond: {udp: +best(u.tcpGbit).toFixed(3), vxlan: +best(v.tcpGbit).toFixed(3), ratio: +tcpRatio.toFixed(3),
-        runs: {udp: u.tcpGbit.map((x) => +x.toFixed(3)), vxlan: v.tcpGbit.map((x) => +x.toFixed(3))},
-        retransmits: {udp: u.retransmits, vxlan: v.retransmits}},
-      udp64PacketsPerSecond: {udp: Math.round(best(u.pps64)), vxlan: Math.round(best(v.pps64)), ratio: +(best(u.pps64) / best(v.pps64)).toFixed(3),
-        lostPercent: {udp: u.lost64.map((x) => +x.toFixed(1)), vxlan: v.lost64.map((x) => +x.toFixed(1))}},
-      udpForwarderCpuMicrosPerPacket: +((udpCost.cpu * 1e6) / Math.max(1, udpCost.packets)).toFixed(2),
-      goal: {tcpGbitPerSecond: +goal.toFixed(3), met: best(u.tcpGbit) >= goal},
-    }, null, 2))
+    console.log(
+      JSON.stringify(
+        {
+          seconds,
+          rounds,
+          cores: os.cpus().length,
+          loadAverage1m: +os.loadavg()[0].toFixed(2),
+          tcpGbitPerSecond: {
+            udp: +best(u.tcpGbit).toFixed(3),
+            vxlan: +best(v.tcpGbit).toFixed(3),
+            ratio: +tcpRatio.toFixed(3),
+            runs: {udp: u.tcpGbit.map((x) => +x.toFixed(3)), vxlan: v.tcpGbit.map((x) => +x.toFixed(3))},
+            retransmits: {udp: u.retransmits, vxlan: v.retransmits},
+          },
+          udp64PacketsPerSecond: {
+            udp: Math.round(best(u.pps64)),
+            vxlan: Math.round(best(v.pps64)),
+            ratio: +(best(u.pps64) / best(v.pps64)).toFixed(3),
+            lostPercent: {udp: u.lost64.map((x) => +x.toFixed(1)), vxlan: v.lost64.map((x) => +x.toFixed(1))},
+          },
+          udpForwarderCpuMicrosPerPacket: +((udpCost.cpu * 1e6) / Math.max(1, udpCost.packets)).toFixed(2),
+          goal: {tcpGbitPerSecond: +goal.toFixed(3), met: best(u.tcpGbit) >= goal},
+        },
+        null,
+        2,
+      ),
+    )
   } finally {
     for (const w of watches) if (w.exitCode === null) w.kill('SIGTERM')
     await sleep(500)

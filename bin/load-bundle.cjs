@@ -29,7 +29,9 @@ function loadBundle(file, options = {}) {
   let cachedData
   try {
     cachedData = fs.readFileSync(cacheFile)
-  } catch {}
+  } catch {
+    // no cache yet: compile from source
+  }
   // The bundle is ASCII (scripts/bundle.ts): latin1 is the same text without a UTF-8 decoding pass.
   const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'latin1')), {filename: file, cachedData})
   const mode = options.writeCache ?? 'never'
@@ -57,8 +59,14 @@ function loadBundle(file, options = {}) {
 /** The bundle's require: Node's, except that a sibling bundle (`./name.cjs`) goes through loadBundle. */
 function bundleRequire(file, options) {
   const nodeRequire = Module.createRequire(file)
-  const bundleAware = (id) => (/^\.\/[\w-]+\.cjs$/.test(id) ? loadBundle(path.join(path.dirname(file), id), options) : nodeRequire(id))
-  return Object.assign(bundleAware, {resolve: nodeRequire.resolve, cache: nodeRequire.cache, main: nodeRequire.main, extensions: nodeRequire.extensions})
+  const bundleAware = (id) =>
+    /^\.\/[\w-]+\.cjs$/.test(id) ? loadBundle(path.join(path.dirname(file), id), options) : nodeRequire(id)
+  return Object.assign(bundleAware, {
+    resolve: nodeRequire.resolve,
+    cache: nodeRequire.cache,
+    main: nodeRequire.main,
+    extensions: nodeRequire.extensions,
+  })
 }
 
 module.exports = {loadBundle}

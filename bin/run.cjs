@@ -8,7 +8,9 @@ const {join} = require('node:path')
 const bundle = join(__dirname, '..', 'dist', 'cli', 'flannelctl.cjs')
 if (existsSync(bundle)) {
   const {loadBundle} = require('./load-bundle.cjs')
-  loadBundle(bundle, {writeCache: process.env.FLANNELCTL_WRITE_CODE_CACHE ? 'always' : 'never'}).run(process.argv.slice(2))
+  loadBundle(bundle, {writeCache: process.env.FLANNELCTL_WRITE_CODE_CACHE ? 'always' : 'never'}).run(
+    process.argv.slice(2),
+  )
 } else {
   import('@oclif/core').then(({execute}) => execute({dir: join(__dirname, 'run.cjs')}))
 }

@@ -10,7 +10,9 @@ const {spawnSync} = require('node:child_process')
 const {existsSync} = require('node:fs')
 const {join} = require('node:path')
 
-const prebuilt = ['flannel_udp', 'sd_notify'].map((name) => join(__dirname, 'prebuilt', `${process.platform}-${process.arch}`, `${name}.node`))
+const prebuilt = ['flannel_udp', 'sd_notify'].map((name) =>
+  join(__dirname, 'prebuilt', `${process.platform}-${process.arch}`, `${name}.node`),
+)
 
 function loads(file) {
   if (!existsSync(file)) return false
@@ -24,5 +26,6 @@ function loads(file) {
 
 if (!prebuilt.every(loads)) {
   const built = spawnSync('node-gyp', ['rebuild', `--directory=${__dirname}`], {stdio: 'inherit', shell: false})
-  if (built.status !== 0) process.stderr.write('flannel_udp: native build failed; the udp backend forwarder is unavailable\n')
+  if (built.status !== 0)
+    process.stderr.write('flannel_udp: native build failed; the udp backend forwarder is unavailable\n')
 }

@@ -6,7 +6,17 @@
  */
 import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import {dirname, join, relative} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -21,12 +31,19 @@ const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 
 function payload(): string[] {
   const cli = join(ROOT, 'dist', 'cli')
-  if (!existsSync(join(cli, 'flannelctl.cjs'))) throw new Error('dist/cli/flannelctl.cjs is missing: run `npm run build` first')
+  if (!existsSync(join(cli, 'flannelctl.cjs')))
+    throw new Error('dist/cli/flannelctl.cjs is missing: run `npm run build` first')
   const files = [...readdirSync(cli).map((f) => join(cli, f)), join(ROOT, 'dist', 'proto', 'rpc.proto')]
-  for (const [name, what] of [['flannel_udp', 'udp backend'], ['sd_notify', 'systemd readiness notification']]) {
+  for (const [name, what] of [
+    ['flannel_udp', 'udp backend'],
+    ['sd_notify', 'systemd readiness notification'],
+  ]) {
     const addon = join(ROOT, 'native', 'build', 'Release', `${name}.node`)
     if (existsSync(addon)) files.push(addon)
-    else console.warn(`build-sea: native/build/Release/${name}.node is missing (npm run build:native): the executable will have no ${what}`)
+    else
+      console.warn(
+        `build-sea: native/build/Release/${name}.node is missing (npm run build:native): the executable will have no ${what}`,
+      )
   }
   return files.map((f) => relative(ROOT, f))
 }
@@ -35,7 +52,15 @@ export async function buildSea(): Promise<void> {
   rmSync(WORK, {recursive: true, force: true})
   mkdirSync(WORK, {recursive: true})
   const main = join(WORK, 'main.cjs')
-  await build({entryPoints: [join(ROOT, 'scripts', 'sea', 'main.cjs')], outfile: main, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning'})
+  await build({
+    entryPoints: [join(ROOT, 'scripts', 'sea', 'main.cjs')],
+    outfile: main,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+  })
 
   const files = payload()
   const hash = createHash('sha256')
@@ -44,11 +69,15 @@ export async function buildSea(): Promise<void> {
   writeFileSync(join(WORK, 'index.json'), JSON.stringify(index))
   const blob = join(WORK, 'sea-prep.blob')
   const config = {
-    main, output: blob, disableExperimentalSEAWarning: true,
+    main,
+    output: blob,
+    disableExperimentalSEAWarning: true,
     assets: Object.fromEntries([['index.json', join(WORK, 'index.json')], ...files.map((f) => [f, join(ROOT, f)])]),
   }
   writeFileSync(join(WORK, 'sea-config.json'), JSON.stringify(config, null, 2))
-  const made = spawnSync(process.execPath, ['--experimental-sea-config', join(WORK, 'sea-config.json')], {encoding: 'utf8'})
+  const made = spawnSync(process.execPath, ['--experimental-sea-config', join(WORK, 'sea-config.json')], {
+    encoding: 'utf8',
+  })
   if (made.status !== 0) throw new Error(`node --experimental-sea-config failed: ${made.stderr}`)
 
   const temp = `${SEA_BINARY}.tmp`

@@ -32,7 +32,11 @@ function commandFiles(dir = join(ROOT, 'src', 'commands')): Array<{id: string; f
     const path = join(dir, entry.name)
     if (entry.isDirectory()) found.push(...commandFiles(path))
     else if (/\.ts$/.test(entry.name) && !/\.(d|test|spec)\.ts$/.test(entry.name)) {
-      const id = relative(join(ROOT, 'src', 'commands'), path).replace(/\.ts$/, '').split(sep).filter((p) => p !== 'index').join(':')
+      const id = relative(join(ROOT, 'src', 'commands'), path)
+        .replace(/\.ts$/, '')
+        .split(sep)
+        .filter((p) => p !== 'index')
+        .join(':')
       found.push({id, file: path})
     }
   }
@@ -57,7 +61,10 @@ function pluginCommands(): Array<{id: string; file: string}> {
  * code-cache loader (a vm.Script) cannot do.
  */
 function hookFiles(): Array<{event: string; identifier: string; file: string}> {
-  const hooks = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).oclif?.hooks ?? {}) as Record<string, string>
+  const hooks = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).oclif?.hooks ?? {}) as Record<
+    string,
+    string
+  >
   return Object.entries(hooks).map(([event, target]) => ({
     event,
     identifier: `HOOK_${event.replace(/\W/g, '_')}`,
@@ -71,7 +78,11 @@ function bundledPjson(): Record<string, unknown> {
   const self = './flannelctl.cjs'
   const hooks = Object.fromEntries(hookFiles().map(({event, identifier}) => [event, {target: self, identifier}]))
   return {
-    name: pjson.name, version: pjson.version, description: pjson.description, type: 'commonjs', engines: pjson.engines,
+    name: pjson.name,
+    version: pjson.version,
+    description: pjson.description,
+    type: 'commonjs',
+    engines: pjson.engines,
     oclif: {
       ...pjson.oclif,
       commands: {strategy: 'explicit', target: self, identifier: 'COMMANDS'},
@@ -91,7 +102,9 @@ function entrySource(): string {
     ...hookFiles().map(({identifier, file}) => `export {default as ${identifier}} from ${JSON.stringify(file)}`),
     `const commands = {}`,
     `const lazy = (id, load) => Object.defineProperty(commands, id, {enumerable: true, get: load})`,
-    ...[...commandFiles(), ...pluginCommands()].map(({id, file}) => `lazy(${JSON.stringify(id)}, () => require(${JSON.stringify(file)}).default)`),
+    ...[...commandFiles(), ...pluginCommands()].map(
+      ({id, file}) => `lazy(${JSON.stringify(id)}, () => require(${JSON.stringify(file)}).default)`,
+    ),
     `export const COMMANDS = commands`,
     `const PJSON = ${JSON.stringify(bundledPjson())}`,
     `export function run(argv) {`,
@@ -114,7 +127,10 @@ const entryPlugin: Plugin = {
     // Our imports of the etcd modules become one require of the sibling bundle (bin/load-bundle.cjs resolves it).
     const names = new RegExp(`^(${ETCD_MODULES.map((m) => m.replace(/[/@.-]/g, '\\$&')).join('|')})$`)
     b.onResolve({filter: names}, (args) => ({path: args.path, namespace: 'etcd-split'}))
-    b.onLoad({filter: /.*/, namespace: 'etcd-split'}, (args) => ({contents: `module.exports = require('./etcd.cjs')[${JSON.stringify(args.path)}]`, loader: 'js'}))
+    b.onLoad({filter: /.*/, namespace: 'etcd-split'}, (args) => ({
+      contents: `module.exports = require('./etcd.cjs')[${JSON.stringify(args.path)}]`,
+      loader: 'js',
+    }))
     b.onResolve({filter: /^\.\/etcd\.cjs$/}, () => ({path: './etcd.cjs', external: true}))
   },
 }
@@ -124,13 +140,21 @@ const etcdPlugin: Plugin = {
   setup(b) {
     b.onResolve({filter: /^flannelctl:etcd$/}, () => ({path: 'etcd', namespace: 'flannelctl'}))
     b.onLoad({filter: /.*/, namespace: 'flannelctl'}, () => ({
-      contents: `module.exports = {${ETCD_MODULES.map((m) => `${JSON.stringify(m)}: require(${JSON.stringify(m)})`).join(', ')}}`, loader: 'js', resolveDir: ROOT,
+      contents: `module.exports = {${ETCD_MODULES.map((m) => `${JSON.stringify(m)}: require(${JSON.stringify(m)})`).join(', ')}}`,
+      loader: 'js',
+      resolveDir: ROOT,
     }))
   },
 }
 
 const COMMON = {
-  bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning', legalComments: 'none', minifySyntax: true,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  legalComments: 'none',
+  minifySyntax: true,
   // ASCII only (esbuild escapes the rest), so bin/load-bundle.cjs can read the source as latin1: no UTF-8 decoding.
   charset: 'ascii',
 } as const
@@ -165,6 +189,7 @@ export async function bundle(): Promise<void> {
  * U+009B in one). A \uXXXX escape means the same character in both, so the bundle can be read as latin1.
  */
 function asciiOnly(source: string): string {
+  // eslint-disable-next-line no-control-regex -- the range is 'everything outside ASCII', NUL included on purpose
   return source.replace(/[^\x00-\x7f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
@@ -194,9 +219,24 @@ async function manifest(): Promise<string> {
 
 function writeCodeCache(): void {
   // A warm-up run that loads etcd3 and gRPC (the endpoint refuses at once), so their functions are in the cache too.
-  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'run.cjs'), 'subnets', 'list', '--endpoints', '127.0.0.1:9', '--dial-timeout', '100ms', '--command-timeout', '100ms'], {
-    encoding: 'utf8', env: {...process.env, FLANNELCTL_WRITE_CODE_CACHE: '1'},
-  })
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'run.cjs'),
+      'subnets',
+      'list',
+      '--endpoints',
+      '127.0.0.1:9',
+      '--dial-timeout',
+      '100ms',
+      '--command-timeout',
+      '100ms',
+    ],
+    {
+      encoding: 'utf8',
+      env: {...process.env, FLANNELCTL_WRITE_CODE_CACHE: '1'},
+    },
+  )
   if (result.error) throw result.error
 }
 

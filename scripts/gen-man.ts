@@ -17,5 +17,6 @@ for (const [file, text] of pages) writeFileSync(join(dir, file), text)
 const pjsonPath = join(root, 'package.json')
 const pjson = JSON.parse(readFileSync(pjsonPath, 'utf8')) as Record<string, unknown>
 const man = [...pages.keys()].sort().map((file) => `./man/${file}`)
-if (JSON.stringify(pjson.man) !== JSON.stringify(man)) writeFileSync(pjsonPath, `${JSON.stringify({...pjson, man}, null, 2)}\n`)
+if (JSON.stringify(pjson.man) !== JSON.stringify(man))
+  writeFileSync(pjsonPath, `${JSON.stringify({...pjson, man}, null, 2)}\n`)
 console.log(`wrote ${pages.size} man pages to man/`)

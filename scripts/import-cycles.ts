@@ -38,7 +38,9 @@ export function importGraph(root: string): Map<string, string[]> {
   const graph = new Map<string, string[]>()
   for (const file of files) {
     const {importedFiles} = ts.preProcessFile(readFileSync(file, 'utf8'), true, true)
-    const targets = importedFiles.map((f) => resolveImport(file, f.fileName, known)).filter((f): f is string => f !== undefined)
+    const targets = importedFiles
+      .map((f) => resolveImport(file, f.fileName, known))
+      .filter((f): f is string => f !== undefined)
     graph.set(file, [...new Set(targets)])
   }
   return graph
@@ -72,7 +74,8 @@ export function findCycles(root: string): string[][] {
       onStack.delete(w)
       component.push(w)
     } while (w !== v)
-    if (component.length > 1 || graph.get(v)!.includes(v)) cycles.push(component.map((f) => relative(resolve(root), f)).sort())
+    if (component.length > 1 || graph.get(v)!.includes(v))
+      cycles.push(component.map((f) => relative(resolve(root), f)).sort())
   }
   for (const v of [...graph.keys()].sort()) if (!index.has(v)) visit(v)
   return cycles

@@ -13,7 +13,8 @@ interface ManifestFlag {
   type: 'boolean' | 'option'
   summary?: string
   description?: string
-  default?: unknown
+  /** As the oclif manifest stores it: JSON values. */
+  default?: string | number | boolean | string[]
   options?: string[]
   multiple?: boolean
   helpGroup?: string
@@ -44,7 +45,10 @@ function esc(text: string): string {
 }
 
 function paragraphs(text: string): string {
-  return text.split(/\n\s*\n/).map((p) => esc(p.trim())).join('\n.PP\n')
+  return text
+    .split(/\n\s*\n/)
+    .map((p) => esc(p.trim()))
+    .join('\n.PP\n')
 }
 
 function example(text: string, id: string): string {
@@ -75,7 +79,9 @@ export function manPageFor(command: ManifestCommand, version: string): string {
     `${esc(name)} \\- ${esc(command.summary ?? '')}`,
     '.SH SYNOPSIS',
     `.B flannelctl ${words.join(' ')}`,
-    ...Object.values(command.args).map((arg) => (arg.required ? `\\fI${arg.name.toUpperCase()}\\fR` : `[\\fI${arg.name.toUpperCase()}\\fR]`)),
+    ...Object.values(command.args).map((arg) =>
+      arg.required ? `\\fI${arg.name.toUpperCase()}\\fR` : `[\\fI${arg.name.toUpperCase()}\\fR]`,
+    ),
     '[\\fIOPTIONS\\fR]',
   ]
   if (command.description) lines.push('.SH DESCRIPTION', paragraphs(command.description))
@@ -99,7 +105,8 @@ export function manPageFor(command: ManifestCommand, version: string): string {
   }
   if (command.examples?.length) {
     lines.push('.SH EXAMPLES')
-    for (const text of command.examples) lines.push('.PP', '.nf', `.RS 4\n${esc(example(text, command.id))}\n.RE`, '.fi')
+    for (const text of command.examples)
+      lines.push('.PP', '.nf', `.RS 4\n${esc(example(text, command.id))}\n.RE`, '.fi')
   }
   lines.push(...exitCodes(), '.SH SEE ALSO', '\\fBflannelctl\\fR(1)')
   return `${lines.join('\n')}\n`
@@ -119,15 +126,25 @@ export function indexPage(manifest: Manifest): string {
     '.B flannelctl',
     '\\fITOPIC\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR]',
     '.SH DESCRIPTION',
-    paragraphs('flannelctl creates and validates the flannel network config, inspects and manages subnet leases with compare-and-swap safety, and programs or verifies a node\'s overlay data plane exactly as flanneld does, sharing one etcd with running flanneld daemons.'),
+    paragraphs(
+      "flannelctl creates and validates the flannel network config, inspects and manages subnet leases with compare-and-swap safety, and programs or verifies a node's overlay data plane exactly as flanneld does, sharing one etcd with running flanneld daemons.",
+    ),
     '.SH COMMANDS',
-    ...ids.flatMap((id) => [`.TP\n\\fBflannelctl ${id.replace(/:/g, ' ')}\\fR`, esc(manifest.commands[id]!.summary ?? '')]),
+    ...ids.flatMap((id) => [
+      `.TP\n\\fBflannelctl ${id.replace(/:/g, ' ')}\\fR`,
+      esc(manifest.commands[id].summary ?? ''),
+    ]),
     '.SH ENVIRONMENT',
-    '.TP\n\\fBFLANNELCTL_ENDPOINTS\\fR, \\fBETCDCTL_ENDPOINTS\\fR', esc('etcd endpoints (--endpoints).'),
-    '.TP\n\\fBFLANNELCTL_PREFIX\\fR', esc('etcd key prefix (--prefix), default /coreos.com/network.'),
-    '.TP\n\\fBFLANNELCTL_CACERT\\fR, \\fBFLANNELCTL_CERT\\fR, \\fBFLANNELCTL_KEY\\fR (and \\fBETCDCTL_*\\fR)', esc('TLS files.'),
-    '.TP\n\\fBFLANNELCTL_USER\\fR, \\fBFLANNELCTL_PASSWORD\\fR', esc('etcd authentication.'),
-    '.TP\n\\fBNO_COLOR\\fR', esc('disable colour.'),
+    '.TP\n\\fBFLANNELCTL_ENDPOINTS\\fR, \\fBETCDCTL_ENDPOINTS\\fR',
+    esc('etcd endpoints (--endpoints).'),
+    '.TP\n\\fBFLANNELCTL_PREFIX\\fR',
+    esc('etcd key prefix (--prefix), default /coreos.com/network.'),
+    '.TP\n\\fBFLANNELCTL_CACERT\\fR, \\fBFLANNELCTL_CERT\\fR, \\fBFLANNELCTL_KEY\\fR (and \\fBETCDCTL_*\\fR)',
+    esc('TLS files.'),
+    '.TP\n\\fBFLANNELCTL_USER\\fR, \\fBFLANNELCTL_PASSWORD\\fR',
+    esc('etcd authentication.'),
+    '.TP\n\\fBNO_COLOR\\fR',
+    esc('disable colour.'),
     ...exitCodes(),
     '.SH SEE ALSO',
     ids.map((id) => `\\fBflannelctl\\-${id.replace(/:/g, '\\-')}\\fR(1)`).join(', '),

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `npm test`: installs what is missing, builds, then runs every test file against real etcd and, as root,
-# the real kernel inside throwaway network namespaces.
+# `npm test`: installs what is missing, lints (ESLint + Prettier: a lint error fails the run), builds, then runs
+# every test file against real etcd and, as root, the real kernel inside throwaway network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
+npm run --silent lint
 [ -f native/build/Release/flannel_udp.node ] && [ -f native/build/Release/sd_notify.node ] || npm run --silent build:native
 npm run --silent build
 # The single executable (test/netns/single-executable.test.ts); postject's ELF library warns about note sections.

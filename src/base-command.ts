@@ -12,7 +12,9 @@ import {outputFlags} from './flags.js'
 import {render} from './output/printers.js'
 import type {OutputFormat, View} from './output/view.js'
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
 
 export abstract class BaseCommand<T extends typeof Command> extends Command {
@@ -37,7 +39,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   protected get format(): OutputFormat {
-    return (this.flags?.output as OutputFormat | undefined) ?? 'table'
+    return this.flags?.output ?? 'table'
   }
 
   protected get colorEnabled(): boolean {
@@ -66,12 +68,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected async confirm(question: string, yes: boolean): Promise<boolean> {
     if (yes) return true
     if (!process.stdin.isTTY || !process.stdout.isTTY) {
-      throw new ConfirmationRequiredError(`${question} — refusing to proceed without confirmation on a non-interactive terminal`, [
-        'pass --yes to confirm, or --dry-run to preview',
-      ])
+      throw new ConfirmationRequiredError(
+        `${question} — refusing to proceed without confirmation on a non-interactive terminal`,
+        ['pass --yes to confirm, or --dry-run to preview'],
+      )
     }
     const {default: inquirer} = await import('inquirer')
-    const answer = await inquirer.prompt<{ok: boolean}>([{type: 'confirm', name: 'ok', message: question, default: false}])
+    const answer = await inquirer.prompt<{ok: boolean}>([
+      {type: 'confirm', name: 'ok', message: question, default: false},
+    ])
     return answer.ok
   }
 

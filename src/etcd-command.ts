@@ -20,7 +20,11 @@ function envValue(name: string): string | undefined {
  * Reads one line from the terminal without echoing it (raw mode: not even a mask, so its length stays private).
  * The prompt goes to stderr so stdout stays clean for -o json. Ctrl-C or Ctrl-D on an empty line cancels.
  */
-export function promptHidden(question: string, input: NodeJS.ReadStream = process.stdin, output: NodeJS.WritableStream = process.stderr): Promise<string> {
+export function promptHidden(
+  question: string,
+  input: NodeJS.ReadStream = process.stdin,
+  output: NodeJS.WritableStream = process.stderr,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     let value = ''
     const finish = () => {
@@ -32,7 +36,7 @@ export function promptHidden(question: string, input: NodeJS.ReadStream = proces
     const onData = (chunk: Buffer | string) => {
       const text = chunk.toString()
       for (let i = 0; i < text.length; i++) {
-        const ch = text[i]!
+        const ch = text[i]
         if (ch === '\r' || ch === '\n' || (ch === '\u0004' && value !== '')) {
           finish()
           resolve(value)
@@ -45,7 +49,8 @@ export function promptHidden(question: string, input: NodeJS.ReadStream = proces
         }
         if (ch === '\u007f' || ch === '\b') value = [...value].slice(0, -1).join('')
         else if (ch === '\u0015') value = ''
-        else if (ch === '\u001b') break // an escape sequence (arrow keys …): ignore the rest of it
+        else if (ch === '\u001b')
+          break // an escape sequence (arrow keys …): ignore the rest of it
         else if (ch >= ' ') value += ch
       }
     }
@@ -84,7 +89,9 @@ export abstract class EtcdCommand<T extends typeof Command> extends BaseCommand<
     password ??= flags.password ?? envValue('FLANNELCTL_PASSWORD') ?? envValue('ETCDCTL_PASSWORD')
     if (password === undefined) {
       if (!process.stdin.isTTY) {
-        throw new InvalidInputError(`no password for etcd user "${user}"`, ['set FLANNELCTL_PASSWORD, or run on a terminal to be prompted'])
+        throw new InvalidInputError(`no password for etcd user "${user}"`, [
+          'set FLANNELCTL_PASSWORD, or run on a terminal to be prompted',
+        ])
       }
       password = await promptHidden(`etcd password for ${user}: `)
     }
@@ -99,10 +106,16 @@ export abstract class EtcdCommand<T extends typeof Command> extends BaseCommand<
   protected async openStore(): Promise<FlannelStore> {
     const flags = this.flags as unknown as Record<string, unknown>
     const [{connect}, {FlannelStore}] = await Promise.all([import('./etcd/client.js'), import('./etcd/store.js')])
-    if (flags['insecure-skip-tls-verify']) this.warning('--insecure-skip-tls-verify: the etcd server certificate is not verified')
+    if (flags['insecure-skip-tls-verify'])
+      this.warning('--insecure-skip-tls-verify: the etcd server certificate is not verified')
     this.connection ??= connect({
-      endpoints: (flagOrEnv(flags.endpoints as string | undefined, 'FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS') ?? DEFAULT_ENDPOINT)
-        .split(',').map((e) => e.trim()).filter(Boolean),
+      endpoints: (
+        flagOrEnv(flags.endpoints as string | undefined, 'FLANNELCTL_ENDPOINTS', 'ETCDCTL_ENDPOINTS') ??
+        DEFAULT_ENDPOINT
+      )
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean),
       cacert: flagOrEnv(flags.cacert as string | undefined, 'FLANNELCTL_CACERT', 'ETCDCTL_CACERT'),
       cert: flagOrEnv(flags.cert as string | undefined, 'FLANNELCTL_CERT', 'ETCDCTL_CERT'),
       key: flagOrEnv(flags.key as string | undefined, 'FLANNELCTL_KEY', 'ETCDCTL_KEY'),

@@ -13,7 +13,8 @@ import {parseDuration} from './util/duration.js'
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:2379'
 export const DEFAULT_PREFIX = '/coreos.com/network'
 
-const durationParse = async (input: string, _context: unknown, options: {name: string}) => parseDuration(input, `--${options.name}`)
+const durationParse = async (input: string, _context: unknown, options: {name: string}) =>
+  parseDuration(input, `--${options.name}`)
 
 export const durationFlag = Flags.custom<number>({parse: durationParse})
 
@@ -43,7 +44,7 @@ export const leaseTtlFlag = Flags.custom<number>({
 
 /** flanneld's --subnet-lease-renew-margin, for every command that judges or performs renewals. */
 export const renewMarginFlag = Flags.custom<number>({
-  summary: 'flanneld\'s --subnet-lease-renew-margin: a lease is renewed when less than this is left.',
+  summary: "flanneld's --subnet-lease-renew-margin: a lease is renewed when less than this is left.",
   default: RENEW_MARGIN_SECONDS * 1000,
   defaultHelp: async () => '60m',
   parse: durationParse,
@@ -57,18 +58,25 @@ export const subnetArg = Args.custom<SubnetPair>({
   parse: async (input) => parseSubnetArg(input),
 })
 
-const outputOption = (options: readonly OutputFormat[]) => Flags.option({
-  char: 'o',
-  summary: 'Output format.',
-  options,
-  default: 'table' as OutputFormat,
-  helpGroup: 'GLOBAL',
-})()
+const outputOption = (options: readonly OutputFormat[]) =>
+  Flags.option({
+    char: 'o',
+    summary: 'Output format.',
+    options,
+    default: 'table' as OutputFormat,
+    helpGroup: 'GLOBAL',
+  })()
 
 export const outputFlags = {
   output: outputOption(OUTPUT_FORMATS),
-  'no-color': Flags.boolean({summary: 'Disable colour (also when NO_COLOR is set or stdout is not a terminal).', helpGroup: 'GLOBAL'}),
-  debug: Flags.boolean({summary: 'Print stack traces and etcd details on errors (secrets redacted).', helpGroup: 'GLOBAL'}),
+  'no-color': Flags.boolean({
+    summary: 'Disable colour (also when NO_COLOR is set or stdout is not a terminal).',
+    helpGroup: 'GLOBAL',
+  }),
+  debug: Flags.boolean({
+    summary: 'Print stack traces and etcd details on errors (secrets redacted).',
+    helpGroup: 'GLOBAL',
+  }),
 }
 
 /** For a command whose table has extra columns: `-o wide` as well (spread over the base class's baseFlags). */
@@ -126,6 +134,16 @@ export const etcdFlags = {
     summary: 'etcd password (prefer FLANNELCTL_PASSWORD, or the prompt on a terminal).',
     helpGroup: 'ETCD',
   }),
-  'dial-timeout': durationFlag({summary: 'Time allowed to connect to etcd.', default: 2000, defaultHelp: async () => '2s', helpGroup: 'ETCD'}),
-  'command-timeout': durationFlag({summary: 'Time allowed for each etcd request.', default: 5000, defaultHelp: async () => '5s', helpGroup: 'ETCD'}),
+  'dial-timeout': durationFlag({
+    summary: 'Time allowed to connect to etcd.',
+    default: 2000,
+    defaultHelp: async () => '2s',
+    helpGroup: 'ETCD',
+  }),
+  'command-timeout': durationFlag({
+    summary: 'Time allowed for each etcd request.',
+    default: 5000,
+    defaultHelp: async () => '5s',
+    helpGroup: 'ETCD',
+  }),
 }

@@ -24,7 +24,8 @@ const goBoolFlag = Flags.custom<boolean>({
 export const interfaceFlags = {
   iface: Flags.string({
     summary: 'Interface to use (name or IPv4 address) for inter-host traffic; repeatable, the first match wins.',
-    description: 'flanneld --iface. Default: the interface holding --public-ip, else the interface of the default route.',
+    description:
+      'flanneld --iface. Default: the interface holding --public-ip, else the interface of the default route.',
     multiple: true,
     helpGroup: 'INTERFACE',
   }),
@@ -38,8 +39,9 @@ export const interfaceFlags = {
     helpGroup: 'INTERFACE',
   }),
   'public-ip': Flags.string({
-    summary: 'IPv4 address other nodes reach this node at (default: the chosen interface\'s address).',
-    description: 'With --iface it may be a NAT address that is not configured locally (vxlan only: host-gw refuses NAT).',
+    summary: "IPv4 address other nodes reach this node at (default: the chosen interface's address).",
+    description:
+      'With --iface it may be a NAT address that is not configured locally (vxlan only: host-gw refuses NAT).',
     helpGroup: 'INTERFACE',
   }),
 }
@@ -52,21 +54,26 @@ export const nodeFlags = {
     helpGroup: 'NODE',
   }),
   bridge: Flags.string({
-    summary: 'Pod bridge to manage: created with the first address of the node\'s subnet (e.g. 10.1.3.1/24) and the overlay MTU.',
+    summary:
+      "Pod bridge to manage: created with the first address of the node's subnet (e.g. 10.1.3.1/24) and the overlay MTU.",
     helpGroup: 'NODE',
   }),
   'ip-masq': Flags.boolean({
-    summary: 'Masquerade traffic leaving the overlay (flanneld --ip-masq: nat chain FLANNEL-POSTRTG, or nftables chain postrtg).',
+    summary:
+      'Masquerade traffic leaving the overlay (flanneld --ip-masq: nat chain FLANNEL-POSTRTG, or nftables chain postrtg).',
     helpGroup: 'NODE',
   }),
   'iptables-forward-rules': goBoolFlag({
-    summary: 'Accept forwarded traffic from and to the Network (flanneld --iptables-forward-rules: chain FLANNEL-FWD, or nftables chain forward).',
-    description: 'Default true, as flanneld: needed where the FORWARD policy is DROP (Docker sets it). Takes a value as flanneld\'s flag does: --iptables-forward-rules=false.',
+    summary:
+      'Accept forwarded traffic from and to the Network (flanneld --iptables-forward-rules: chain FLANNEL-FWD, or nftables chain forward).',
+    description:
+      "Default true, as flanneld: needed where the FORWARD policy is DROP (Docker sets it). Takes a value as flanneld's flag does: --iptables-forward-rules=false.",
     default: true,
     helpGroup: 'NODE',
   }),
   mtu: Flags.integer({
-    summary: 'Underlay MTU to derive the overlay MTU from (vxlan: the device gets MTU−50); default: the config\'s MTU, else the interface\'s.',
+    summary:
+      "Underlay MTU to derive the overlay MTU from (vxlan: the device gets MTU−50); default: the config's MTU, else the interface's.",
     min: 118,
     max: 65535,
     helpGroup: 'NODE',
@@ -91,7 +98,9 @@ export function nodeRequest(raw: RawNodeFlags): NodeRequest {
   if (raw['iface-can-reach'] !== undefined) parseIp4(raw['iface-can-reach'], '--iface-can-reach')
   const bridge = raw.bridge
   if (bridge !== undefined && !/^[^\s/:]{1,15}$/.test(bridge)) {
-    throw new InvalidInputError(`--bridge ${JSON.stringify(bridge)} is not a valid interface name (1-15 characters, no spaces, "/" or ":")`)
+    throw new InvalidInputError(
+      `--bridge ${JSON.stringify(bridge)} is not a valid interface name (1-15 characters, no spaces, "/" or ":")`,
+    )
   }
   return {
     iface: raw.iface ?? [],

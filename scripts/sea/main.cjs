@@ -72,7 +72,9 @@ function removeStale(base) {
     const entry = path.join(base, name)
     try {
       if (fs.lstatSync(entry).mtimeMs < hourAgo) fs.rmSync(entry, {recursive: true, force: true})
-    } catch {}
+    } catch {
+      // another process removed it first
+    }
   }
 }
 
@@ -84,5 +86,7 @@ try {
   process.exit(1)
 }
 // In the private directory a missing or stale code cache is (re)made once; a throwaway directory does without.
-const bundle = loadBundle(path.join(located.dir, 'dist', 'cli', 'flannelctl.cjs'), {writeCache: located.shared ? 'missing' : 'never'})
+const bundle = loadBundle(path.join(located.dir, 'dist', 'cli', 'flannelctl.cjs'), {
+  writeCache: located.shared ? 'missing' : 'never',
+})
 bundle.run(process.argv.slice(2))

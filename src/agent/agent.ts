@@ -35,7 +35,10 @@ export function statusLine(s: ApplySummary): string {
 }
 
 function isEtcdError(error: Error): boolean {
-  return error instanceof EtcdUnavailableError || /etcd|grpc|unavailable|deadline|ECONNREFUSED/i.test(`${error.name} ${error.message}`)
+  return (
+    error instanceof EtcdUnavailableError ||
+    /etcd|grpc|unavailable|deadline|ECONNREFUSED/i.test(`${error.name} ${error.message}`)
+  )
 }
 
 export class Agent implements AgentHooks {
@@ -57,7 +60,8 @@ export class Agent implements AgentHooks {
     this.now = opts.now ?? (() => new Date())
     this.notifier = opts.notifier ?? new SdNotifier({onError: (m) => opts.log.warn(m)})
     this.metrics = new AgentMetrics({
-      leaseSecondsLeft: () => (this.leaseExpiresAt ? (this.leaseExpiresAt.getTime() - this.now().getTime()) / 1000 : null),
+      leaseSecondsLeft: () =>
+        this.leaseExpiresAt ? (this.leaseExpiresAt.getTime() - this.now().getTime()) / 1000 : null,
       udpStats: () => opts.udp?.forwarderHealth()?.stats ?? null,
     })
   }
@@ -66,8 +70,11 @@ export class Agent implements AgentHooks {
   async start(): Promise<string | null> {
     if (this.opts.healthz.port === 0) return null
     this.server = await startHealthServer({
-      host: this.opts.healthz.host, port: this.opts.healthz.port, metrics: this.metrics,
-      health: () => this.health(), ready: () => this.notifier.ready || this.last?.ok === true,
+      host: this.opts.healthz.host,
+      port: this.opts.healthz.port,
+      metrics: this.metrics,
+      health: () => this.health(),
+      ready: () => this.notifier.ready || this.last?.ok === true,
     })
     const a = this.server.address
     const where = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
@@ -78,7 +85,10 @@ export class Agent implements AgentHooks {
   health() {
     const u = this.opts.udp?.forwarderHealth()
     return evaluateHealth({
-      now: this.now(), last: this.last, leaseExpiresAt: this.leaseExpiresAt, leaseLost: this.leaseLostReason,
+      now: this.now(),
+      last: this.last,
+      leaseExpiresAt: this.leaseExpiresAt,
+      leaseLost: this.leaseLostReason,
       udp: u ? {running: u.running, reason: u.reason} : null,
     })
   }
@@ -88,14 +98,18 @@ export class Agent implements AgentHooks {
     const started = performance.now()
     try {
       const out = await run()
-      this.reconciled({trigger: 'start', durationMs: performance.now() - started, summary: out.summary, lease: out.lease})
+      this.reconciled({
+        trigger: 'start',
+        durationMs: performance.now() - started,
+        summary: out.summary,
+        lease: out.lease,
+      })
       return out
     } catch (error) {
       this.reconciled({trigger: 'start', durationMs: performance.now() - started, error: error as Error})
       throw error
     }
   }
-
 
   reconciled(e: ReconcileEvent): void {
     const ok = e.error === undefined
@@ -115,10 +129,15 @@ export class Agent implements AgentHooks {
       this.opts.log.warn('LEASE RE-ACQUIRED', {subnet: s.lease.subnet, action: s.lease.action})
       this.leaseLostReason = undefined
     }
-    this.scope = {overlayDevice: s.device?.name ?? (s.backend === 'udp' ? 'flannel0' : undefined), bridge: s.bridge?.name, network: s.network}
+    this.scope = {
+      overlayDevice: s.device?.name ?? (s.backend === 'udp' ? 'flannel0' : undefined),
+      bridge: s.bridge?.name,
+      network: s.network,
+    }
     if (s.failures.length === 0) this.notifier.markReady(statusLine(s))
     else this.notifier.status(`${s.failures.length} kernel operation(s) failed; ${statusLine(s)}`)
-    if (e.trigger === 'renewal' || s.lease.action === 'renewed') this.opts.log.info('lease renewed', {subnet: s.lease.subnet, expiresAt: s.lease.expiresAt})
+    if (e.trigger === 'renewal' || s.lease.action === 'renewed')
+      this.opts.log.info('lease renewed', {subnet: s.lease.subnet, expiresAt: s.lease.expiresAt})
   }
 
   watchStarted(reason: 'start' | 'restart' | 'compaction'): void {
@@ -137,18 +156,25 @@ export class Agent implements AgentHooks {
     // With --exit-on-lease-loss the command says it as it stops. Otherwise one loud line: the operator who deleted the
     // lease should see what the node did about it.
     if (!exiting) {
-      this.opts.log.error(`LEASE LOST: ${key} was deleted (revoked or expired); re-acquiring it (the same subnet if still free). ` +
-        'To take this node out of the network use `node teardown --release`; for flanneld\'s behaviour run with --exit-on-lease-loss', {key})
+      this.opts.log.error(
+        `LEASE LOST: ${key} was deleted (revoked or expired); re-acquiring it (the same subnet if still free). ` +
+          "To take this node out of the network use `node teardown --release`; for flanneld's behaviour run with --exit-on-lease-loss",
+        {key},
+      )
     }
   }
 
   attach(request: (trigger: string) => void): void {
     this.request = request
     if (!this.opts.kernelEvents || this.follower) return
-    this.follower = followKernel(() => this.scope, (reason) => {
-      this.metrics.kernelEvents.inc()
-      this.request?.(reason)
-    }, (message) => this.opts.log.warn(message))
+    this.follower = followKernel(
+      () => this.scope,
+      (reason) => {
+        this.metrics.kernelEvents.inc()
+        this.request?.(reason)
+      },
+      (message) => this.opts.log.warn(message),
+    )
   }
 
   async stop(status = 'stopping; the data plane stays as it is'): Promise<void> {

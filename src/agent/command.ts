@@ -12,23 +12,31 @@ import {createLogger, LOG_FORMATS, type LogFormat} from './log.js'
 export const agentFlags = {
   'healthz-ip': Flags.string({
     summary: 'With --watch: the address /healthz, /readyz and /metrics listen on (flanneld --healthz-ip).',
-    default: DEFAULT_HEALTHZ_IP, helpGroup: 'AGENT',
+    default: DEFAULT_HEALTHZ_IP,
+    helpGroup: 'AGENT',
   }),
   'healthz-port': Flags.integer({
     summary: 'With --watch: the port of /healthz, /readyz and /metrics; 0 = off (flanneld --healthz-port).',
-    default: 0, min: 0, max: 65535, helpGroup: 'AGENT',
+    default: 0,
+    min: 0,
+    max: 65535,
+    helpGroup: 'AGENT',
   }),
   'log-format': Flags.option({
     summary: 'With --watch: log lines on stderr as text, or one JSON object per line (time, level, msg, fields).',
-    options: LOG_FORMATS, default: 'text' as LogFormat, helpGroup: 'AGENT',
+    options: LOG_FORMATS,
+    default: 'text' as LogFormat,
+    helpGroup: 'AGENT',
   })(),
   'exit-on-lease-loss': Flags.boolean({
-    summary: 'With --watch: stop when this node\'s lease is deleted, as flanneld does (default: acquire it again).',
+    summary: "With --watch: stop when this node's lease is deleted, as flanneld does (default: acquire it again).",
     helpGroup: 'AGENT',
   }),
   'kernel-events': Flags.boolean({
     summary: 'With --watch: follow the kernel (ip monitor) and repair a deleted device, route or neighbour at once.',
-    default: true, allowNo: true, helpGroup: 'AGENT',
+    default: true,
+    allowNo: true,
+    helpGroup: 'AGENT',
   }),
 }
 

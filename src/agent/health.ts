@@ -40,11 +40,19 @@ export function evaluateHealth(h: HealthInput): HealthReport {
   if (h.leaseLost) reasons.push(h.leaseLost)
   else if (h.last && left === null) reasons.push('this node holds no lease')
   else if (left !== null && left <= 0) reasons.push(`this node's lease expired ${-left}s ago`)
-  if (h.udp && !h.udp.running) reasons.push(`the udp forwarder is not running${h.udp.reason ? `: ${h.udp.reason}` : ''}`)
+  if (h.udp && !h.udp.running)
+    reasons.push(`the udp forwarder is not running${h.udp.reason ? `: ${h.udp.reason}` : ''}`)
   return {
     status: reasons.length === 0 ? 'ok' : h.last ? 'degraded' : 'starting',
     reasons,
-    lastReconcile: h.last ? {ok: h.last.ok, at: h.last.at.toISOString(), trigger: h.last.trigger, ...(h.last.error ? {error: h.last.error} : {})} : null,
+    lastReconcile: h.last
+      ? {
+          ok: h.last.ok,
+          at: h.last.at.toISOString(),
+          trigger: h.last.trigger,
+          ...(h.last.error ? {error: h.last.error} : {}),
+        }
+      : null,
     lease: {expiresAt: h.leaseExpiresAt?.toISOString() ?? null, secondsLeft: left},
   }
 }
@@ -75,7 +83,8 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
       const report = opts.health()
       return send(report.status === 'ok' ? 200 : 503, 'application/json', `${JSON.stringify(report)}\n`)
     }
-    if (path === '/readyz') return opts.ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready yet\n')
+    if (path === '/readyz')
+      return opts.ready() ? send(200, 'text/plain', 'ready\n') : send(503, 'text/plain', 'not ready yet\n')
     if (path === '/metrics') {
       opts.metrics.exposition().then(
         (text) => send(200, opts.metrics.contentType, text),
@@ -95,9 +104,10 @@ export async function startHealthServer(opts: HealthServerOptions): Promise<Heal
   })
   return {
     address: server.address() as AddressInfo,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

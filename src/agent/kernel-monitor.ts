@@ -22,7 +22,7 @@ function insideNetwork(dst: string | undefined, network: string | undefined): bo
     const d = parseIPv4Cidr(dst.includes('/') ? dst : `${dst}/32`, 'route')
     if (d.len < net.len) return false
     const mask = net.len === 0 ? 0 : (~0 << (32 - net.len)) >>> 0
-    return ((d.ip & mask) >>> 0) === net.ip
+    return (d.ip & mask) >>> 0 === net.ip
   } catch {
     return false
   }
@@ -43,7 +43,9 @@ export function relevantChange(ev: KernelEvent, scope: OverlayScope): string | n
       return ours || insideNetwork(ev.dst, scope.network) ? `kernel: route ${ev.dst} deleted` : null
     case 'neigh':
       // Only the overlay device's entries: the pod bridge's ARP cache comes and goes by itself.
-      return ev.deleted && ev.dev !== undefined && ev.dev === scope.overlayDevice ? `kernel: neighbour/FDB ${ev.dst} on ${ev.dev} deleted` : null
+      return ev.deleted && ev.dev !== undefined && ev.dev === scope.overlayDevice
+        ? `kernel: neighbour/FDB ${ev.dst} on ${ev.dev} deleted`
+        : null
   }
 }
 
@@ -52,7 +54,11 @@ export interface KernelFollower {
 }
 
 /** Follows the kernel and calls onChange for relevant changes; `scope()` is read per event (it changes on reconcile). */
-export function followKernel(scope: () => OverlayScope | null, onChange: (reason: string) => void, onProblem: (message: string) => void): KernelFollower {
+export function followKernel(
+  scope: () => OverlayScope | null,
+  onChange: (reason: string) => void,
+  onProblem: (message: string) => void,
+): KernelFollower {
   let stopped = false
   let monitor: ReturnType<typeof monitorKernel> | undefined
   let restartTimer: NodeJS.Timeout | undefined
@@ -64,7 +70,9 @@ export function followKernel(scope: () => OverlayScope | null, onChange: (reason
     })
     void monitor.exited.then(({code, stderr}) => {
       if (stopped) return
-      onProblem(`ip monitor exited (${code ?? 'not started'}${stderr.trim() ? `: ${stderr.trim()}` : ''}); restarting in 1s, the resync covers the gap`)
+      onProblem(
+        `ip monitor exited (${code ?? 'not started'}${stderr.trim() ? `: ${stderr.trim()}` : ''}); restarting in 1s, the resync covers the gap`,
+      )
       restartTimer = setTimeout(start, 1000)
       restartTimer.unref()
     })

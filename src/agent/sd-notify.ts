@@ -15,7 +15,6 @@ interface SdNotifyBinding {
   send(path: string, message: string): void
 }
 
-
 export type SendFn = (path: string, message: string) => void
 
 function nativeSend(): SendFn {

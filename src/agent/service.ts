@@ -44,7 +44,8 @@ export async function installUnit(unitDir: string, content: string): Promise<Ser
   const ran: string[] = []
   if (systemdRunning(unitDir)) {
     const r = await systemctl(['daemon-reload'])
-    if (r.code !== 0) throw new OperationFailedError(`wrote ${path}, but systemctl daemon-reload failed: ${r.stderr.trim()}`)
+    if (r.code !== 0)
+      throw new OperationFailedError(`wrote ${path}, but systemctl daemon-reload failed: ${r.stderr.trim()}`)
     ran.push('systemctl daemon-reload')
   }
   return {unit: UNIT_NAME, path, action: 'installed', systemctl: ran}

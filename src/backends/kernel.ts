@@ -10,10 +10,19 @@ import type {Backend, Check, Op} from '../dataplane/types.js'
 import type {BackendPlan, DeviceDecision, PlanInput} from './types.js'
 
 function desiredOf(dataplane: Backend, input: PlanInput): DesiredState {
-  return desiredState(buildNodeSpec({
-    backend: {dataplane}, options: input.options, config: input.config, ownSubnet: input.ownSubnet, ext: input.ext,
-    publicIP: input.publicIP, peers: input.peers, bridge: input.bridge, mtu: input.mtu,
-  }))
+  return desiredState(
+    buildNodeSpec({
+      backend: {dataplane},
+      options: input.options,
+      config: input.config,
+      ownSubnet: input.ownSubnet,
+      ext: input.ext,
+      publicIP: input.publicIP,
+      peers: input.peers,
+      bridge: input.bridge,
+      mtu: input.mtu,
+    }),
+  )
 }
 
 export function kernelPlan(dataplane: Backend, input: PlanInput): BackendPlan {
@@ -24,12 +33,21 @@ export function kernelPlan(dataplane: Backend, input: PlanInput): BackendPlan {
     overlayMtu: desired.overlayMtu,
     bridge: desired.bridge,
     peers: desired.peers.length,
-    warnings: [...desired.skipped.map((sk) => `skipping the lease of ${sk.lease.subnet}: ${sk.reason}`), ...desired.warnings],
+    warnings: [
+      ...desired.skipped.map((sk) => `skipping the lease of ${sk.lease.subnet}: ${sk.reason}`),
+      ...desired.warnings,
+    ],
     notes: [],
     probe: {peers: desired.peers, hostGw: dataplane === 'host-gw'},
-    device: (decision, dryRun) => (decision && desired.device
-      ? {name: desired.device.name, mac: decision.mac, mtu: decision.create ? desired.device.mtu : decision.mtu, action: decision.action(dryRun)}
-      : null),
+    device: (decision, dryRun) =>
+      decision && desired.device
+        ? {
+            name: desired.device.name,
+            mac: decision.mac,
+            mtu: decision.create ? desired.device.mtu : decision.mtu,
+            action: decision.action(dryRun),
+          }
+        : null,
   }
 }
 
@@ -47,23 +65,40 @@ export function kernelLeaseDevice(dataplane: Backend, input: PlanInput): DeviceD
   if (!create && existing) return {mac: existing.mac, mtu: existing.mtu, create: false, action: () => 'kept'}
   const again = existing !== undefined
   return {
-    mac: localAdminMac(input.macBytes!), mtu: desired.device.mtu, create: true,
+    mac: localAdminMac(input.macBytes!),
+    mtu: desired.device.mtu,
+    create: true,
     action: (dryRun) => (dryRun ? (again ? 'would-recreate' : 'would-create') : again ? 'recreated' : 'created'),
   }
 }
 
 /** BackendType, and for a backend with a device the VtepMAC against the device's real MAC. */
-export function kernelLeaseRows(leaseBackendType: string, lease: Lease, input: PlanInput, deviceName: string | undefined): Check[] {
+export function kernelLeaseRows(
+  leaseBackendType: string,
+  lease: Lease,
+  input: PlanInput,
+  deviceName: string | undefined,
+): Check[] {
   const rows: Check[] = []
   const type = lease.attrs.backendType
   const typeOk = type.toLowerCase() === leaseBackendType
-  rows.push({name: 'own lease BackendType', ok: typeOk, detail: typeOk ? type : `${type || '(none)'}, want ${leaseBackendType}`})
+  rows.push({
+    name: 'own lease BackendType',
+    ok: typeOk,
+    detail: typeOk ? type : `${type || '(none)'}, want ${leaseBackendType}`,
+  })
   if (deviceName) {
     const link = input.observed.links.find((l) => l.name === deviceName)
     const leased = vtepMacOf(lease.attrs)
     const name = 'own lease VtepMAC'
-    if (!link) rows.push({name, ok: false, detail: `lease has ${leased ?? '(none)'}, the device ${deviceName} is missing`})
-    else if (leased !== link.mac) rows.push({name, ok: false, detail: `lease has ${leased ?? '(none)'}, ${link.name} has ${link.mac}; peers send to the wrong MAC`})
+    if (!link)
+      rows.push({name, ok: false, detail: `lease has ${leased ?? '(none)'}, the device ${deviceName} is missing`})
+    else if (leased !== link.mac)
+      rows.push({
+        name,
+        ok: false,
+        detail: `lease has ${leased ?? '(none)'}, ${link.name} has ${link.mac}; peers send to the wrong MAC`,
+      })
     else rows.push({name, ok: true, detail: `${leased} = ${link.name}`})
   }
   return rows

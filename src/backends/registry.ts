@@ -14,7 +14,11 @@ import {udpBackend} from './udp/node.js'
 import {vxlanBackend} from './vxlan.js'
 
 /** The registry. Add a backend here. */
-export const NODE_BACKENDS: Readonly<Record<string, NodeBackend>> = {vxlan: vxlanBackend, 'host-gw': hostGwBackend, udp: udpBackend as NodeBackend}
+export const NODE_BACKENDS: Readonly<Record<string, NodeBackend>> = {
+  vxlan: vxlanBackend,
+  'host-gw': hostGwBackend,
+  udp: udpBackend,
+}
 
 /** The backend for the network config; InvalidInputError (exit 2) for one this command cannot program. */
 export function nodeBackendFor(config: NetworkConfig): NodeBackend {

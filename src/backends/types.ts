@@ -161,7 +161,11 @@ export interface NodeBackend<R extends Resident = Resident> {
    * Who holds the backend's port when it is this node's own resident part (this process's, or with 'state-file' the
    * live process that runs it), as words for the prerequisite row; undefined when it is not ours.
    */
-  ownPortHolder?(where: NodeLocation, port: number, holder: {resident: R | undefined} | 'state-file'): Promise<string | undefined>
+  ownPortHolder?(
+    where: NodeLocation,
+    port: number,
+    holder: {resident: R | undefined} | 'state-file',
+  ): Promise<string | undefined>
   /** `node verify` rows about the resident part (process alive, device and socket held, peer table). */
   residentRows?(input: PlanInput, plan: BackendPlan, now: Date): Promise<Check[]>
   /** `node teardown`: stop the process running this network's resident part. Runs for every backend. */

@@ -17,14 +17,18 @@ export const LINUX_VXLAN_PORT = 8472
 function decodeInt(name: string, node: JsonNode): number {
   // Go's json into an `int`: an integer literal only (no fraction, no exponent), within int64.
   if (node.kind !== 'number' || !/^-?\d+$/.test(node.raw) || !Number.isSafeInteger(Number(node.raw))) {
-    throw new InvalidInputError(`error decoding VXLAN backend config: json: cannot unmarshal ${node.raw.slice(0, 40)} into Go struct field .${name} of type int`)
+    throw new InvalidInputError(
+      `error decoding VXLAN backend config: json: cannot unmarshal ${node.raw.slice(0, 40)} into Go struct field .${name} of type int`,
+    )
   }
   return Number(node.raw)
 }
 
 function decodeBool(name: string, node: JsonNode): boolean {
   if (node.kind !== 'bool') {
-    throw new InvalidInputError(`error decoding VXLAN backend config: json: cannot unmarshal ${node.raw.slice(0, 40)} into Go struct field .${name} of type bool`)
+    throw new InvalidInputError(
+      `error decoding VXLAN backend config: json: cannot unmarshal ${node.raw.slice(0, 40)} into Go struct field .${name} of type bool`,
+    )
   }
   return node.value
 }
@@ -36,13 +40,26 @@ export function decodeVxlanOptions(backend: JsonNode | null): VxlanOptions {
   for (const {key, value} of backend.members) {
     if (value.kind === 'null') continue
     switch (foldKey(key)) {
-      case 'vni': o.vni = decodeInt('VNI', value); break
-      case 'port': o.port = decodeInt('Port', value); break
-      case 'mtu': o.mtu = decodeInt('MTU', value); break
-      case 'gbp': o.gbp = decodeBool('GBP', value); break
-      case 'learning': o.learning = decodeBool('Learning', value); break
-      case 'directrouting': o.directRouting = decodeBool('DirectRouting', value); break
-      default: break
+      case 'vni':
+        o.vni = decodeInt('VNI', value)
+        break
+      case 'port':
+        o.port = decodeInt('Port', value)
+        break
+      case 'mtu':
+        o.mtu = decodeInt('MTU', value)
+        break
+      case 'gbp':
+        o.gbp = decodeBool('GBP', value)
+        break
+      case 'learning':
+        o.learning = decodeBool('Learning', value)
+        break
+      case 'directrouting':
+        o.directRouting = decodeBool('DirectRouting', value)
+        break
+      default:
+        break
     }
   }
   if (o.mtu === 0) delete o.mtu // MTU 0 means "the interface MTU"
@@ -62,8 +79,9 @@ export const vxlanBackend: NodeBackend = {
     if (!device) throw new InvalidInputError('a vxlan lease needs the device MAC')
     return `{"VNI":${options.vxlan?.vni ?? VXLAN_DEFAULTS.vni},"VtepMAC":"${device.mac}"}`
   },
-  udpPort: (options) => (options.vxlan?.port || LINUX_VXLAN_PORT),
+  udpPort: (options) => options.vxlan?.port || LINUX_VXLAN_PORT,
   plan: (input) => kernelPlan('vxlan', input),
   leaseDevice: (input) => kernelLeaseDevice('vxlan', input),
-  leaseRows: (lease, input) => kernelLeaseRows('vxlan', lease, input, vxlanDeviceName(input.options.vxlan?.vni ?? VXLAN_DEFAULTS.vni)),
+  leaseRows: (lease, input) =>
+    kernelLeaseRows('vxlan', lease, input, vxlanDeviceName(input.options.vxlan?.vni ?? VXLAN_DEFAULTS.vni)),
 }

@@ -39,10 +39,13 @@ export default class Doctor extends EtcdCommand<typeof Doctor> {
     if (report.unreachable) {
       // Each endpoint's own reason, as the FAIL rows above show it: scripts reading only stderr see the cause too.
       const reasons = report.endpoints.map((e) => e.error ?? `${e.endpoint}: no answer`)
-      throw new EtcdUnavailableError(`no etcd endpoint answered: ${reasons.join('; ')}`, ['check --endpoints, or that etcd is running'])
+      throw new EtcdUnavailableError(`no etcd endpoint answered: ${reasons.join('; ')}`, [
+        'check --endpoints, or that etcd is running',
+      ])
     }
     if (!report.verdict.ok) throw new OperationFailedError(report.verdict.text)
-    if (this.flags.strict && report.verdict.warnings > 0) throw new OperationFailedError(`${report.verdict.text} (--strict: warnings fail)`)
+    if (this.flags.strict && report.verdict.warnings > 0)
+      throw new OperationFailedError(`${report.verdict.text} (--strict: warnings fail)`)
     return view.data
   }
 }

@@ -19,8 +19,17 @@
  * uses it as the baseline).
  */
 import {
-  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, ipv4Mask, ipv4Size,
-  ipv6Mask, ipv6Size, isIPv6PrintedAsIPv4,
+  formatFlannelIPv6,
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6Cidr,
+  type Ipv4Net,
+  type Ipv6Net,
+  ipv4Mask,
+  ipv4Size,
+  ipv6Mask,
+  ipv6Size,
+  isIPv6PrintedAsIPv4,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
 import type {Ipv4Range, Ipv6Range, NetworkConfig} from './network-config.js'
@@ -50,7 +59,7 @@ export interface FreeSet<T extends number | bigint> {
 /** Go's IP4Net.Overlaps for a candidate (ip, len) and another network (masks both with the shorter prefix). */
 function goOverlaps4(ip: number, len: number, other: Ipv4Net): boolean {
   const mask = ipv4Mask(Math.min(len, other.len))
-  return ((ip & mask) >>> 0) === ((other.ip & mask) >>> 0)
+  return (ip & mask) >>> 0 === (other.ip & mask) >>> 0
 }
 
 /** ipv4Mask/ipv4Size by prefix length: the allocation loop runs once per lease, and `2 ** x` is slow there. */
@@ -76,12 +85,21 @@ export type FreeStrategy = 'auto' | 'bitmap' | 'sort'
  *   intervals wider than one index keep their end in a map) and swept, O(n log n) in the occupants and
  *   independent of the size of the range.
  */
-export function freeIpv4(range: Ipv4Range, occupied: Iterable<Ipv4Net>, strategy: FreeStrategy = 'auto'): FreeSet<number> {
+export function freeIpv4(
+  range: Ipv4Range,
+  occupied: Iterable<Ipv4Net>,
+  strategy: FreeStrategy = 'auto',
+): FreeSet<number> {
   const nets = Array.isArray(occupied) ? (occupied as readonly Ipv4Net[]) : [...occupied]
-  return freeIpv4At(range, nets.length, (i) => nets[i]!, strategy)
+  return freeIpv4At(range, nets.length, (i) => nets[i], strategy)
 }
 
-function freeIpv4At(range: Ipv4Range, total: number, netAt: (i: number) => Ipv4Net, strategy: FreeStrategy): FreeSet<number> {
+function freeIpv4At(
+  range: Ipv4Range,
+  total: number,
+  netAt: (i: number) => Ipv4Net,
+  strategy: FreeStrategy,
+): FreeSet<number> {
   const count = ipv4CandidateCount(range)
   const perSize = 1 / ipv4Size(range.subnetLen) // a power of two: multiplying by it divides exactly
   const min = range.subnetMin
@@ -92,8 +110,8 @@ function freeIpv4At(range: Ipv4Range, total: number, netAt: (i: number) => Ipv4N
   let width = 0
   for (let i = 0; i < los.length; i++) {
     const net = netAt(i)
-    const lo = (net.ip & MASK4[net.len]!) >>> 0
-    const hi = lo + SIZE4[net.len]! - 1
+    const lo = (net.ip & MASK4[net.len]) >>> 0
+    const hi = lo + SIZE4[net.len] - 1
     if (hi < min) continue
     const kLo = lo <= min ? 0 : Math.floor((lo - min) * perSize)
     const kHi = Math.min(count - 1, Math.floor((hi - min) * perSize))
@@ -102,7 +120,8 @@ function freeIpv4At(range: Ipv4Range, total: number, netAt: (i: number) => Ipv4N
     his[n++] = kHi
     width += kHi - kLo + 1
   }
-  const bitmap = strategy === 'bitmap' || (strategy === 'auto' && count <= BITMAP_MAX_CANDIDATES && width <= 32 * (count + n))
+  const bitmap =
+    strategy === 'bitmap' || (strategy === 'auto' && count <= BITMAP_MAX_CANDIDATES && width <= 32 * (count + n))
   return bitmap ? sweepBitmap(count, los, his, n) : sweepSorted(count, los, his, n)
 }
 
@@ -114,14 +133,14 @@ function sweepBitmap(count: number, los: Uint32Array, his: Uint32Array, n: numbe
     const first = (0xffffffff << (a & 31)) >>> 0
     const last = 0xffffffff >>> (31 - (b & 31))
     if (wa === wb) {
-      words[wa]! |= first & last
+      words[wa] |= first & last
       return
     }
-    words[wa]! |= first
+    words[wa] |= first
     words.fill(0xffffffff, wa + 1, wb)
-    words[wb]! |= last
+    words[wb] |= last
   }
-  for (let i = 0; i < n; i++) mark(los[i]!, his[i]!)
+  for (let i = 0; i < n; i++) mark(los[i], his[i])
   if (count % 32 !== 0) mark(count, words.length * 32 - 1) // bits past the last candidate
   const runs: number[] = []
   let free = 0
@@ -132,7 +151,7 @@ function sweepBitmap(count: number, los: Uint32Array, his: Uint32Array, n: numbe
     start = -1
   }
   for (let w = 0; w < words.length; w++) {
-    const word = words[w]!
+    const word = words[w]
     if (word === 0) {
       if (start < 0) start = w * 32
     } else if (word === 0xffffffff) {
@@ -155,13 +174,13 @@ function sweepBitmap(count: number, los: Uint32Array, his: Uint32Array, n: numbe
 function sweepSorted(count: number, los: Uint32Array, his: Uint32Array, n: number): FreeSet<number> {
   /** Start index → the largest end index of the intervals that start there and block more than one index. */
   const wide = new Map<number, number>()
-  for (let i = 0; i < n; i++) if (his[i]! > los[i]!) wide.set(los[i]!, Math.max(wide.get(los[i]!) ?? 0, his[i]!))
+  for (let i = 0; i < n; i++) if (his[i] > los[i]) wide.set(los[i], Math.max(wide.get(los[i]) ?? 0, his[i]))
   const sorted = los.subarray(0, n).sort()
   const runs: number[] = []
   let free = 0
   let next = 0 // the first index not yet known to be blocked or free
   for (let j = 0; j < n && next < count; j++) {
-    const lo = sorted[j]!
+    const lo = sorted[j]
     const hi = wide.size === 0 ? lo : (wide.get(lo) ?? lo)
     if (lo > next) {
       runs.push(next, lo - 1)
@@ -180,8 +199,9 @@ function sweepSorted(count: number, los: Uint32Array, his: Uint32Array, n: numbe
 export function nthFreeIpv4(range: Ipv4Range, set: FreeSet<number>, n: number): Ipv4Net {
   let rest = n
   for (let r = 0; r < set.runs.length; r += 2) {
-    const width = set.runs[r + 1]! - set.runs[r]! + 1
-    if (rest < width) return {family: 4, ip: range.subnetMin + (set.runs[r]! + rest) * ipv4Size(range.subnetLen), len: range.subnetLen}
+    const width = set.runs[r + 1] - set.runs[r] + 1
+    if (rest < width)
+      return {family: 4, ip: range.subnetMin + (set.runs[r] + rest) * ipv4Size(range.subnetLen), len: range.subnetLen}
     rest -= width
   }
   throw new RangeError(`free candidate ${n} out of range (${set.free} free)`)
@@ -192,7 +212,7 @@ export function listFreeIpv4(range: Ipv4Range, set: FreeSet<number>, limit = Inf
   const out: Ipv4Net[] = []
   const size = ipv4Size(range.subnetLen)
   for (let r = 0; r < set.runs.length && out.length < limit; r += 2) {
-    for (let k = set.runs[r]!; k <= set.runs[r + 1]! && out.length < limit; k++) {
+    for (let k = set.runs[r]; k <= set.runs[r + 1] && out.length < limit; k++) {
       out.push({family: 4, ip: range.subnetMin + k * size, len: range.subnetLen})
     }
   }
@@ -278,8 +298,9 @@ export function freeIpv6(range: Ipv6Range, occupied: Iterable<Ipv6Net>): FreeSet
 export function nthFreeIpv6(range: Ipv6Range, set: FreeSet<bigint>, n: bigint): Ipv6Net {
   let rest = n
   for (let r = 0; r < set.runs.length; r += 2) {
-    const width = set.runs[r + 1]! - set.runs[r]! + 1n
-    if (rest < width) return {family: 6, ip: range.subnetMin + (set.runs[r]! + rest) * ipv6Size(range.subnetLen), len: range.subnetLen}
+    const width = set.runs[r + 1] - set.runs[r] + 1n
+    if (rest < width)
+      return {family: 6, ip: range.subnetMin + (set.runs[r] + rest) * ipv6Size(range.subnetLen), len: range.subnetLen}
     rest -= width
   }
   throw new RangeError(`free IPv6 candidate ${n} out of range (${set.free} free)`)
@@ -289,7 +310,7 @@ export function listFreeIpv6(range: Ipv6Range, set: FreeSet<bigint>, limit = Inf
   const out: Ipv6Net[] = []
   const size = ipv6Size(range.subnetLen)
   for (let r = 0; r < set.runs.length && out.length < limit; r += 2) {
-    for (let k = set.runs[r]!; k <= set.runs[r + 1]! && out.length < limit; k++) {
+    for (let k = set.runs[r]; k <= set.runs[r + 1] && out.length < limit; k++) {
       out.push({family: 6, ip: range.subnetMin + k * size, len: range.subnetLen})
     }
   }
@@ -321,9 +342,7 @@ export function pickIpv6(range: Ipv6Range, occupied: Iterable<Ipv6Net>, random: 
 
 // ---------------------------------------------------------------------------------------------- both families
 
-export type Allocation =
-  | {ok: true; pair: SubnetPair}
-  | {ok: false; family: 4 | 6; reason: string}
+export type Allocation = {ok: true; pair: SubnetPair} | {ok: false; family: 4 | 6; reason: string}
 
 function ipv4Of(occupants: readonly Occupant[]): Ipv4Net[] {
   return occupants.map((o) => o.subnet)
@@ -346,9 +365,22 @@ export function exhaustedIpv6(range: Ipv6Range): string {
  * flanneld's allocateSubnet with the improvements described at the top: a uniformly random free IPv4 subnet and,
  * when the config enables IPv6, an independent uniformly random free IPv6 subnet.
  */
-export function allocateSubnet(config: NetworkConfig, occupants: readonly Occupant[], random: RandomSource): Allocation {
-  if (!config.ipv4) return {ok: false, family: 4, reason: 'the network has IPv4 disabled: flanneld\'s etcd subnet manager cannot allocate IPv6-only leases'}
-  const ipv4 = pickFrom(config.ipv4, freeIpv4At(config.ipv4, occupants.length, (i) => occupants[i]!.subnet, 'auto'), random)
+export function allocateSubnet(
+  config: NetworkConfig,
+  occupants: readonly Occupant[],
+  random: RandomSource,
+): Allocation {
+  if (!config.ipv4)
+    return {
+      ok: false,
+      family: 4,
+      reason: "the network has IPv4 disabled: flanneld's etcd subnet manager cannot allocate IPv6-only leases",
+    }
+  const ipv4 = pickFrom(
+    config.ipv4,
+    freeIpv4At(config.ipv4, occupants.length, (i) => occupants[i].subnet, 'auto'),
+    random,
+  )
   if (!ipv4) return {ok: false, family: 4, reason: exhaustedIpv4(config.ipv4)}
   if (!config.ipv6) return {ok: true, pair: {ipv4, ipv6: null}}
   const ipv6 = pickIpv6(config.ipv6, ipv6Of(occupants), random)
@@ -390,14 +422,18 @@ export function flanneldCandidates6(range: Ipv6Range, occupied: readonly Ipv6Net
 }
 
 /** flanneld's allocateSubnet as it is: a random pick among the first 100 free candidates of each family. */
-export function flanneldAllocate(config: NetworkConfig, occupants: readonly Occupant[], random: RandomSource): SubnetPair | null {
+export function flanneldAllocate(
+  config: NetworkConfig,
+  occupants: readonly Occupant[],
+  random: RandomSource,
+): SubnetPair | null {
   if (!config.ipv4) return null
   const v4 = flanneldCandidates4(config.ipv4, ipv4Of(occupants))
   const v6 = config.ipv6 ? flanneldCandidates6(config.ipv6, ipv6Of(occupants)) : []
   if (v4.length === 0 || (config.ipv6 && v6.length === 0)) return null
-  const ipv4 = v4[Math.min(v4.length - 1, Math.floor(random() * v4.length))]!
+  const ipv4 = v4[Math.min(v4.length - 1, Math.floor(random() * v4.length))]
   if (!config.ipv6) return {ipv4, ipv6: null}
-  return {ipv4, ipv6: v6[Math.min(v6.length - 1, Math.floor(random() * v6.length))]!}
+  return {ipv4, ipv6: v6[Math.min(v6.length - 1, Math.floor(random() * v6.length))]}
 }
 
 // ---------------------------------------------------------------------------------------------- checks
@@ -410,7 +446,8 @@ export function flanneldAllocate(config: NetworkConfig, occupants: readonly Occu
 export function isLeaseCompatible(config: NetworkConfig, lease: Occupant): boolean {
   const v4 = config.ipv4
   if (!v4) return false
-  if (lease.subnet.ip < v4.subnetMin || lease.subnet.ip > v4.subnetMax || lease.subnet.len !== v4.subnetLen) return false
+  if (lease.subnet.ip < v4.subnetMin || lease.subnet.ip > v4.subnetMax || lease.subnet.len !== v4.subnetLen)
+    return false
   const v6 = config.ipv6
   if (!v6) return lease.ipv6Subnet === null || (lease.ipv6Subnet.ip === 0n && lease.ipv6Subnet.len === 0)
   const sn6 = lease.ipv6Subnet
@@ -426,10 +463,12 @@ export function isLeaseCompatible(config: NetworkConfig, lease: Occupant): boole
  */
 export function checkRequestedSubnet(config: NetworkConfig, pair: SubnetPair): void {
   const v4 = config.ipv4
-  if (!v4) throw new InvalidInputError('the network has IPv4 disabled; flanneld\'s etcd subnet manager cannot use it')
+  if (!v4) throw new InvalidInputError("the network has IPv4 disabled; flanneld's etcd subnet manager cannot use it")
   const text = formatIPv4Cidr(pair.ipv4)
   if (pair.ipv4.len !== v4.subnetLen) {
-    throw new InvalidInputError(`subnet ${text} is a /${pair.ipv4.len}, but network ${formatIPv4Cidr(v4.network)} hands out /${v4.subnetLen} subnets`)
+    throw new InvalidInputError(
+      `subnet ${text} is a /${pair.ipv4.len}, but network ${formatIPv4Cidr(v4.network)} hands out /${v4.subnetLen} subnets`,
+    )
   }
   if ((pair.ipv4.ip & ipv4Mask(v4.subnetLen)) >>> 0 !== pair.ipv4.ip) {
     throw new InvalidInputError(`subnet ${text} is not aligned on a /${v4.subnetLen} boundary`)
@@ -445,21 +484,30 @@ export function checkRequestedSubnet(config: NetworkConfig, pair: SubnetPair): v
   const text6 = formatIPv6Cidr(pair.ipv6)
   if (!v6) throw new InvalidInputError(`subnet ${text}&${text6} has an IPv6 part, but the network does not enable IPv6`)
   if (pair.ipv6.len !== v6.subnetLen) {
-    throw new InvalidInputError(`IPv6 subnet ${text6} is a /${pair.ipv6.len}, but the network hands out /${v6.subnetLen} IPv6 subnets`)
+    throw new InvalidInputError(
+      `IPv6 subnet ${text6} is a /${pair.ipv6.len}, but the network hands out /${v6.subnetLen} IPv6 subnets`,
+    )
   }
   if ((pair.ipv6.ip & ipv6Mask(v6.subnetLen)) !== pair.ipv6.ip) {
     throw new InvalidInputError(`IPv6 subnet ${text6} is not aligned on a /${v6.subnetLen} boundary`)
   }
   if (pair.ipv6.ip < v6.subnetMin || pair.ipv6.ip > v6.subnetMax) {
-    throw new InvalidInputError(`IPv6 subnet ${text6} is outside the range ${formatIPv6Cidr({...pair.ipv6, ip: v6.subnetMin})} – ${formatIPv6Cidr({...pair.ipv6, ip: v6.subnetMax})} of the network`)
+    throw new InvalidInputError(
+      `IPv6 subnet ${text6} is outside the range ${formatIPv6Cidr({...pair.ipv6, ip: v6.subnetMin})} – ${formatIPv6Cidr({...pair.ipv6, ip: v6.subnetMax})} of the network`,
+    )
   }
   if (isIPv6PrintedAsIPv4(pair.ipv6.ip)) {
-    throw new InvalidInputError(`IPv6 subnet ${text6} would be written in dotted IPv4 form by flanneld and corrupt the key; choose another`)
+    throw new InvalidInputError(
+      `IPv6 subnet ${text6} would be written in dotted IPv4 form by flanneld and corrupt the key; choose another`,
+    )
   }
 }
 
 /** The first occupant (in the given order) whose IPv4 part, or IPv6 part, overlaps the pair. */
 export function findOverlapping<T extends Occupant>(occupants: readonly T[], pair: SubnetPair): T | undefined {
-  return occupants.find((o) => goOverlaps4(pair.ipv4.ip, pair.ipv4.len, o.subnet) ||
-    (pair.ipv6 !== null && o.ipv6Subnet !== null && goOverlaps6(pair.ipv6.ip, pair.ipv6.len, o.ipv6Subnet)))
+  return occupants.find(
+    (o) =>
+      goOverlaps4(pair.ipv4.ip, pair.ipv4.len, o.subnet) ||
+      (pair.ipv6 !== null && o.ipv6Subnet !== null && goOverlaps6(pair.ipv6.ip, pair.ipv6.len, o.ipv6Subnet)),
+  )
 }

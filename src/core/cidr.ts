@@ -71,7 +71,10 @@ export function tryParseDottedQuad(text: string): number | undefined {
  * The fast path for networks: `a.b.c.d/len` (or `a.b.c.d-len`, the subnet key form) exactly as Go prints it,
  * host bits included as written (masking is the caller's business). Undefined for anything else.
  */
-export function tryParseCanonicalIPv4Net(text: string, separator: '/' | '-' = '/'): {ip: number; len: number} | undefined {
+export function tryParseCanonicalIPv4Net(
+  text: string,
+  separator: '/' | '-' = '/',
+): {ip: number; len: number} | undefined {
   const m = CANONICAL_NET[separator].exec(text)
   return m ? {ip: quadValue(m), len: Number(m[5])} : undefined
 }
@@ -111,13 +114,15 @@ export function tryParseAnyIPv6(text: string): bigint | undefined {
 
 export function parseIPv4(text: string, what = 'IPv4 address'): number {
   const ip = tryParseIPv4(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv4 address like 192.0.2.7`)
+  if (ip === undefined)
+    throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv4 address like 192.0.2.7`)
   return ip
 }
 
 export function parseIPv6(text: string, what = 'IPv6 address'): bigint {
   const ip = tryParseIPv6(text)
-  if (ip === undefined) throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv6 address like 2001:db8::7`)
+  if (ip === undefined)
+    throw new InvalidInputError(`invalid ${what} ${quoted(text)}: expected an IPv6 address like 2001:db8::7`)
   return ip
 }
 
@@ -251,7 +256,7 @@ export function ipv4Last(net: Ipv4Net): number {
 
 /** `contains`: the address lies inside the network (network and broadcast addresses included). */
 export function ipv4Contains(net: Ipv4Net, ip: number): boolean {
-  return ((ip & ipv4Mask(net.len)) >>> 0) === net.ip
+  return (ip & ipv4Mask(net.len)) >>> 0 === net.ip
 }
 
 /** `within`: every address of `inner` lies inside `outer` (equal networks count as within). */

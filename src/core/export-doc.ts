@@ -79,7 +79,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function checkFields(object: Record<string, unknown>, allowed: string[], where: string): void {
-  for (const name of Object.keys(object)) if (!allowed.includes(name)) fail(`unknown field "${name.slice(0, 60)}" in ${where}`)
+  for (const name of Object.keys(object))
+    if (!allowed.includes(name)) fail(`unknown field "${name.slice(0, 60)}" in ${where}`)
 }
 
 function checkString(value: unknown, where: string, maxBytes: number): string {
@@ -108,11 +109,14 @@ export function parseExportDocument(text: string): ExportDocument {
   if (!isObject(raw)) fail('expected an object at the top level')
   if (raw.format !== EXPORT_FORMAT) fail(`"format" must be "${EXPORT_FORMAT}"`)
   if (raw.formatVersion !== EXPORT_FORMAT_VERSION) {
-    fail(`unsupported formatVersion ${JSON.stringify(raw.formatVersion)?.slice(0, 20)} (this flannelctl reads ${EXPORT_FORMAT_VERSION})`)
+    fail(
+      `unsupported formatVersion ${JSON.stringify(raw.formatVersion)?.slice(0, 20)} (this flannelctl reads ${EXPORT_FORMAT_VERSION})`,
+    )
   }
   checkFields(raw, TOP_LEVEL, 'the document')
   const sourcePrefix = checkString(raw.sourcePrefix, 'sourcePrefix', 4096)
-  if (typeof raw.revision !== 'number' || !Number.isSafeInteger(raw.revision) || raw.revision < 0) fail('revision must be a whole number')
+  if (typeof raw.revision !== 'number' || !Number.isSafeInteger(raw.revision) || raw.revision < 0)
+    fail('revision must be a whole number')
   const exportedAt = checkString(raw.exportedAt, 'exportedAt', 64)
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(exportedAt) || Number.isNaN(Date.parse(exportedAt))) {
     fail('exportedAt must be an ISO 8601 UTC time')
@@ -128,15 +132,28 @@ export function parseExportDocument(text: string): ExportDocument {
   const skipped = raw.skipped ?? []
   if (!Array.isArray(skipped)) fail('skipped must be a list')
   return {
-    format: EXPORT_FORMAT, formatVersion: EXPORT_FORMAT_VERSION, sourcePrefix, revision: raw.revision, exportedAt, config, subnets,
+    format: EXPORT_FORMAT,
+    formatVersion: EXPORT_FORMAT_VERSION,
+    sourcePrefix,
+    revision: raw.revision,
+    exportedAt,
+    config,
+    subnets,
     skipped: skipped.map((s, i) => {
       if (!isObject(s)) fail(`skipped[${i}] must be an object`)
-      return {key: checkString(s.key, `skipped[${i}].key`, 4096), reason: checkString(s.reason, `skipped[${i}].reason`, 4096)}
+      return {
+        key: checkString(s.key, `skipped[${i}].key`, 4096),
+        reason: checkString(s.reason, `skipped[${i}].reason`, 4096),
+      }
     }),
   }
 }
 
 /** What import plans from: the document's data with the export time as the moment its TTLs were observed. */
 export function exportSource(doc: ExportDocument): TransferSource {
-  return {config: doc.config, subnets: doc.subnets.map(({key, value, ttl}) => ({name: key, value, ttl})), observedAt: new Date(doc.exportedAt)}
+  return {
+    config: doc.config,
+    subnets: doc.subnets.map(({key, value, ttl}) => ({name: key, value, ttl})),
+    observedAt: new Date(doc.exportedAt),
+  }
 }

@@ -81,7 +81,9 @@ class Reader {
       return {kind: 'null', raw: 'null'}
     }
     if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number()
-    return this.fail(Number.isNaN(c) ? 'unexpected end of input' : `unexpected character ${JSON.stringify(text[this.pos])}`)
+    return this.fail(
+      Number.isNaN(c) ? 'unexpected end of input' : `unexpected character ${JSON.stringify(text[this.pos])}`,
+    )
   }
 
   /** -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
@@ -252,7 +254,11 @@ export function lookupFolded(node: JsonNode & {kind: 'object'}, field: string): 
 }
 
 const HTML_ESCAPES: Record<string, string> = {
-  '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029',
+  '<': '\\u003c',
+  '>': '\\u003e',
+  '&': '\\u0026',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
 }
 
 /**
@@ -269,7 +275,8 @@ export function compactJson(raw: string): string {
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i)
     if (inString) {
-      if (c === 0x5c) i++ // an escape: the next character is never a quote here
+      if (c === 0x5c)
+        i++ // an escape: the next character is never a quote here
       else if (c === 0x22) inString = false
     } else if (c === 0x22) {
       inString = true

@@ -21,7 +21,8 @@ export interface LeaseFilter {
 export function filterLeases(leases: readonly Lease[], filter: LeaseFilter): Lease[] {
   return leases.filter((lease) => {
     if (!matchesWithoutTtl(lease, filter)) return false
-    if (filter.expiringWithinMs !== undefined && (lease.ttl === null || lease.ttl * 1000 > filter.expiringWithinMs)) return false
+    if (filter.expiringWithinMs !== undefined && (lease.ttl === null || lease.ttl * 1000 > filter.expiringWithinMs))
+      return false
     return true
   })
 }
@@ -32,7 +33,8 @@ export function filterLeases(leases: readonly Lease[], filter: LeaseFilter): Lea
  */
 export function matchesWithoutTtl(lease: Pick<Lease, 'attrs' | 'leaseId'>, filter: LeaseFilter): boolean {
   if (filter.publicIP !== undefined && lease.attrs.publicIP !== filter.publicIP) return false
-  if (filter.backendType !== undefined && lease.attrs.backendType.toLowerCase() !== filter.backendType.toLowerCase()) return false
+  if (filter.backendType !== undefined && lease.attrs.backendType.toLowerCase() !== filter.backendType.toLowerCase())
+    return false
   if (filter.reservationsOnly && lease.leaseId !== null) return false
   return true
 }

@@ -7,7 +7,14 @@
  * running flanneld drop all its peer routes, so nothing is written that this module would not read back.
  */
 import {
-  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, tryParseAnyIPv6,
+  formatFlannelIPv6,
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6,
+  formatIPv6Cidr,
+  type Ipv4Net,
+  type Ipv6Net,
+  tryParseAnyIPv6,
   tryParseIPv4,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
@@ -44,7 +51,8 @@ export function serializeLeaseAttrs(attrs: LeaseAttrs): string {
   let out = `{"PublicIP":"${formatIPv4(attrs.publicIP)}","PublicIPv6":${attrs.publicIPv6 === null ? 'null' : `"${formatFlannelIPv6(attrs.publicIPv6)}"`}`
   if (attrs.backendType !== '') out += `,"BackendType":${goQuote(attrs.backendType)}`
   if (attrs.backendData !== null && attrs.backendData !== '') out += `,"BackendData":${compactJson(attrs.backendData)}`
-  if (attrs.backendV6Data !== null && attrs.backendV6Data !== '') out += `,"BackendV6Data":${compactJson(attrs.backendV6Data)}`
+  if (attrs.backendV6Data !== null && attrs.backendV6Data !== '')
+    out += `,"BackendV6Data":${compactJson(attrs.backendV6Data)}`
   return `${out}}`
 }
 
@@ -63,8 +71,18 @@ export function encodeLeaseValue(attrs: LeaseAttrs): string {
 }
 
 const GO_SHORT_ESCAPES: Record<number, string> = {
-  0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t',
-  0x3c: '\\u003c', 0x3e: '\\u003e', 0x26: '\\u0026', 0x2028: '\\u2028', 0x2029: '\\u2029',
+  0x22: '\\"',
+  0x5c: '\\\\',
+  0x08: '\\b',
+  0x0c: '\\f',
+  0x0a: '\\n',
+  0x0d: '\\r',
+  0x09: '\\t',
+  0x3c: '\\u003c',
+  0x3e: '\\u003e',
+  0x26: '\\u0026',
+  0x2028: '\\u2028',
+  0x2029: '\\u2029',
 }
 
 /**
@@ -81,7 +99,8 @@ export function goQuote(value: string): string {
     let replacement = GO_SHORT_ESCAPES[c]
     if (replacement === undefined && c < 0x20) replacement = `\\u00${c.toString(16).padStart(2, '0')}`
     if (replacement === undefined && c >= 0xd800 && c <= 0xdfff) {
-      const pair = c <= 0xdbff && i + 1 < value.length && value.charCodeAt(i + 1) >= 0xdc00 && value.charCodeAt(i + 1) <= 0xdfff
+      const pair =
+        c <= 0xdbff && i + 1 < value.length && value.charCodeAt(i + 1) >= 0xdc00 && value.charCodeAt(i + 1) <= 0xdfff
       if (pair) {
         i++
         continue
@@ -101,20 +120,30 @@ export function goQuote(value: string): string {
  */
 export function parseLeaseAttrs(text: string): LeaseAttrs {
   const root = parseJson(text)
-  if (root.kind !== 'object' && root.kind !== 'null') throw new InvalidInputError(`lease value must be a JSON object, got ${root.kind}`)
+  if (root.kind !== 'object' && root.kind !== 'null')
+    throw new InvalidInputError(`lease value must be a JSON object, got ${root.kind}`)
   const attrs = leaseAttrs({publicIP: 0})
   for (const {key, value} of root.kind === 'object' ? root.members : []) {
     switch (foldKey(key)) {
-      case 'publicip': attrs.publicIP = decodePublicIP(value); break
-      case 'publicipv6': attrs.publicIPv6 = decodePublicIPv6(value); break
+      case 'publicip':
+        attrs.publicIP = decodePublicIP(value)
+        break
+      case 'publicipv6':
+        attrs.publicIPv6 = decodePublicIPv6(value)
+        break
       case 'backendtype':
         if (value.kind === 'null') break
         if (value.kind !== 'string') throw new InvalidInputError('BackendType must be a string')
         attrs.backendType = value.value
         break
-      case 'backenddata': attrs.backendData = value.raw; break
-      case 'backendv6data': attrs.backendV6Data = value.raw; break
-      default: break
+      case 'backenddata':
+        attrs.backendData = value.raw
+        break
+      case 'backendv6data':
+        attrs.backendV6Data = value.raw
+        break
+      default:
+        break
     }
   }
   return attrs
@@ -129,7 +158,8 @@ function decodePublicIP(node: JsonNode): number {
 function decodePublicIPv6(node: JsonNode): bigint | null {
   if (node.kind === 'null') return null
   const ip = tryParseAnyIPv6(trimQuotes(node.raw))
-  if (ip === undefined) throw new InvalidInputError(`PublicIPv6 must be an IP address or null, got ${jsonExcerpt(node.raw)}`)
+  if (ip === undefined)
+    throw new InvalidInputError(`PublicIPv6 must be an IP address or null, got ${jsonExcerpt(node.raw)}`)
   return ip
 }
 
@@ -146,7 +176,9 @@ export function validateBackendData(backendType: string, raw: string | null, fie
   if (node.kind !== 'object') throw new InvalidInputError(`${field} for vxlan must be an object with VtepMAC`)
   const mac = lookupFolded(node, 'VtepMAC')
   if (!mac || mac.kind !== 'string' || !MAC_PATTERN.test(mac.value)) {
-    throw new InvalidInputError(`${field} for vxlan needs "VtepMAC" as a MAC address string, e.g. {"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"}`)
+    throw new InvalidInputError(
+      `${field} for vxlan needs "VtepMAC" as a MAC address string, e.g. {"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"}`,
+    )
   }
   const vni = lookupFolded(node, 'VNI')
   if (vni && (vni.kind !== 'number' || !/^\d+$/.test(vni.raw) || Number(vni.raw) > 0xffffffff)) {
@@ -206,7 +238,8 @@ export function leaseView(lease: Lease): LeaseView {
     publicIP: formatIPv4(lease.attrs.publicIP),
     publicIPv6: lease.attrs.publicIPv6 === null ? null : formatIPv6(lease.attrs.publicIPv6),
     backendType: lease.attrs.backendType,
-    backendData: lease.attrs.backendData === null || lease.attrs.backendData === '' ? null : JSON.parse(lease.attrs.backendData),
+    backendData:
+      lease.attrs.backendData === null || lease.attrs.backendData === '' ? null : JSON.parse(lease.attrs.backendData),
     leaseId: lease.leaseId === null ? null : formatLeaseId(lease.leaseId),
     ttl: lease.ttl,
     expiresAt: lease.expiresAt ? lease.expiresAt.toISOString() : null,

@@ -40,7 +40,12 @@ const BACKEND_OPTIONS: Record<CreateBackend, Partial<Record<BackendOption, strin
 }
 
 const FLAG_NAMES: Record<BackendOption, string> = {
-  vni: '--vni', port: '--port', mtu: '--mtu', gbp: '--gbp', directRouting: '--direct-routing', learning: '--learning',
+  vni: '--vni',
+  port: '--port',
+  mtu: '--mtu',
+  gbp: '--gbp',
+  directRouting: '--direct-routing',
+  learning: '--learning',
 }
 
 function checkRange(value: number | undefined, min: number, max: number, flag: string): void {
@@ -57,7 +62,8 @@ export function buildNetworkConfig(options: NetworkOptions): Record<string, unkn
   checkRange(options.ipv6SubnetLen, 1, 128, '--ipv6-subnet-len')
   const config: Record<string, unknown> = {}
   if (!options.noIPv4) {
-    if (!options.network) throw new InvalidInputError('--network is required (e.g. --network 10.1.0.0/16), unless --no-ipv4')
+    if (!options.network)
+      throw new InvalidInputError('--network is required (e.g. --network 10.1.0.0/16), unless --no-ipv4')
     config.Network = formatIPv4Cidr(options.network)
     if (options.subnetLen !== undefined) config.SubnetLen = options.subnetLen
     if (options.subnetMin !== undefined) config.SubnetMin = formatIPv4(options.subnetMin)
@@ -72,7 +78,11 @@ export function buildNetworkConfig(options: NetworkOptions): Record<string, unkn
     if (options.ipv6SubnetLen !== undefined) config.IPv6SubnetLen = options.ipv6SubnetLen
     if (options.ipv6SubnetMin !== undefined) config.IPv6SubnetMin = formatIPv6(options.ipv6SubnetMin)
     if (options.ipv6SubnetMax !== undefined) config.IPv6SubnetMax = formatIPv6(options.ipv6SubnetMax)
-  } else if (options.ipv6SubnetLen !== undefined || options.ipv6SubnetMin !== undefined || options.ipv6SubnetMax !== undefined) {
+  } else if (
+    options.ipv6SubnetLen !== undefined ||
+    options.ipv6SubnetMin !== undefined ||
+    options.ipv6SubnetMax !== undefined
+  ) {
     throw new InvalidInputError('--ipv6-subnet-len/min/max need --ipv6-network')
   } else if (options.noIPv4) {
     throw new InvalidInputError('--no-ipv4 needs --ipv6-network')

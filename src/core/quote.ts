@@ -20,5 +20,6 @@ export function jsonExcerpt(raw: string, limit = QUOTE_LIMIT): string {
 
 /** A value shown as a table cell: as is when it is plain text, else quoted, so a newline cannot split the row. */
 export function cellValue(text: string, limit = QUOTE_LIMIT): string {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
   return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(text) || [...text].length > limit ? quoted(text, limit) : text
 }

@@ -7,7 +7,15 @@
  * "older than" mean nothing for it and never select it; only the explicit criteria (incompatible, duplicates,
  * public IP lists) can.
  */
-import {formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, ipv4Contains, ipv6Contains, tryParseIPv4} from './cidr.js'
+import {
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6,
+  formatIPv6Cidr,
+  ipv4Contains,
+  ipv6Contains,
+  tryParseIPv4,
+} from './cidr.js'
 import type {Lease} from './lease.js'
 import {compareLeases} from './lease-query.js'
 import type {NetworkConfig} from './network-config.js'
@@ -43,7 +51,11 @@ export interface ReclaimCandidate {
 export function formatSeconds(seconds: number): string {
   let rest = Math.max(0, Math.floor(seconds))
   const parts: string[] = []
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['m', 60]] as const) {
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`)
       rest %= size
@@ -54,8 +66,14 @@ export function formatSeconds(seconds: number): string {
 }
 
 export function hasAnyCriterion(criteria: ReclaimCriteria): boolean {
-  return criteria.incompatible !== undefined || Boolean(criteria.duplicates) || criteria.staleMarginSeconds !== undefined ||
-    (criteria.publicIPs?.length ?? 0) > 0 || criteria.liveIPs !== undefined || criteria.olderThanSeconds !== undefined
+  return (
+    criteria.incompatible !== undefined ||
+    Boolean(criteria.duplicates) ||
+    criteria.staleMarginSeconds !== undefined ||
+    (criteria.publicIPs?.length ?? 0) > 0 ||
+    criteria.liveIPs !== undefined ||
+    criteria.olderThanSeconds !== undefined
+  )
 }
 
 /**
@@ -69,7 +87,8 @@ export function incompatibilities(lease: Pick<Lease, 'subnet' | 'ipv6Subnet'>, c
   const v4 = config.ipv4
   if (v4) {
     const net = v4.network
-    if (lease.subnet.len !== v4.subnetLen) problems.push(`prefix length /${lease.subnet.len}, config SubnetLen is /${v4.subnetLen}`)
+    if (lease.subnet.len !== v4.subnetLen)
+      problems.push(`prefix length /${lease.subnet.len}, config SubnetLen is /${v4.subnetLen}`)
     if (lease.subnet.len < net.len || !ipv4Contains(net, lease.subnet.ip)) {
       problems.push(`outside Network ${formatIPv4Cidr(net)}`)
     } else if (lease.subnet.ip < v4.subnetMin || lease.subnet.ip > v4.subnetMax) {
@@ -82,11 +101,14 @@ export function incompatibilities(lease: Pick<Lease, 'subnet' | 'ipv6Subnet'>, c
     if (!sub) {
       problems.push('no IPv6 subnet, but the config enables IPv6')
     } else {
-      if (sub.len !== v6.subnetLen) problems.push(`IPv6 prefix length /${sub.len}, config IPv6SubnetLen is /${v6.subnetLen}`)
+      if (sub.len !== v6.subnetLen)
+        problems.push(`IPv6 prefix length /${sub.len}, config IPv6SubnetLen is /${v6.subnetLen}`)
       if (sub.len < v6.network.len || !ipv6Contains(v6.network, sub.ip)) {
         problems.push(`IPv6 subnet outside IPv6Network ${formatIPv6Cidr(v6.network)}`)
       } else if (sub.ip < v6.subnetMin || sub.ip > v6.subnetMax) {
-        problems.push(`IPv6 subnet outside IPv6SubnetMin..IPv6SubnetMax (${formatIPv6(v6.subnetMin)}..${formatIPv6(v6.subnetMax)})`)
+        problems.push(
+          `IPv6 subnet outside IPv6SubnetMin..IPv6SubnetMax (${formatIPv6(v6.subnetMin)}..${formatIPv6(v6.subnetMax)})`,
+        )
       }
     }
   } else if (lease.ipv6Subnet) {
@@ -110,11 +132,15 @@ export function duplicateGroups(leases: readonly Lease[]): Lease[][] {
   }
   return [...byIP.values()]
     .filter((group) => group.length > 1)
-    .map((group) => [...group].sort((a, b) => b.modRevision - a.modRevision || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)))
+    .map((group) =>
+      [...group].sort((a, b) => b.modRevision - a.modRevision || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
+    )
 }
 
 function leaseName(lease: Lease): string {
-  return lease.ipv6Subnet ? `${formatIPv4Cidr(lease.subnet)}&${formatIPv6Cidr(lease.ipv6Subnet)}` : formatIPv4Cidr(lease.subnet)
+  return lease.ipv6Subnet
+    ? `${formatIPv4Cidr(lease.subnet)}&${formatIPv6Cidr(lease.ipv6Subnet)}`
+    : formatIPv4Cidr(lease.subnet)
 }
 
 /**
@@ -122,7 +148,11 @@ function leaseName(lease: Lease): string {
  * `grantedTtl` maps lease keys to the TTL their etcd lease was granted with (needed only for olderThanSeconds;
  * a lease without an entry is not selected by age).
  */
-export function planReclaim(leases: readonly Lease[], criteria: ReclaimCriteria, grantedTtl: ReadonlyMap<string, number> = new Map()): ReclaimCandidate[] {
+export function planReclaim(
+  leases: readonly Lease[],
+  criteria: ReclaimCriteria,
+  grantedTtl: ReadonlyMap<string, number> = new Map(),
+): ReclaimCandidate[] {
   const reasons = new Map<Lease, ReclaimReason[]>()
   const add = (lease: Lease, criterion: ReclaimCriterion, detail: string) => {
     const list = reasons.get(lease)
@@ -138,7 +168,11 @@ export function planReclaim(leases: readonly Lease[], criteria: ReclaimCriteria,
   if (criteria.duplicates) {
     for (const [kept, ...older] of duplicateGroups(leases)) {
       for (const lease of older) {
-        add(lease, 'duplicate', `public IP ${formatIPv4(lease.attrs.publicIP)} also holds ${leaseName(kept!)} (written later, at revision ${kept!.modRevision}; kept)`)
+        add(
+          lease,
+          'duplicate',
+          `public IP ${formatIPv4(lease.attrs.publicIP)} also holds ${leaseName(kept)} (written later, at revision ${kept.modRevision}; kept)`,
+        )
       }
     }
   }
@@ -146,19 +180,25 @@ export function planReclaim(leases: readonly Lease[], criteria: ReclaimCriteria,
   if (margin !== undefined) {
     for (const lease of leases) {
       if (lease.leaseId === null || lease.ttl === null || lease.ttl >= margin) continue
-      add(lease, 'stale', `TTL ${formatSeconds(lease.ttl)} is below the renew margin ${formatSeconds(margin)}: its flanneld missed the renewal`)
+      add(
+        lease,
+        'stale',
+        `TTL ${formatSeconds(lease.ttl)} is below the renew margin ${formatSeconds(margin)}: its flanneld missed the renewal`,
+      )
     }
   }
   if (criteria.publicIPs && criteria.publicIPs.length > 0) {
     const wanted = new Set(criteria.publicIPs)
     for (const lease of leases) {
-      if (wanted.has(lease.attrs.publicIP)) add(lease, 'public-ip', `public IP ${formatIPv4(lease.attrs.publicIP)} given with --public-ip`)
+      if (wanted.has(lease.attrs.publicIP))
+        add(lease, 'public-ip', `public IP ${formatIPv4(lease.attrs.publicIP)} given with --public-ip`)
     }
   }
   if (criteria.liveIPs) {
     const {ips, source} = criteria.liveIPs
     for (const lease of leases) {
-      if (!ips.has(lease.attrs.publicIP)) add(lease, 'not-in', `public IP ${formatIPv4(lease.attrs.publicIP)} is not in ${source}`)
+      if (!ips.has(lease.attrs.publicIP))
+        add(lease, 'not-in', `public IP ${formatIPv4(lease.attrs.publicIP)} is not in ${source}`)
     }
   }
   const olderThan = criteria.olderThanSeconds
@@ -167,7 +207,8 @@ export function planReclaim(leases: readonly Lease[], criteria: ReclaimCriteria,
       const granted = grantedTtl.get(lease.key)
       if (lease.leaseId === null || lease.ttl === null || granted === undefined) continue
       const age = granted - lease.ttl
-      if (age > olderThan) add(lease, 'older-than', `etcd lease age ${formatSeconds(age)} is above ${formatSeconds(olderThan)}`)
+      if (age > olderThan)
+        add(lease, 'older-than', `etcd lease age ${formatSeconds(age)} is above ${formatSeconds(olderThan)}`)
     }
   }
   return [...reasons.entries()]

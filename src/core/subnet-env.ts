@@ -6,8 +6,14 @@
  * Pure: no file access here, and the process environment godotenv consults for `$VAR` expansion is injected.
  */
 import {
-  formatFlannelIPv6, formatFlannelIPv6Cidr, formatIPv4, formatIPv4Cidr, type Ipv4Net, type Ipv6Net,
-  tryParseIPv4Cidr, tryParseIPv6Cidr,
+  formatFlannelIPv6,
+  formatFlannelIPv6Cidr,
+  formatIPv4,
+  formatIPv4Cidr,
+  type Ipv4Net,
+  type Ipv6Net,
+  tryParseIPv4Cidr,
+  tryParseIPv6Cidr,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
 import {quoted} from './quote.js'
@@ -48,7 +54,8 @@ export function formatSubnetEnv(input: SubnetEnvInput): string {
     out += `FLANNEL_IPV6_NETWORK=${formatFlannelIPv6Cidr(input.ipv6Network)}\n`
     out += `FLANNEL_IPV6_SUBNET=${formatFlannelIPv6((input.ipv6Subnet.ip + 1n) & IPV6_ALL)}/${input.ipv6Subnet.len}\n`
   }
-  if (!Number.isSafeInteger(input.mtu)) throw new InvalidInputError(`subnet.env MTU must be an integer, got ${input.mtu}`)
+  if (!Number.isSafeInteger(input.mtu))
+    throw new InvalidInputError(`subnet.env MTU must be an integer, got ${input.mtu}`)
   out += `FLANNEL_MTU=${input.mtu}\nFLANNEL_IPMASQ=${input.ipMasq ? 'true' : 'false'}\n`
   return out
 }
@@ -107,12 +114,16 @@ export function parseEnvIpv6Cidrs(value: string): EnvCidrs<Ipv6Net> {
   return result
 }
 
-function single<T extends Ipv4Net | Ipv6Net>(values: Map<string, string>, key: string, parse: (value: string) => EnvCidrs<T>): T | null {
+function single<T extends Ipv4Net | Ipv6Net>(
+  values: Map<string, string>,
+  key: string,
+  parse: (value: string) => EnvCidrs<T>,
+): T | null {
   const value = values.get(key)
   if (value === undefined) return null
   const {nets} = parse(value)
   if (nets.length !== 1) return null
-  const net = nets[0]!
+  const net = nets[0]
   const zero = net.family === 4 ? net.ip === 0 : net.ip === 0n
   return zero && net.len === 0 ? null : net
 }
@@ -146,7 +157,7 @@ function dotenvError(message: string): InvalidInputError {
 
 /** utf8.DecodeRune: the rune at i and its width; invalid or truncated sequences are (U+FFFD, 1). */
 function decodeRune(b: Uint8Array, i: number): [number, number] {
-  const c0 = b[i]!
+  const c0 = b[i]
   if (c0 < 0x80) return [c0, 1]
   if (c0 < 0xc2 || c0 > 0xf4) return [0xfffd, 1]
   const size = c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4
@@ -166,7 +177,15 @@ function decodeRune(b: Uint8Array, i: number): [number, number] {
 /** Go's unicode.IsSpace. */
 function isUnicodeSpace(r: number): boolean {
   if (r <= 0xff) return r === 0x20 || (r >= 0x09 && r <= 0x0d) || r === 0x85 || r === 0xa0
-  return r === 0x1680 || (r >= 0x2000 && r <= 0x200a) || r === 0x2028 || r === 0x2029 || r === 0x202f || r === 0x205f || r === 0x3000
+  return (
+    r === 0x1680 ||
+    (r >= 0x2000 && r <= 0x200a) ||
+    r === 0x2028 ||
+    r === 0x2029 ||
+    r === 0x202f ||
+    r === 0x205f ||
+    r === 0x3000
+  )
 }
 
 /** godotenv's isSpace: a space but not a line break. */
@@ -177,8 +196,8 @@ function isDotenvSpace(r: number): boolean {
 /** bytes.TrimLeftFunc from i: the first position whose rune does not satisfy f. */
 function skipRunes(b: Uint8Array, i: number, f: (r: number) => boolean): number {
   while (i < b.length) {
-    if (b[i]! < 0x80) {
-      if (!f(b[i]!)) return i
+    if (b[i] < 0x80) {
+      if (!f(b[i])) return i
       i++
       continue
     }
@@ -220,7 +239,7 @@ function locateKeyName(b: Uint8Array, from: number): [string, number] {
   let keyEnd = src
   let offset = src
   for (let i = src; i < b.length; i++) {
-    const c = b[i]!
+    const c = b[i]
     if (isDotenvSpace(c)) continue
     if (c === 0x3d || c === 0x3a) {
       keyEnd = i
@@ -229,14 +248,16 @@ function locateKeyName(b: Uint8Array, from: number): [string, number] {
     }
     if (c === 0x5f || c === 0x2e || LATIN1_KEY_CHAR[c]) continue
     const near = decoder.decode(b.subarray(src, Math.min(b.length, src + 80)))
-    throw dotenvError(`unexpected character ${JSON.stringify(String.fromCharCode(c))} in variable name near ${JSON.stringify(near)}`)
+    throw dotenvError(
+      `unexpected character ${JSON.stringify(String.fromCharCode(c))} in variable name near ${JSON.stringify(near)}`,
+    )
   }
   if (src >= b.length) throw dotenvError('zero length string')
   // strings.TrimRightFunc(key, unicode.IsSpace), rune by rune.
   let trimmedEnd = src
   for (let i = src; i < keyEnd;) {
-    const ascii = b[i]! < 0x80
-    const [r, size] = ascii ? [b[i]!, 1] : decodeRune(b, i)
+    const ascii = b[i] < 0x80
+    const [r, size] = ascii ? [b[i], 1] : decodeRune(b, i)
     i += size
     if (!isUnicodeSpace(r)) trimmedEnd = i
   }
@@ -244,7 +265,12 @@ function locateKeyName(b: Uint8Array, from: number): [string, number] {
 }
 
 /** extractVarValue: the value and where the rest starts (null: the input is used up). */
-function extractVarValue(b: Uint8Array, from: number, vars: Map<string, string>, env: ReadonlyMap<string, string>): [string, number | null] {
+function extractVarValue(
+  b: Uint8Array,
+  from: number,
+  vars: Map<string, string>,
+  env: ReadonlyMap<string, string>,
+): [string, number | null] {
   const quote = b[from]
   if (quote !== 0x22 && quote !== 0x27) {
     let endOfLine = from

@@ -5,8 +5,16 @@
  * flanneld itself computes, since it gets, watches and renews its own lease under that exact name.
  */
 import {
-  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, tryParseIPv4,
-  tryParseIPv4Cidr, tryParseIPv6, tryParseIPv6Cidr,
+  formatFlannelIPv6,
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6Cidr,
+  type Ipv4Net,
+  type Ipv6Net,
+  tryParseIPv4,
+  tryParseIPv4Cidr,
+  tryParseIPv6,
+  tryParseIPv6Cidr,
 } from './cidr.js'
 import {InvalidInputError} from './errors.js'
 import {quoted} from './quote.js'
@@ -168,7 +176,7 @@ export function parseSubnetArg(text: string): SubnetPair {
   }
   if (separators > 1 || trimmed === '') throw invalidSubnet(text)
   const parts = trimmed.split(/[&,]/)
-  const ipv4 = parseCidrPart(parts[0]!, text, 4) as Ipv4Net
+  const ipv4 = parseCidrPart(parts[0], text, 4) as Ipv4Net
   const ipv6 = parts[1] === undefined ? null : (parseCidrPart(parts[1], text, 6) as Ipv6Net)
   return {ipv4, ipv6}
 }

@@ -85,7 +85,19 @@ export function secondsLeft(deadlineMs: number, now: Date): number {
 }
 
 function item(kind: TransferItem['kind'], source: string, key: string, fields: Partial<TransferItem>): TransferItem {
-  return {kind, source, key, action: 'skip', value: null, reservation: false, deadlineMs: null, ttl: null, reason: null, invalid: false, ...fields}
+  return {
+    kind,
+    source,
+    key,
+    action: 'skip',
+    value: null,
+    reservation: false,
+    deadlineMs: null,
+    ttl: null,
+    reason: null,
+    invalid: false,
+    ...fields,
+  }
 }
 
 /** A source key that cannot even be named in the target (a v2 directory, say): never written. */
@@ -100,7 +112,10 @@ function skip(base: TransferItem, reason: string, invalid = true): TransferItem 
 function compareWithTarget(base: TransferItem, value: string, existing: string | null | undefined): TransferItem {
   if (existing === undefined) return {...base, action: 'create', value}
   if (existing === value) return {...base, action: 'identical', value: null}
-  const reason = existing === null ? 'the target key holds a value that is not a flannel lease' : 'the target holds a different value (left as it is)'
+  const reason =
+    existing === null
+      ? 'the target key holds a value that is not a flannel lease'
+      : 'the target holds a different value (left as it is)'
   return {...base, action: 'conflict', value: null, reason}
 }
 
@@ -110,7 +125,8 @@ function byteLength(text: string): number {
 
 /** The value to write for one lease, or the reason flanneld could not read it. */
 function leaseValue(text: string, encoding: ValueEncoding): {value: string} | {reason: string} {
-  if (byteLength(text) > MAX_LEASE_VALUE_BYTES) return {reason: `value is ${byteLength(text)} bytes, more than the ${MAX_LEASE_VALUE_BYTES} any lease needs`}
+  if (byteLength(text) > MAX_LEASE_VALUE_BYTES)
+    return {reason: `value is ${byteLength(text)} bytes, more than the ${MAX_LEASE_VALUE_BYTES} any lease needs`}
   try {
     const attrs = parseLeaseAttrs(text)
     if (encoding === 'reencode') return {value: encodeLeaseValue(attrs)}
@@ -127,7 +143,12 @@ function leaseValue(text: string, encoding: ValueEncoding): {value: string} | {r
  * One lease. Its deadline is the source's observation time plus the TTL it had then; an observation time in the
  * future (a clock ahead at export) counts as now, so a TTL is never extended by clock skew.
  */
-export function planLease(entry: SourceEntry, target: TargetState, options: TransferOptions, observedAt: Date): TransferItem {
+export function planLease(
+  entry: SourceEntry,
+  target: TargetState,
+  options: TransferOptions,
+  observedAt: Date,
+): TransferItem {
   const key = joinKey(options.prefix, 'subnets', entry.name)
   const base = item('lease', entry.label ?? entry.name, key, {reservation: entry.ttl === null})
   const pair = entry.name.includes('/') ? null : parseSubnetKey(entry.name)
@@ -138,19 +159,26 @@ export function planLease(entry: SourceEntry, target: TargetState, options: Tran
   if ('reason' in encoded) return skip(base, encoded.reason)
   let deadlineMs: number | null = null
   if (entry.ttl !== null) {
-    deadlineMs = options.refreshTtlSeconds === undefined
-      ? Math.min(observedAt.getTime(), options.now.getTime()) + entry.ttl * 1000
-      : options.now.getTime() + options.refreshTtlSeconds * 1000
+    deadlineMs =
+      options.refreshTtlSeconds === undefined
+        ? Math.min(observedAt.getTime(), options.now.getTime()) + entry.ttl * 1000
+        : options.now.getTime() + options.refreshTtlSeconds * 1000
     if (secondsLeft(deadlineMs, options.now) <= 0) return skip({...base, ttl: 0}, 'expired', false)
   }
   const withTtl = {...base, deadlineMs, ttl: deadlineMs === null ? null : secondsLeft(deadlineMs, options.now)}
   return compareWithTarget(withTtl, encoded.value, target.subnets.get(key))
 }
 
-export function planConfig(config: string | null, target: TargetState, options: TransferOptions, sourceName: string): TransferItem {
+export function planConfig(
+  config: string | null,
+  target: TargetState,
+  options: TransferOptions,
+  sourceName: string,
+): TransferItem {
   const base = item('config', sourceName, configKey(options.prefix), {})
   if (config === null) return skip(base, 'the source has no network config', false)
-  if (byteLength(config) > MAX_CONFIG_BYTES) return skip(base, `config is ${byteLength(config)} bytes, more than ${MAX_CONFIG_BYTES}`)
+  if (byteLength(config) > MAX_CONFIG_BYTES)
+    return skip(base, `config is ${byteLength(config)} bytes, more than ${MAX_CONFIG_BYTES}`)
   try {
     loadNetworkConfig(config)
   } catch (error) {
@@ -164,8 +192,14 @@ export function planConfig(config: string | null, target: TargetState, options: 
  * The whole plan: leases first (sorted by key), the config last. That is also the write order: a v3 flanneld
  * waits for its config, so none can start allocating until every lease it must not hand out again is in place.
  */
-export function planTransfer(source: TransferSource, target: TargetState, options: TransferOptions, configSourceName = 'config'): TransferItem[] {
-  const leases = [...source.subnets].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+export function planTransfer(
+  source: TransferSource,
+  target: TargetState,
+  options: TransferOptions,
+  configSourceName = 'config',
+): TransferItem[] {
+  const leases = [...source.subnets]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((entry) => planLease(entry, target, options, source.observedAt))
   return [...leases, planConfig(source.config, target, options, configSourceName)]
 }

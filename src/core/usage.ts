@@ -63,11 +63,11 @@ export function subtractIntervals(a: readonly SlotInterval[], b: readonly SlotIn
   let j = 0
   for (const interval of a) {
     let start = interval.first
-    while (j < b.length && b[j]!.last < start) j++
+    while (j < b.length && b[j].last < start) j++
     let k = j
-    while (k < b.length && b[k]!.first <= interval.last) {
-      if (b[k]!.first > start) out.push({first: start, last: b[k]!.first - 1})
-      start = Math.max(start, b[k]!.last + 1)
+    while (k < b.length && b[k].first <= interval.last) {
+      if (b[k].first > start) out.push({first: start, last: b[k].first - 1})
+      start = Math.max(start, b[k].last + 1)
       k++
     }
     if (start <= interval.last) out.push({first: start, last: interval.last})
@@ -118,7 +118,12 @@ export function computeUsage(range: Ipv4Range, leases: readonly Lease[]): Usage 
   let next = 0
   const pushRun = (from: number, to: number) => {
     if (to < from) return
-    freeRuns.push({index: from, count: to - from + 1, first: range.subnetMin + from * size, last: range.subnetMin + to * size})
+    freeRuns.push({
+      index: from,
+      count: to - from + 1,
+      first: range.subnetMin + from * size,
+      last: range.subnetMin + to * size,
+    })
   }
   for (const interval of used) {
     pushRun(next, interval.first - 1)
@@ -128,9 +133,18 @@ export function computeUsage(range: Ipv4Range, leases: readonly Lease[]): Usage 
   let largestFreeRun: FreeRun | null = null
   for (const run of freeRuns) if (!largestFreeRun || run.count > largestFreeRun.count) largestFreeRun = run
   return {
-    range, total, leased, reserved, free: total - leased - reserved,
+    range,
+    total,
+    leased,
+    reserved,
+    free: total - leased - reserved,
     usedPercent: total === 0 ? 0 : Math.round(((leased + reserved) / total) * 1000) / 10,
-    freeRuns, largestFreeRun, outside, wrongLength, leasedSlots, reservedSlots,
+    freeRuns,
+    largestFreeRun,
+    outside,
+    wrongLength,
+    leasedSlots,
+    reservedSlots,
   }
 }
 
@@ -158,12 +172,12 @@ function countIn(intervals: readonly SlotInterval[], first: number, last: number
   let hi = intervals.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
-    if (intervals[mid]!.last < first) lo = mid + 1
+    if (intervals[mid].last < first) lo = mid + 1
     else hi = mid
   }
   let count = 0
-  for (let i = lo; i < intervals.length && intervals[i]!.first <= last; i++) {
-    count += Math.min(last, intervals[i]!.last) - Math.max(first, intervals[i]!.first) + 1
+  for (let i = lo; i < intervals.length && intervals[i].first <= last; i++) {
+    count += Math.min(last, intervals[i].last) - Math.max(first, intervals[i].first) + 1
   }
   return count
 }
@@ -186,9 +200,14 @@ export function usageMap(usage: Usage, maxCells = MAP_MAX_CELLS, columns = MAP_C
     const leased = countIn(usage.leasedSlots, first, last)
     const reserved = countIn(usage.reservedSlots, first, last)
     const length = last - first + 1
-    const state: BlockState = leased + reserved === 0 ? 'free'
-      : leased + reserved < length ? 'partial'
-        : reserved === length ? 'reserved' : 'leased'
+    const state: BlockState =
+      leased + reserved === 0
+        ? 'free'
+        : leased + reserved < length
+          ? 'partial'
+          : reserved === length
+            ? 'reserved'
+            : 'leased'
     if (cell % width === 0) rows.push({first: usage.range.subnetMin + first * size, cells: []})
     rows.at(-1)!.cells.push(state)
   }

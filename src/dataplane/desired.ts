@@ -2,10 +2,10 @@
  * Desired data plane of one node, computed from plain inputs exactly as flanneld would program it
  * (FLANNEL-COMPAT §5.0–5.2). Pure: no I/O, no randomness (the device MAC is chosen by the caller, see localAdminMac).
  */
-import { InvalidInputError } from '../core/errors.js'
-import { quoted } from '../core/quote.js'
-import { containsIp, formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4 } from './ipv4.js'
-import type { Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions } from './types.js'
+import {InvalidInputError} from '../core/errors.js'
+import {quoted} from '../core/quote.js'
+import {containsIp, formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4} from './ipv4.js'
+import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
 
 export interface DesiredVxlanDevice {
   name: string // flannel.<VNI>
@@ -81,7 +81,7 @@ export interface DesiredState {
   warnings: string[]
 }
 
-export const VXLAN_DEFAULTS: VxlanOptions = { vni: 1, port: 0, learning: false, gbp: false, directRouting: false }
+export const VXLAN_DEFAULTS: VxlanOptions = {vni: 1, port: 0, learning: false, gbp: false, directRouting: false}
 /** vxlan encapsulation overhead flanneld subtracts (outer IPv4 20 + UDP 8 + vxlan 8 + inner Ethernet 14). */
 export const VXLAN_OVERHEAD = 50
 const IFNAMSIZ_MAX = 15
@@ -95,7 +95,7 @@ export function vxlanDeviceName(vni: number): string {
 export function localAdminMac(bytes: Uint8Array): string {
   if (bytes.length < 6) throw new InvalidInputError('a MAC address needs 6 random bytes')
   const b = Array.from(bytes.subarray(0, 6))
-  b[0] = (b[0]! & 0xfe) | 0x02
+  b[0] = (b[0] & 0xfe) | 0x02
   return b.map((x) => x.toString(16).padStart(2, '0')).join(':')
 }
 
@@ -118,12 +118,14 @@ export function normalizeMac(text: string): string | undefined {
 }
 
 function vxlanOptions(spec: NodeSpec): VxlanOptions {
-  const o: VxlanOptions = { ...VXLAN_DEFAULTS, ...spec.vxlan }
+  const o: VxlanOptions = {...VXLAN_DEFAULTS, ...spec.vxlan}
   if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) {
     throw new InvalidInputError(`vxlan VNI must be an integer from 0 to 16777215, got ${o.vni}`)
   }
   if (vxlanDeviceName(o.vni).length > IFNAMSIZ_MAX) {
-    throw new InvalidInputError(`vxlan VNI ${o.vni} gives the device name ${vxlanDeviceName(o.vni)}, longer than 15 characters`)
+    throw new InvalidInputError(
+      `vxlan VNI ${o.vni} gives the device name ${vxlanDeviceName(o.vni)}, longer than 15 characters`,
+    )
   }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) {
     throw new InvalidInputError(`vxlan Port must be an integer from 0 to 65535, got ${o.port}`)
@@ -147,7 +149,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
     backend: spec.backend,
     network: formatPrefix4(network),
     ownSubnet: formatPrefix4(own),
-    extIface: { ...ext },
+    extIface: {...ext},
     overlayMtu: ext.mtu,
     peers: [],
     skipped: [],
@@ -161,10 +163,17 @@ export function desiredState(spec: NodeSpec): DesiredState {
     if (out.overlayMtu < 68) throw new InvalidInputError(`vxlan MTU ${cfgMtu} leaves ${out.overlayMtu} for the overlay`)
     const name = vxlanDeviceName(opts.vni)
     out.device = {
-      name, vni: opts.vni, port: opts.port, local: spec.publicIP, dev: ext.name, devIndex: ext.index,
-      learning: opts.learning, gbp: opts.gbp, mtu: out.overlayMtu,
+      name,
+      vni: opts.vni,
+      port: opts.port,
+      local: spec.publicIP,
+      dev: ext.name,
+      devIndex: ext.index,
+      learning: opts.learning,
+      gbp: opts.gbp,
+      mtu: out.overlayMtu,
     }
-    out.address = { dev: name, address: formatIp4(own.net), prefixLen: 32, legacyPrefixLen: network.len }
+    out.address = {dev: name, address: formatIp4(own.net), prefixLen: 32, legacyPrefixLen: network.len}
   } else if (spec.backend === 'host-gw') {
     if (parseIp4(spec.publicIP) !== parseIp4(ext.address, `address of ${ext.name}`)) {
       throw new InvalidInputError(
@@ -175,19 +184,29 @@ export function desiredState(spec: NodeSpec): DesiredState {
     throw new InvalidInputError(`unsupported backend ${String(spec.backend)}; expected vxlan or host-gw`)
   }
   if (spec.bridge) {
-    out.bridge = { name: spec.bridge.name, address: formatIp4(own.net + 1), prefixLen: own.len, mtu: out.overlayMtu }
+    out.bridge = {name: spec.bridge.name, address: formatIp4(own.net + 1), prefixLen: own.len, mtu: out.overlayMtu}
   }
   addPeers(out, spec, network, own, extNet, opts)
   return out
 }
 
-function addPeers(out: DesiredState, spec: NodeSpec, network: Prefix4, own: Prefix4, extNet: Prefix4, opts?: VxlanOptions) {
+function addPeers(
+  out: DesiredState,
+  spec: NodeSpec,
+  network: Prefix4,
+  own: Prefix4,
+  extNet: Prefix4,
+  opts?: VxlanOptions,
+) {
   // Keyed by subnet so a repeated lease replaces the earlier one, as flanneld's sequential replaces would.
   const bySubnet = new Map<string, DesiredPeer>()
   const fdbOwner = new Map<string, DesiredPeer>()
   for (const lease of spec.peers) {
     if (lease.backendType !== spec.backend) {
-      out.skipped.push({ lease, reason: `backend type ${lease.backendType ? quoted(lease.backendType) : '(none)'} is not ${spec.backend}` })
+      out.skipped.push({
+        lease,
+        reason: `backend type ${lease.backendType ? quoted(lease.backendType) : '(none)'} is not ${spec.backend}`,
+      })
       continue
     }
     let subnet: Prefix4
@@ -196,35 +215,46 @@ function addPeers(out: DesiredState, spec: NodeSpec, network: Prefix4, own: Pref
       subnet = parsePrefix4(lease.subnet, 'lease subnet')
       publicIP = parseIp4(lease.publicIP, 'lease public IP')
     } catch (err) {
-      out.skipped.push({ lease, reason: (err as Error).message })
+      out.skipped.push({lease, reason: (err as Error).message})
       continue
     }
     const key = formatPrefix4(subnet)
     if (subnet.net === own.net && subnet.len === own.len) continue // our own lease: never a peer
     if (!prefixWithin(subnet, network)) {
       // flanneld would program it anyway (§9.9); a route outside Network is not ours to own, so refuse it.
-      out.skipped.push({ lease, reason: `subnet ${key} is outside Network ${out.network}` })
+      out.skipped.push({lease, reason: `subnet ${key} is outside Network ${out.network}`})
       continue
     }
     const subnetIP = formatIp4(subnet.net)
     const pub = formatIp4(publicIP)
     let peer: DesiredPeer
     if (spec.backend === 'host-gw') {
-      peer = { subnet: key, publicIP: pub, mode: 'host-gw', route: { dst: key, gateway: pub, dev: spec.extIface.name, onlink: false } }
+      peer = {
+        subnet: key,
+        publicIP: pub,
+        mode: 'host-gw',
+        route: {dst: key, gateway: pub, dev: spec.extIface.name, onlink: false},
+      }
     } else if (opts!.directRouting && containsIp(extNet, publicIP)) {
-      peer = { subnet: key, publicIP: pub, mode: 'direct', route: { dst: key, gateway: pub, onlink: false } }
+      peer = {subnet: key, publicIP: pub, mode: 'direct', route: {dst: key, gateway: pub, onlink: false}}
     } else {
       const mac = lease.vtepMAC === undefined ? undefined : normalizeMac(lease.vtepMAC)
       if (!mac) {
-        out.skipped.push({ lease, reason: lease.vtepMAC === undefined ? 'it has no VtepMAC' : `VtepMAC ${quoted(lease.vtepMAC)} is not a MAC address` })
+        out.skipped.push({
+          lease,
+          reason:
+            lease.vtepMAC === undefined ? 'it has no VtepMAC' : `VtepMAC ${quoted(lease.vtepMAC)} is not a MAC address`,
+        })
         continue
       }
       const dev = out.device!.name
       peer = {
-        subnet: key, publicIP: pub, mode: 'vxlan',
-        neigh: { dst: subnetIP, lladdr: mac, dev },
-        fdb: { mac, dst: pub, dev },
-        route: { dst: key, gateway: subnetIP, dev, onlink: true },
+        subnet: key,
+        publicIP: pub,
+        mode: 'vxlan',
+        neigh: {dst: subnetIP, lladdr: mac, dev},
+        fdb: {mac, dst: pub, dev},
+        route: {dst: key, gateway: subnetIP, dev, onlink: true},
       }
       const earlier = fdbOwner.get(mac)
       if (earlier && earlier.subnet !== key) {

@@ -6,9 +6,9 @@
  * inside Network that go through the flannel device or through the ext iface with a gateway (host-gw / DirectRouting
  * routes). The own subnet, kernel (connected) routes and everything else are never touched.
  */
-import type { DesiredBridge, DesiredPeer, DesiredState, DesiredVxlanDevice } from './desired.js'
-import { parsePrefix4, prefixWithin, tryPrefix4, type Prefix4 } from './ipv4.js'
-import type { AddrState, Check, FdbState, LinkState, NeighState, NodeState, Op, RouteState } from './types.js'
+import type {DesiredBridge, DesiredPeer, DesiredState, DesiredVxlanDevice} from './desired.js'
+import {parsePrefix4, prefixWithin, tryPrefix4, type Prefix4} from './ipv4.js'
+import type {AddrState, Check, FdbState, LinkState, NeighState, NodeState, Op, RouteState} from './types.js'
 
 export interface Finding {
   check: Check
@@ -26,18 +26,21 @@ interface Ctx {
   out: Finding[]
 }
 
-const ok = (name: string, detail: string): Finding => ({ check: { name, ok: true, detail }, ops: [] })
-const fix = (name: string, detail: string, ops: Op[]): Finding => ({ check: { name, ok: false, detail }, ops })
+const ok = (name: string, detail: string): Finding => ({check: {name, ok: true, detail}, ops: []})
+const fix = (name: string, detail: string, ops: Op[]): Finding => ({check: {name, ok: false, detail}, ops})
 /** Harmless drift: apply repairs it, verify warns (exit 0 unless --strict). */
-const warn = (name: string, detail: string, ops: Op[]): Finding => ({ check: { name, ok: true, detail, severity: 'warn' }, ops })
+const warn = (name: string, detail: string, ops: Op[]): Finding => ({
+  check: {name, ok: true, detail, severity: 'warn'},
+  ops,
+})
 
 export function diff(d: DesiredState, o: NodeState): Finding[] {
   const links = new Map(o.links.map((l) => [l.name, l]))
-  const ctx: Ctx = { d, network: parsePrefix4(d.network), links, fresh: false, out: [] }
+  const ctx: Ctx = {d, network: parsePrefix4(d.network), links, fresh: false, out: []}
   const ext = links.get(d.extIface.name)
   if (!ext || ext.index !== d.extIface.index) {
     const why = ext ? `has index ${ext.index}, the spec says ${d.extIface.index}` : 'does not exist'
-    ctx.out.push({ check: { name: `underlay ${d.extIface.name}`, ok: false, detail: why }, ops: [], blocking: true })
+    ctx.out.push({check: {name: `underlay ${d.extIface.name}`, ok: false, detail: why}, ops: [], blocking: true})
   }
   if (d.device) diffDevice(ctx, d.device, o)
   if (d.bridge) diffBridge(ctx, d.bridge, o)
@@ -50,9 +53,19 @@ export function diff(d: DesiredState, o: NodeState): Finding[] {
 
 function createOps(dev: DesiredVxlanDevice): Op[] {
   return [
-    { op: 'link-add-vxlan', change: 'add', name: dev.name, vni: dev.vni, port: dev.port, local: dev.local,
-      dev: dev.dev, learning: dev.learning, gbp: dev.gbp, mtu: dev.mtu },
-    { op: 'sysctl', change: 'change', key: `net/ipv6/conf/${dev.name}/accept_ra`, value: '0' },
+    {
+      op: 'link-add-vxlan',
+      change: 'add',
+      name: dev.name,
+      vni: dev.vni,
+      port: dev.port,
+      local: dev.local,
+      dev: dev.dev,
+      learning: dev.learning,
+      gbp: dev.gbp,
+      mtu: dev.mtu,
+    },
+    {op: 'sysctl', change: 'change', key: `net/ipv6/conf/${dev.name}/accept_ra`, value: '0'},
   ]
 }
 
@@ -60,15 +73,23 @@ function createOps(dev: DesiredVxlanDevice): Op[] {
 function incompatibilities(dev: DesiredVxlanDevice, link: LinkState): Check[] {
   const n = `device ${dev.name}`
   const v = link.vxlan
-  if (link.kind !== 'vxlan' || !v) return [{ name: `${n} type`, ok: false, detail: `${link.kind || 'plain'} device, want vxlan` }]
+  if (link.kind !== 'vxlan' || !v)
+    return [{name: `${n} type`, ok: false, detail: `${link.kind || 'plain'} device, want vxlan`}]
   const c = (what: string, good: boolean, have: unknown, want: unknown): Check => ({
-    name: `${n} ${what}`, ok: good, detail: good ? String(have) : `${String(have)}, want ${String(want)}`,
+    name: `${n} ${what}`,
+    ok: good,
+    detail: good ? String(have) : `${String(have)}, want ${String(want)}`,
   })
   const portOk = dev.port === 0 || v.port === 0 || v.port === dev.port // compared only when both are set
   return [
     c('type', true, 'vxlan', 'vxlan'),
     c('vni', v.id === dev.vni, v.id, dev.vni),
-    c('underlay', !(v.link && v.link > 0 && dev.devIndex > 0 && v.link !== dev.devIndex), `ifindex ${v.link ?? '?'}`, `ifindex ${dev.devIndex} (${dev.dev})`),
+    c(
+      'underlay',
+      !(v.link && v.link > 0 && dev.devIndex > 0 && v.link !== dev.devIndex),
+      `ifindex ${v.link ?? '?'}`,
+      `ifindex ${dev.devIndex} (${dev.dev})`,
+    ),
     c('local', !v.local || v.local === dev.local, v.local ?? '(none)', dev.local),
     c('port', portOk, dev.port === 0 ? `${v.port} (kernel default accepted)` : v.port, dev.port),
     c('gbp', v.gbp === dev.gbp, v.gbp, dev.gbp),
@@ -82,35 +103,46 @@ function diffDevice(ctx: Ctx, dev: DesiredVxlanDevice, o: NodeState) {
   const link = ctx.links.get(dev.name)
   if (!link) {
     ctx.fresh = true
-    ctx.out.push(fix(n, `missing; create vxlan id ${dev.vni} local ${dev.local} dev ${dev.dev} mtu ${dev.mtu}`, createOps(dev)))
+    ctx.out.push(
+      fix(n, `missing; create vxlan id ${dev.vni} local ${dev.local} dev ${dev.dev} mtu ${dev.mtu}`, createOps(dev)),
+    )
   } else {
     const checks = incompatibilities(dev, link)
     const bad = checks.filter((c) => !c.ok)
     if (bad.length > 0) {
       ctx.fresh = true
       const why = bad.map((c) => `${c.name.slice(n.length + 1)} ${c.detail}`).join('; ')
-      const del: Op = { op: 'link-del', change: 'remove', name: dev.name, reason: `incompatible: ${why}` }
+      const del: Op = {op: 'link-del', change: 'remove', name: dev.name, reason: `incompatible: ${why}`}
       ctx.out.push(fix(n, `exists but incompatible (${why}); recreate`, [del, ...createOps(dev)]))
     } else {
       ctx.out.push(ok(n, `vxlan id ${dev.vni} mac ${link.mac}`))
     }
-    for (const c of checks) ctx.out.push({ check: c, ops: [] })
+    for (const c of checks) ctx.out.push({check: c, ops: []})
     if (!ctx.fresh) {
       const v = link.vxlan!
       // flanneld keeps an existing compatible device with its MTU and learning flag: report, never change.
-      const mtuNote = link.mtu === dev.mtu ? `${link.mtu}` : `${link.mtu} (desired ${dev.mtu}; kept like flanneld, delete the device to change it)`
+      const mtuNote =
+        link.mtu === dev.mtu
+          ? `${link.mtu}`
+          : `${link.mtu} (desired ${dev.mtu}; kept like flanneld, delete the device to change it)`
       ctx.out.push(ok(`${n} mtu`, mtuNote))
-      if (v.learning !== dev.learning) ctx.out.push(ok(`${n} learning`, `${v.learning} (desired ${dev.learning}; kept like flanneld)`))
+      if (v.learning !== dev.learning)
+        ctx.out.push(ok(`${n} learning`, `${v.learning} (desired ${dev.learning}; kept like flanneld)`))
       if (link.acceptRa !== undefined && link.acceptRa !== 0) {
         const key = `net/ipv6/conf/${dev.name}/accept_ra`
         // flanneld sets 0 and ignores a failure to: a device still at the kernel default carries traffic.
-        ctx.out.push(warn(`${n} accept_ra`, `${link.acceptRa}, want 0`, [{ op: 'sysctl', change: 'change', key, value: '0' }]))
+        ctx.out.push(
+          warn(`${n} accept_ra`, `${link.acceptRa}, want 0`, [{op: 'sysctl', change: 'change', key, value: '0'}]),
+        )
       }
     }
   }
   const addrs = ctx.fresh ? [] : inet(o.addresses, dev.name)
   diffAddresses(ctx, dev.name, addrs, ctx.d.address!.address, 32, ctx.d.address!.legacyPrefixLen)
-  if (ctx.fresh || !link!.up) ctx.out.push(fix(`${n} up`, ctx.fresh ? 'new device' : 'down', [{ op: 'link-set-up', change: 'change', name: dev.name }]))
+  if (ctx.fresh || !link!.up)
+    ctx.out.push(
+      fix(`${n} up`, ctx.fresh ? 'new device' : 'down', [{op: 'link-set-up', change: 'change', name: dev.name}]),
+    )
   else ctx.out.push(ok(`${n} up`, 'up'))
 }
 
@@ -125,12 +157,12 @@ function diffAddresses(ctx: Ctx, dev: string, addrs: AddrState[], want: string, 
   const name = `address ${want}/${len} on ${dev}`
   if (exact) ctx.out.push(ok(name, 'present'))
   else if (legacy) ctx.out.push(ok(name, `legacy form ${want}/${legacyLen} present (accepted)`))
-  else ctx.out.push(fix(name, 'missing', [{ op: 'addr-add', change: 'add', dev, address: want, prefixLen: len }]))
+  else ctx.out.push(fix(name, 'missing', [{op: 'addr-add', change: 'add', dev, address: want, prefixLen: len}]))
   for (const a of addrs) {
     if (a === exact || a === legacy) continue
     const p = tryPrefix4(`${a.address}/32`)
     if (!p || !prefixWithin(p, ctx.network)) continue // outside Network: not ours (flanneld leaves it too)
-    const del: Op = { op: 'addr-del', change: 'remove', dev, address: a.address, prefixLen: a.prefixLen }
+    const del: Op = {op: 'addr-del', change: 'remove', dev, address: a.address, prefixLen: a.prefixLen}
     ctx.out.push(fix(`leftover address ${a.address}/${a.prefixLen} on ${dev}`, 'inside Network, not wanted', [del]))
   }
 }
@@ -143,19 +175,26 @@ function diffBridge(ctx: Ctx, br: DesiredBridge, o: NodeState) {
   const link = ctx.links.get(br.name)
   if (link && link.kind !== 'bridge') {
     const detail = `${br.name} exists but is a ${link.kind || 'plain'} device; remove it or choose another bridge name`
-    ctx.out.push({ check: { name: n, ok: false, detail }, ops: [], blocking: true })
+    ctx.out.push({check: {name: n, ok: false, detail}, ops: [], blocking: true})
     return
   }
   // A bridge's MTU follows its ports (a 1500-MTU veth of a container started without --mtu raises it) until it is
   // changed explicitly: the bridge is created at the default and then set, which pins it.
-  const pin: Op = { op: 'link-set-mtu', change: 'change', name: br.name, mtu: br.mtu }
-  if (!link) ctx.out.push(fix(n, `missing; create with mtu ${br.mtu}`, [{ op: 'link-add-bridge', change: 'add', name: br.name, mtu: br.mtu }, pin]))
+  const pin: Op = {op: 'link-set-mtu', change: 'change', name: br.name, mtu: br.mtu}
+  if (!link)
+    ctx.out.push(
+      fix(n, `missing; create with mtu ${br.mtu}`, [
+        {op: 'link-add-bridge', change: 'add', name: br.name, mtu: br.mtu},
+        pin,
+      ]),
+    )
   else ctx.out.push(ok(n, `bridge mac ${link.mac}`))
   // The pods' MTU, not the overlay's: the overlay device's own rows decide whether traffic crosses nodes.
   if (link && link.mtu !== br.mtu) ctx.out.push(warn(`${n} mtu`, `${link.mtu}, want ${br.mtu}`, [pin]))
   else if (link) ctx.out.push(ok(`${n} mtu`, String(br.mtu)))
   diffAddresses(ctx, br.name, link ? inet(o.addresses, br.name) : [], br.address, br.prefixLen)
-  if (!link || !link.up) ctx.out.push(fix(`${n} up`, link ? 'down' : 'new device', [{ op: 'link-set-up', change: 'change', name: br.name }]))
+  if (!link || !link.up)
+    ctx.out.push(fix(`${n} up`, link ? 'down' : 'new device', [{op: 'link-set-up', change: 'change', name: br.name}]))
   else ctx.out.push(ok(`${n} up`, 'up'))
 }
 
@@ -164,16 +203,21 @@ function diffBridge(ctx: Ctx, br: DesiredBridge, o: NodeState) {
 
 const isPermanent = (n: NeighState) => n.state.some((s) => s.toUpperCase() === 'PERMANENT')
 const fdbPermanent = (f: FdbState) => f.self && f.state === 'permanent'
-const describeRoute = (r: { gateway?: string; dev?: string; onlink: boolean; metric?: number }) =>
+const describeRoute = (r: {gateway?: string; dev?: string; onlink: boolean; metric?: number}) =>
   `via ${r.gateway ?? '-'}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${r.metric ? ` metric ${r.metric}` : ''}`
 
 function routeMatches(want: DesiredPeer['route'], r: RouteState): boolean {
-  return r.type === 'unicast' && r.metric === 0 && r.gateway === want.gateway && r.onlink === want.onlink &&
+  return (
+    r.type === 'unicast' &&
+    r.metric === 0 &&
+    r.gateway === want.gateway &&
+    r.onlink === want.onlink &&
     (want.dev === undefined || r.dev === want.dev)
+  )
 }
 
 function diffPeers(ctx: Ctx, o: NodeState) {
-  const { d } = ctx
+  const {d} = ctx
   const flannelDev = d.device?.name
   const own = d.ownSubnet
   // After a (re)create nothing that hung off the old device survives.
@@ -184,12 +228,19 @@ function diffPeers(ctx: Ctx, o: NodeState) {
     if (!p || !prefixWithin(p, ctx.network)) return false
     return (flannelDev !== undefined && r.dev === flannelDev) || (r.dev === d.extIface.name && r.gateway !== undefined)
   }
-  const routesByDst = group(o.routes.filter((r) => !gone(r.dev)), (r) => r.dst)
+  const routesByDst = group(
+    o.routes.filter((r) => !gone(r.dev)),
+    (r) => r.dst,
+  )
   const neighs = new Map<string, NeighState>()
   const fdbByMac = new Map<string, FdbState[]>()
   if (flannelDev && !ctx.fresh) {
     for (const nb of o.neighbours) if (nb.dev === flannelDev && !nb.dst.includes(':')) neighs.set(nb.dst, nb)
-    for (const [mac, list] of group(o.fdb.filter((f) => f.dev === flannelDev), (f) => f.mac)) fdbByMac.set(mac, list)
+    for (const [mac, list] of group(
+      o.fdb.filter((f) => f.dev === flannelDev),
+      (f) => f.mac,
+    ))
+      fdbByMac.set(mac, list)
   }
   const wantedDst = new Set<string>()
   const wantedNeigh = new Set<string>()
@@ -201,10 +252,13 @@ function diffPeers(ctx: Ctx, o: NodeState) {
       wantedNeigh.add(nb.dst)
       const have = neighs.get(nb.dst)
       const name = `neigh ${nb.dst} dev ${nb.dev}`
-      if (have && have.lladdr === nb.lladdr && isPermanent(have)) ctx.out.push(ok(name, `lladdr ${nb.lladdr} permanent`))
+      if (have && have.lladdr === nb.lladdr && isPermanent(have))
+        ctx.out.push(ok(name, `lladdr ${nb.lladdr} permanent`))
       else {
-        const detail = have ? `lladdr ${have.lladdr ?? '-'} ${have.state.join(',')}, want ${nb.lladdr} permanent` : 'missing'
-        ctx.out.push(fix(name, detail, [{ op: 'neigh-replace', change: have ? 'change' : 'add', ...nb }]))
+        const detail = have
+          ? `lladdr ${have.lladdr ?? '-'} ${have.state.join(',')}, want ${nb.lladdr} permanent`
+          : 'missing'
+        ctx.out.push(fix(name, detail, [{op: 'neigh-replace', change: have ? 'change' : 'add', ...nb}]))
       }
     }
     if (p.fdb) {
@@ -216,9 +270,13 @@ function diffPeers(ctx: Ctx, o: NodeState) {
       const others = have.filter((e) => e !== exact)
       const ops: Op[] = []
       // `fdb replace` rewrites the first remote only; extra remotes of the same MAC must be deleted one by one.
-      if (exact || others.length > 1) for (const e of others) ops.push({ op: 'fdb-del', change: 'remove', mac: f.mac, dev: f.dev, dst: e.dst })
-      if (!exact) ops.push({ op: 'fdb-replace', change: others.length === 1 ? 'change' : 'add', ...f })
-      const detail = have.length === 0 ? 'missing' : `dst ${have.map((e) => `${e.dst ?? '-'} ${e.state || 'dynamic'}`).join(', ')}, want ${f.dst} permanent`
+      if (exact || others.length > 1)
+        for (const e of others) ops.push({op: 'fdb-del', change: 'remove', mac: f.mac, dev: f.dev, dst: e.dst})
+      if (!exact) ops.push({op: 'fdb-replace', change: others.length === 1 ? 'change' : 'add', ...f})
+      const detail =
+        have.length === 0
+          ? 'missing'
+          : `dst ${have.map((e) => `${e.dst ?? '-'} ${e.state || 'dynamic'}`).join(', ')}, want ${f.dst} permanent`
       ctx.out.push(ops.length === 0 ? ok(name, `dst ${f.dst} permanent`) : fix(name, detail, ops))
     }
     diffRoute(ctx, p, routesByDst.get(p.route.dst) ?? [], owned)
@@ -228,21 +286,30 @@ function diffPeers(ctx: Ctx, o: NodeState) {
   const leftovers: Finding[] = []
   for (const r of o.routes) {
     if (!wantedDst.has(r.dst) && owned(r)) {
-      leftovers.push(fix(`leftover route ${r.dst} ${describeRoute(r)}`, 'no peer lease needs it',
-        [{ op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric }]))
+      leftovers.push(
+        fix(`leftover route ${r.dst} ${describeRoute(r)}`, 'no peer lease needs it', [
+          {op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric},
+        ]),
+      )
     }
   }
   for (const nb of neighs.values()) {
     if (!wantedNeigh.has(nb.dst) && isPermanent(nb)) {
-      leftovers.push(fix(`leftover neigh ${nb.dst} dev ${nb.dev}`, `lladdr ${nb.lladdr ?? '-'}; no peer lease needs it`,
-        [{ op: 'neigh-del', change: 'remove', dst: nb.dst, dev: nb.dev }]))
+      leftovers.push(
+        fix(`leftover neigh ${nb.dst} dev ${nb.dev}`, `lladdr ${nb.lladdr ?? '-'}; no peer lease needs it`, [
+          {op: 'neigh-del', change: 'remove', dst: nb.dst, dev: nb.dev},
+        ]),
+      )
     }
   }
   for (const [mac, list] of fdbByMac) {
     if (wantedMac.has(mac)) continue
     for (const f of list.filter(fdbPermanent)) {
-      leftovers.push(fix(`leftover fdb ${mac} dst ${f.dst ?? '-'} dev ${f.dev}`, 'no peer lease needs it',
-        [{ op: 'fdb-del', change: 'remove', mac, dev: f.dev, dst: f.dst }]))
+      leftovers.push(
+        fix(`leftover fdb ${mac} dst ${f.dst ?? '-'} dev ${f.dev}`, 'no peer lease needs it', [
+          {op: 'fdb-del', change: 'remove', mac, dev: f.dev, dst: f.dst},
+        ]),
+      )
     }
   }
   ctx.out.push(...leftovers)
@@ -260,11 +327,11 @@ function diffRoute(ctx: Ctx, p: DesiredPeer, same: RouteState[], owned: (r: Rout
     // deletes every route to the same destination; for vxlan only routes the tool owns are removed.
     if (r.metric === 0 && !exact) continue
     if (p.mode === 'host-gw' || owned(r)) {
-      ops.push({ op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric })
+      ops.push({op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric})
     }
   }
   const replaced = same.some((r) => r.metric === 0)
-  if (!exact) ops.push({ op: 'route-replace', change: replaced ? 'change' : 'add', ...want })
+  if (!exact) ops.push({op: 'route-replace', change: replaced ? 'change' : 'add', ...want})
   if (ops.length === 0) ctx.out.push(ok(name, describeRoute(want)))
   else {
     const detail = same.length === 0 ? 'missing' : `${same.map(describeRoute).join(' | ')}, want ${describeRoute(want)}`

@@ -58,23 +58,27 @@ type Json = Record<string, unknown>
 export function parseHostIfaces(text: string): HostIface[] {
   const rows = text.trim() ? (JSON.parse(text) as unknown) : []
   if (!Array.isArray(rows)) return []
-  return rows.filter((r): r is Json => typeof r === 'object' && r !== null).map((r) => {
-    const infos = Array.isArray(r.addr_info) ? (r.addr_info as Json[]) : []
-    return {
-      name: String(r.ifname ?? ''),
-      index: typeof r.ifindex === 'number' ? r.ifindex : 0,
-      mtu: typeof r.mtu === 'number' ? r.mtu : 0,
-      up: Array.isArray(r.flags) && r.flags.includes('UP'),
-      addresses: infos.filter((a) => a.family === 'inet' && typeof a.local === 'string').map((a) => ({
-        address: a.local as string,
-        prefixLen: typeof a.prefixlen === 'number' ? a.prefixlen : 32,
-        scope: typeof a.scope === 'string' ? a.scope : 'global',
-        dynamic: a.dynamic === true,
-        deprecated: a.deprecated === true,
-        temporary: a.temporary === true,
-      })),
-    }
-  })
+  return rows
+    .filter((r): r is Json => typeof r === 'object' && r !== null)
+    .map((r) => {
+      const infos = Array.isArray(r.addr_info) ? (r.addr_info as Json[]) : []
+      return {
+        name: typeof r.ifname === 'string' ? r.ifname : '',
+        index: typeof r.ifindex === 'number' ? r.ifindex : 0,
+        mtu: typeof r.mtu === 'number' ? r.mtu : 0,
+        up: Array.isArray(r.flags) && r.flags.includes('UP'),
+        addresses: infos
+          .filter((a) => a.family === 'inet' && typeof a.local === 'string')
+          .map((a) => ({
+            address: a.local as string,
+            prefixLen: typeof a.prefixlen === 'number' ? a.prefixlen : 32,
+            scope: typeof a.scope === 'string' ? a.scope : 'global',
+            dynamic: a.dynamic === true,
+            deprecated: a.deprecated === true,
+            temporary: a.temporary === true,
+          })),
+      }
+    })
 }
 
 /** Global or link-local unicast and not deprecated: the addresses flanneld matches and picks from. */
@@ -85,11 +89,15 @@ function usable(a: HostAddr): boolean {
 /** flanneld's sort: global before link-local, permanent before dynamic, non-temporary before temporary. */
 export function preferredAddress(iface: HostIface): HostAddr | undefined {
   const rank = (a: HostAddr) => (a.scope === 'link' ? 4 : 0) + (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0)
-  return iface.addresses.filter(usable).map((a, i) => ({a, i})).sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)[0]?.a
+  return iface.addresses
+    .filter(usable)
+    .map((a, i) => ({a, i}))
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)[0]?.a
 }
 
 function extOf(iface: HostIface, addr: HostAddr): ExtIface {
-  if (!(iface.mtu > 0)) throw new OperationFailedError(`interface ${iface.name} reports MTU ${iface.mtu}; flanneld needs a non-zero MTU`)
+  if (!(iface.mtu > 0))
+    throw new OperationFailedError(`interface ${iface.name} reports MTU ${iface.mtu}; flanneld needs a non-zero MTU`)
   return {name: iface.name, index: iface.index, mtu: iface.mtu, address: addr.address, prefixLen: addr.prefixLen}
 }
 
@@ -112,7 +120,9 @@ function compileRegex(text: string): RegExp {
   try {
     return new RegExp(text)
   } catch (error) {
-    throw new InvalidInputError(`--iface-regex ${JSON.stringify(text)} is not a valid regular expression: ${(error as Error).message}`)
+    throw new InvalidInputError(
+      `--iface-regex ${JSON.stringify(text)} is not a valid regular expression: ${(error as Error).message}`,
+    )
   }
 }
 
@@ -194,7 +204,9 @@ export function selectExtIface(host: HostNetwork, flags: IfaceFlags): SelectedIf
     const dev = host.defaultRouteDev
     const iface = dev ? host.ifaces.find((i) => i.name === dev) : undefined
     if (!iface) {
-      throw new OperationFailedError('no default route: cannot choose an interface', ['name it with --iface or --iface-regex'])
+      throw new OperationFailedError('no default route: cannot choose an interface', [
+        'name it with --iface or --iface-regex',
+      ])
     }
     chosen = withAddress(iface, `default route (${iface.name})`)
   }

@@ -3,7 +3,14 @@
  * every command, see its opening comment); this file only keeps the names and error wording the node code uses.
  */
 import {
-  formatIPv4, formatIPv4Cidr, ipv4Contains, ipv4Net, ipv4Within, type Ipv4Net, tryParseIPv4, tryParseIPv4Prefix,
+  formatIPv4,
+  formatIPv4Cidr,
+  ipv4Contains,
+  ipv4Net,
+  ipv4Within,
+  type Ipv4Net,
+  tryParseIPv4,
+  tryParseIPv4Prefix,
 } from '../core/cidr.js'
 import {InvalidInputError} from '../core/errors.js'
 

@@ -57,7 +57,9 @@ export function peerLeaseOf(lease: Lease): PeerLease {
 
 /** The lease flanneld's AcquireLease would reuse for this public IP (first canonical key in key order). */
 export function findOwnLease(leases: readonly Lease[], prefix: string, publicIP: number): Lease | undefined {
-  return leases.find((l) => l.attrs.publicIP === publicIP && l.key === leaseKey(prefix, {ipv4: l.subnet, ipv6: l.ipv6Subnet}))
+  return leases.find(
+    (l) => l.attrs.publicIP === publicIP && l.key === leaseKey(prefix, {ipv4: l.subnet, ipv6: l.ipv6Subnet}),
+  )
 }
 
 export interface PeerSelection {
@@ -72,7 +74,10 @@ export function selectPeers(leases: readonly Lease[], own: Lease | undefined, pu
   for (const lease of leases) {
     if (own && lease.key === own.key) continue
     if (lease.attrs.publicIP === publicIP) {
-      out.ignored.push({key: lease.key, reason: `it carries this node's public IP ${formatIPv4(publicIP)} but is not its lease`})
+      out.ignored.push({
+        key: lease.key,
+        reason: `it carries this node's public IP ${formatIPv4(publicIP)} but is not its lease`,
+      })
       continue
     }
     out.peers.push(peerLeaseOf(lease))
@@ -81,7 +86,12 @@ export function selectPeers(leases: readonly Lease[], own: Lease | undefined, pu
 }
 
 /** The attrs this node's lease must carry (§3.2): PublicIP, BackendType, and BackendData (vxlan: VNI + VtepMAC). */
-export function ownLeaseAttrs<O>(backend: LeaseShape<O>, options: O, publicIP: string, device: {mac: string} | null): LeaseAttrs {
+export function ownLeaseAttrs<O>(
+  backend: LeaseShape<O>,
+  options: O,
+  publicIP: string,
+  device: {mac: string} | null,
+): LeaseAttrs {
   return leaseAttrs({
     publicIP: parseIPv4(publicIP, 'public IP'),
     backendType: backend.leaseBackendType,
@@ -102,11 +112,23 @@ export interface RenewalDecision {
  * writes only when the value differs or the lease is past its renewal point (expiry − margin, flanneld's
  * --subnet-lease-renew-margin). A reservation never expires and is left as it is while its value is right.
  */
-export function renewalDecision(own: Lease | undefined, wantValue: string, compatible: boolean,
-  expiresAt: Date | null, now: Date, marginMs: number): RenewalDecision {
+export function renewalDecision(
+  own: Lease | undefined,
+  wantValue: string,
+  compatible: boolean,
+  expiresAt: Date | null,
+  now: Date,
+  marginMs: number,
+): RenewalDecision {
   if (!own) return {write: true, reason: 'no lease for this public IP yet', renewAt: null}
-  if (!compatible) return {write: true, reason: `${formatIPv4Cidr(own.subnet)} does not fit the network config any more`, renewAt: null}
-  if (own.value !== wantValue) return {write: true, reason: 'the lease value differs from this node\'s data', renewAt: null}
+  if (!compatible)
+    return {
+      write: true,
+      reason: `${formatIPv4Cidr(own.subnet)} does not fit the network config any more`,
+      renewAt: null,
+    }
+  if (own.value !== wantValue)
+    return {write: true, reason: "the lease value differs from this node's data", renewAt: null}
   if (isReservation(own)) return {write: false, reason: 'reservation (never expires)', renewAt: null}
   if (!expiresAt) return {write: true, reason: 'its etcd lease is gone', renewAt: null}
   const renewAt = new Date(expiresAt.getTime() - marginMs)
@@ -129,7 +151,8 @@ export interface SpecInput {
 
 export function buildNodeSpec(input: SpecInput): NodeSpec {
   const network = formatIPv4Cidr(input.config.ipv4!.network)
-  const ext = input.mtu !== undefined && input.backend.dataplane === 'host-gw' ? {...input.ext, mtu: input.mtu} : input.ext
+  const ext =
+    input.mtu !== undefined && input.backend.dataplane === 'host-gw' ? {...input.ext, mtu: input.mtu} : input.ext
   const spec: NodeSpec = {
     backend: input.backend.dataplane,
     network,

@@ -2,11 +2,11 @@
  * plan / verify / teardownPlan: the heart of `node apply`, `node verify` and `node teardown`. plan and verify are two
  * views of the same diff (diff.ts), so verify reports a failure exactly when apply would change something. Pure.
  */
-import { OperationFailedError } from '../core/errors.js'
-import { desiredState, localAdminMac, vxlanDeviceName, VXLAN_DEFAULTS, type DesiredState } from './desired.js'
-import { diff } from './diff.js'
-import { parsePrefix4, prefixWithin, tryPrefix4 } from './ipv4.js'
-import type { Check, NodeSpec, NodeState, Op } from './types.js'
+import {OperationFailedError} from '../core/errors.js'
+import {desiredState, localAdminMac, vxlanDeviceName, VXLAN_DEFAULTS, type DesiredState} from './desired.js'
+import {diff} from './diff.js'
+import {parsePrefix4, prefixWithin, tryPrefix4} from './ipv4.js'
+import type {Check, NodeSpec, NodeState, Op} from './types.js'
 
 export interface PlanOptions {
   /** 6 random bytes for a new device's MAC. Without it the op carries no MAC and apply draws one. */
@@ -20,16 +20,31 @@ export interface PlanOptions {
  */
 export function opPhase(op: Op): number {
   switch (op.op) {
-    case 'link-del': return 0
-    case 'link-add-vxlan': case 'link-add-bridge': return 1
-    case 'link-set-mtu': return 2
-    case 'addr-del': return 3
-    case 'addr-add': return 4
-    case 'link-set-up': return 5
-    case 'ip-line': return 5
-    case 'sysctl': return 6
-    case 'route-del': case 'neigh-del': case 'fdb-del': return 7
-    case 'neigh-replace': case 'fdb-replace': case 'route-replace': return 8
+    case 'link-del':
+      return 0
+    case 'link-add-vxlan':
+    case 'link-add-bridge':
+      return 1
+    case 'link-set-mtu':
+      return 2
+    case 'addr-del':
+      return 3
+    case 'addr-add':
+      return 4
+    case 'link-set-up':
+      return 5
+    case 'ip-line':
+      return 5
+    case 'sysctl':
+      return 6
+    case 'route-del':
+    case 'neigh-del':
+    case 'fdb-del':
+      return 7
+    case 'neigh-replace':
+    case 'fdb-replace':
+    case 'route-replace':
+      return 8
   }
 }
 
@@ -43,10 +58,13 @@ export function plan(desired: DesiredState, observed: NodeState, opts: PlanOptio
     )
   }
   const ops = findings.flatMap((f) => f.ops)
-  const sorted = ops.map((op, i) => ({ op, i })).sort((a, b) => opPhase(a.op) - opPhase(b.op) || a.i - b.i).map((x) => x.op)
+  const sorted = ops
+    .map((op, i) => ({op, i}))
+    .sort((a, b) => opPhase(a.op) - opPhase(b.op) || a.i - b.i)
+    .map((x) => x.op)
   if (opts.macBytes) {
     const mac = localAdminMac(opts.macBytes)
-    return sorted.map((op) => (op.op === 'link-add-vxlan' && !op.mac ? { ...op, mac } : op))
+    return sorted.map((op) => (op.op === 'link-add-vxlan' && !op.mac ? {...op, mac} : op))
   }
   return sorted
 }
@@ -57,14 +75,18 @@ export function verify(desired: DesiredState, observed: NodeState): Check[] {
 }
 
 /** Convenience for callers holding a spec: desired state, plan and verdict in one go. */
-export function planSpec(spec: NodeSpec, observed: NodeState, opts: PlanOptions = {}): { desired: DesiredState; ops: Op[] } {
+export function planSpec(
+  spec: NodeSpec,
+  observed: NodeState,
+  opts: PlanOptions = {},
+): {desired: DesiredState; ops: Op[]} {
   const desired = desiredState(spec)
-  return { desired, ops: plan(desired, observed, opts) }
+  return {desired, ops: plan(desired, observed, opts)}
 }
 
 /** Counts of a plan for summaries ("3 to add, 1 to change, 2 to remove"). */
-export function summarize(ops: Op[]): { add: number; change: number; remove: number } {
-  const s = { add: 0, change: 0, remove: 0 }
+export function summarize(ops: Op[]): {add: number; change: number; remove: number} {
+  const s = {add: 0, change: 0, remove: 0}
   for (const op of ops) s[op.change]++
   return s
 }
@@ -87,16 +109,17 @@ export function teardownPlan(observed: NodeState, spec: NodeSpec, opts: Teardown
   let devName: string | undefined
   if (spec.backend === 'vxlan') {
     devName = vxlanDeviceName(spec.vxlan?.vni ?? VXLAN_DEFAULTS.vni)
-    if (links.get(devName)?.kind === 'vxlan') ops.push({ op: 'link-del', change: 'remove', name: devName, reason: 'teardown' })
+    if (links.get(devName)?.kind === 'vxlan')
+      ops.push({op: 'link-del', change: 'remove', name: devName, reason: 'teardown'})
   }
   for (const r of observed.routes) {
     if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dev !== spec.extIface.name || !r.gateway) continue
     const p = tryPrefix4(r.dst)
     if (!p || !prefixWithin(p, network) || (p.net === own.net && p.len === own.len)) continue
-    ops.push({ op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric })
+    ops.push({op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric})
   }
   if (spec.bridge && !opts.keepBridge && links.get(spec.bridge.name)?.kind === 'bridge') {
-    ops.push({ op: 'link-del', change: 'remove', name: spec.bridge.name, reason: 'teardown' })
+    ops.push({op: 'link-del', change: 'remove', name: spec.bridge.name, reason: 'teardown'})
   }
   return ops
 }

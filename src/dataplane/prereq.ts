@@ -54,7 +54,11 @@ export function evaluatePrereqs(f: PrereqFacts): Check[] {
   const checks: Check[] = []
   const capability = (name: string, need: 'vxlan' | 'tun', cap: Capability) => {
     const needed = f.needs.includes(need)
-    checks.push({name, ok: cap.ok || !needed, detail: cap.ok || needed ? cap.detail : `${cap.detail} (not needed by ${f.backendName})`})
+    checks.push({
+      name,
+      ok: cap.ok || !needed,
+      detail: cap.ok || needed ? cap.detail : `${cap.detail} (not needed by ${f.backendName})`,
+    })
   }
   capability('vxlan support', 'vxlan', f.vxlan)
   capability('tun support', 'tun', f.tun)
@@ -62,21 +66,28 @@ export function evaluatePrereqs(f: PrereqFacts): Check[] {
   if (f.ipForward === '1') checks.push({name: 'ip_forward', ok: true, detail: 'net.ipv4.ip_forward = 1'})
   else {
     checks.push({
-      name: 'ip_forward', ok: false,
-      detail: f.ipForward === undefined
-        ? 'cannot read net.ipv4.ip_forward'
-        : `net.ipv4.ip_forward = ${f.ipForward}: the node does not forward pod traffic; set it with \`sysctl -w net.ipv4.ip_forward=1\``,
+      name: 'ip_forward',
+      ok: false,
+      detail:
+        f.ipForward === undefined
+          ? 'cannot read net.ipv4.ip_forward'
+          : `net.ipv4.ip_forward = ${f.ipForward}: the node does not forward pod traffic; set it with \`sysctl -w net.ipv4.ip_forward=1\``,
     })
   }
 
   for (const {dev, value, role} of f.rpFilter) {
     const eff = effectiveRp(f.rpFilterAll, value)
     const name = `rp_filter ${dev}`
-    const text = eff === undefined ? 'unknown' : `${RP[eff] ?? eff} (all=${f.rpFilterAll ?? '?'}, ${dev}=${value ?? '?'})`
+    const text =
+      eff === undefined ? 'unknown' : `${RP[eff] ?? eff} (all=${f.rpFilterAll ?? '?'}, ${dev}=${value ?? '?'})`
     if (eff === '1' && role === 'ext' && f.offIfacePeers.length > 0) {
-      const sample = f.offIfacePeers.slice(0, 3).map((p) => `${p.ip} via ${p.dev}`).join(', ')
+      const sample = f.offIfacePeers
+        .slice(0, 3)
+        .map((p) => `${p.ip} via ${p.dev}`)
+        .join(', ')
       checks.push({
-        name, ok: false,
+        name,
+        ok: false,
         detail: `${text}: packets from peers whose public IP is routed through another device are dropped (${sample}); set net.ipv4.conf.${dev}.rp_filter=2 and net.ipv4.conf.all.rp_filter=2, or choose that device with --iface`,
       })
     } else {
@@ -97,13 +108,23 @@ function udpCheck(f: PrereqFacts, udp: {port: number; bound: boolean}): Check {
   const others = f.vxlanLinks.filter((l) => l !== own && port(l) === udp.port)
   const clash = f.device ? others.find((l) => l.vxlan?.id === f.device!.vni) : undefined
   if (clash) {
-    return {name, ok: false, detail: `vxlan device ${clash.name} already uses VNI ${f.device!.vni} on port ${udp.port}; delete it or change the network's VNI`}
+    return {
+      name,
+      ok: false,
+      detail: `vxlan device ${clash.name} already uses VNI ${f.device!.vni} on port ${udp.port}; delete it or change the network's VNI`,
+    }
   }
   if (!udp.bound) return {name, ok: true, detail: 'free'}
-  if (own && port(own) === udp.port) return {name, ok: true, detail: `in use by ${own.name} (this node's flannel device)`}
+  if (own && port(own) === udp.port)
+    return {name, ok: true, detail: `in use by ${own.name} (this node's flannel device)`}
   const sharing = others.filter((l) => l.up)
-  if (sharing.length > 0) return {name, ok: true, detail: `shared with vxlan device ${sharing.map((l) => l.name).join(', ')} (different VNI)`}
-  return {name, ok: false, detail: `UDP port ${udp.port} is in use by another socket; stop that program or set the network's vxlan Port`}
+  if (sharing.length > 0)
+    return {name, ok: true, detail: `shared with vxlan device ${sharing.map((l) => l.name).join(', ')} (different VNI)`}
+  return {
+    name,
+    ok: false,
+    detail: `UDP port ${udp.port} is in use by another socket; stop that program or set the network's vxlan Port`,
+  }
 }
 
 function overlapCheck(f: PrereqFacts): Check {
@@ -125,7 +146,8 @@ function overlapCheck(f: PrereqFacts): Check {
   }
   if (hits.length === 0) return {name, ok: true, detail: `no host address overlaps ${f.network}`}
   return {
-    name, ok: false,
+    name,
+    ok: false,
     detail: `${f.network} overlaps addresses of this host: ${hits.join(', ')}; flannel routes would shadow them (flannel issue #611): choose a Network that does not overlap the host networks`,
   }
 }
@@ -134,7 +156,8 @@ function overlapCheck(f: PrereqFacts): Check {
 export function prerequisiteError(checks: readonly Check[]): OperationFailedError | null {
   const failed = checks.filter((c) => !c.ok)
   if (failed.length === 0) return null
-  return new OperationFailedError(`prerequisite check failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`, [
-    'run `flannelctl node check` for every prerequisite',
-  ])
+  return new OperationFailedError(
+    `prerequisite check failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ')}`,
+    ['run `flannelctl node check` for every prerequisite'],
+  )
 }

@@ -45,7 +45,7 @@ export function parseIptablesSave(text: string): IptablesDump {
       current = {chains: new Set(), rules: []}
       dump.set(line.slice(1), current)
     } else if (!current) continue
-    else if (line.startsWith(':')) current.chains.add(line.slice(1).split(' ', 1)[0]!)
+    else if (line.startsWith(':')) current.chains.add(line.slice(1).split(' ', 1)[0])
     else if (line.startsWith('-A ')) current.rules.push(line.replace(/\s+/g, ' '))
   }
   return dump
@@ -60,10 +60,12 @@ const normaliseNftRule = (rule: string) => rule.replace(/\bmeta mark 0x0*([0-9a-
 /** flanneld's tables in `nft list ruleset` (or `nft list table`) output; other tables are skipped. */
 export function parseNftRuleset(text: string): Partial<Record<IpFamily, NftTableDump>> {
   const out: Partial<Record<IpFamily, NftTableDump>> = {}
-  const wanted = new Map<string, IpFamily>(IP_FAMILIES.map((f) => {
-    const t = nftTable(f)
-    return [`table ${t.nftFamily} ${t.name} {`, f] as const
-  }))
+  const wanted = new Map<string, IpFamily>(
+    IP_FAMILIES.map((f) => {
+      const t = nftTable(f)
+      return [`table ${t.nftFamily} ${t.name} {`, f] as const
+    }),
+  )
   let table: NftTableDump | undefined
   let chain: NftChainDump | undefined
   let depth = 0
@@ -94,7 +96,7 @@ export function parseNftRuleset(text: string): Partial<Record<IpFamily, NftTable
     else if (decl) {
       chain.type = decl[1]
       chain.hook = decl[2]
-      chain.priority = PRIORITY_NAMES[decl[3]!.trim()] ?? decl[3]!.trim()
+      chain.priority = PRIORITY_NAMES[decl[3].trim()] ?? decl[3].trim()
     } else chain.rules.push(normaliseNftRule(line))
   }
   return out

@@ -14,8 +14,18 @@
  */
 import type {IptablesDump, IptablesTable, NftChainDump, ObservedTraffic} from './traffic-parse.js'
 import {
-  FWD_CHAIN, type IpFamily, IP_FAMILIES, iptablesTool, MASQ_CHAIN, type IptablesRuleSet, type NftChainRuleSet, nftTable,
-  type RulePurpose, type RuleSet, ruleSetName, type TrafficMode,
+  FWD_CHAIN,
+  type IpFamily,
+  IP_FAMILIES,
+  iptablesTool,
+  MASQ_CHAIN,
+  type IptablesRuleSet,
+  type NftChainRuleSet,
+  nftTable,
+  type RulePurpose,
+  type RuleSet,
+  ruleSetName,
+  type TrafficMode,
 } from './traffic-rules.js'
 
 export type Severity = 'ok' | 'warn' | 'fail'
@@ -42,7 +52,10 @@ export interface TrafficPlan {
   rows: TrafficRow[]
 }
 
-const OWN_CHAINS = [{table: 'nat', chain: MASQ_CHAIN}, {table: 'filter', chain: FWD_CHAIN}] as const
+const OWN_CHAINS = [
+  {table: 'nat', chain: MASQ_CHAIN},
+  {table: 'filter', chain: FWD_CHAIN},
+] as const
 
 const sansRandomFully = (rule: string) => rule.replace(/ (--random-fully|fully-random)$/, '')
 const chainOf = (rule: string) => rule.split(' ', 2)[1]
@@ -63,8 +76,13 @@ function ruleDiff(wanted: string[], present: string[], show: (rule: string) => s
   ]
 }
 
-const row = (name: string, severity: Severity, detail: string, purpose?: RulePurpose): TrafficRow =>
-  ({...(purpose ? {purpose} : {}), name, ok: severity !== 'fail', severity, detail})
+const row = (name: string, severity: Severity, detail: string, purpose?: RulePurpose): TrafficRow => ({
+  ...(purpose ? {purpose} : {}),
+  name,
+  ok: severity !== 'fail',
+  severity,
+  detail,
+})
 
 /** Per-family restore lines, by table, collected while planning; rendered as one payload per family. */
 class RestoreBatch {
@@ -81,20 +99,34 @@ class RestoreBatch {
       const byTable = this.lines.get(family)
       if (!byTable) return []
       const payload = [...byTable].flatMap(([table, lines]) => [`*${table}`, ...lines, 'COMMIT']).join('\n') + '\n'
-      return [{tool: family === 'ipv4' ? 'iptables-restore' as const : 'ip6tables-restore' as const, family, payload}]
+      return [
+        {tool: family === 'ipv4' ? ('iptables-restore' as const) : ('ip6tables-restore' as const), family, payload},
+      ]
     })
   }
 }
 
-function checkIptables(set: IptablesRuleSet, dump: IptablesDump | undefined): {jumpOk: boolean; chainOk: boolean; detail: string} {
+function checkIptables(
+  set: IptablesRuleSet,
+  dump: IptablesDump | undefined,
+): {jumpOk: boolean; chainOk: boolean; detail: string} {
   const table = dump?.get(set.table) ?? {chains: new Set<string>(), rules: []}
   const jumps = jumpsTo(table, set.chain)
   const jumpOk = jumps.length === 1 && jumps[0] === set.jump
   const problems = table.chains.has(set.chain)
-    ? ruleDiff(set.rules, table.rules.filter((r) => chainOf(r) === set.chain), (r) => r.slice(set.chain.length + 4))
+    ? ruleDiff(
+        set.rules,
+        table.rules.filter((r) => chainOf(r) === set.chain),
+        (r) => r.slice(set.chain.length + 4),
+      )
     : ['chain missing']
   const chainOk = problems.length === 0
-  if (!jumpOk) problems.push(jumps.length === 0 ? `no jump from ${set.parent}` : `${jumps.length} jumps to ${set.chain}, want exactly: ${set.jump}`)
+  if (!jumpOk)
+    problems.push(
+      jumps.length === 0
+        ? `no jump from ${set.parent}`
+        : `${jumps.length} jumps to ${set.chain}, want exactly: ${set.jump}`,
+    )
   return {jumpOk, chainOk, detail: problems.join('; ') || `${set.rules.length} rules and the ${set.parent} jump`}
 }
 
@@ -130,7 +162,8 @@ function nftChainDetail(set: NftChainRuleSet, chain: NftChainDump | undefined): 
   if (!chain) return 'chain missing'
   const problems: string[] = []
   if (!sameDeclaration(set, chain)) {
-    const decl = (c: {type?: string; hook?: string; priority?: string; comment?: string}) => `type ${c.type} hook ${c.hook} priority ${c.priority} comment "${c.comment ?? ''}"`
+    const decl = (c: {type?: string; hook?: string; priority?: string; comment?: string}) =>
+      `type ${c.type} hook ${c.hook} priority ${c.priority} comment "${c.comment ?? ''}"`
     problems.push(`${decl(chain)}, want ${decl(set)}`)
   }
   problems.push(...ruleDiff(set.rules, chain.rules))
@@ -177,7 +210,14 @@ export function planTraffic(desired: RuleSet[], observed: ObservedTraffic, mode:
       const detail = nftChainDetail(set, chain)
       // A chain declared otherwise cannot be re-added over; it is not jumped to (a base chain), so it can go first.
       if (detail) nft.push(...nftChainLines(set, chain !== undefined && !sameDeclaration(set, chain)))
-      rows.push(row(`${set.purpose} rules (${ruleSetName(set)})`, detail ? 'fail' : 'ok', detail ?? `${set.rules.length} rules`, set.purpose))
+      rows.push(
+        row(
+          `${set.purpose} rules (${ruleSetName(set)})`,
+          detail ? 'fail' : 'ok',
+          detail ?? `${set.rules.length} rules`,
+          set.purpose,
+        ),
+      )
     }
   }
   if (mode === 'iptables') {
@@ -185,11 +225,26 @@ export function planTraffic(desired: RuleSet[], observed: ObservedTraffic, mode:
     nft.push(...leftover.map(nftDeleteTable))
     if (leftover.length) {
       const names = leftover.map((f) => `${nftTable(f).nftFamily} ${nftTable(f).name}`).join(', ')
-      rows.push(row('nftables leftovers', 'warn', `${names} left from nftables mode (EnableNFTables is off); \`node apply\` deletes them`))
+      rows.push(
+        row(
+          'nftables leftovers',
+          'warn',
+          `${names} left from nftables mode (EnableNFTables is off); \`node apply\` deletes them`,
+        ),
+      )
     }
   } else {
-    const leftover = IP_FAMILIES.flatMap((f) => (observed.iptables[f] ? removeIptables(f, observed.iptables[f], batch) : []))
-    if (leftover.length) rows.push(row('iptables leftovers', 'warn', `${leftover.join(', ')} left from iptables mode (EnableNFTables is on); \`node apply\` removes them`))
+    const leftover = IP_FAMILIES.flatMap((f) =>
+      observed.iptables[f] ? removeIptables(f, observed.iptables[f], batch) : [],
+    )
+    if (leftover.length)
+      rows.push(
+        row(
+          'iptables leftovers',
+          'warn',
+          `${leftover.join(', ')} left from iptables mode (EnableNFTables is on); \`node apply\` removes them`,
+        ),
+      )
   }
   const ops = batch.ops()
   if (nft.length) ops.push({tool: 'nft', payload: nft.join('\n') + '\n'})

@@ -94,12 +94,22 @@ const MULTICAST: Record<IpFamily, string> = {ipv4: '224.0.0.0/4', ipv6: 'ff00::/
 const commented = (comment: string) => `-m comment --comment "${comment}"`
 
 /** FLANNEL-POSTRTG for network C and lease subnet P, in flanneld's order (masqRules; IPv6: masqIP6Rules). */
-export function iptablesMasq(family: IpFamily, {network: c, subnet: p}: FamilyNets, randomFully: boolean): IptablesRuleSet {
+export function iptablesMasq(
+  family: IpFamily,
+  {network: c, subnet: p}: FamilyNets,
+  randomFully: boolean,
+): IptablesRuleSet {
   const m = commented(MASQ_COMMENT)
   const a = `-A ${MASQ_CHAIN}`
   const rf = randomFully ? ' --random-fully' : ''
   return {
-    kind: 'iptables', family, purpose: 'masquerade', table: 'nat', chain: MASQ_CHAIN, parent: 'POSTROUTING', comment: MASQ_COMMENT,
+    kind: 'iptables',
+    family,
+    purpose: 'masquerade',
+    table: 'nat',
+    chain: MASQ_CHAIN,
+    parent: 'POSTROUTING',
+    comment: MASQ_COMMENT,
     jump: `-A POSTROUTING ${m} -j ${MASQ_CHAIN}`,
     rules: [
       `${a} -m mark --mark ${KUBE_PROXY_MARK} ${m} -j RETURN`,
@@ -116,7 +126,13 @@ export function iptablesMasq(family: IpFamily, {network: c, subnet: p}: FamilyNe
 export function iptablesForward(family: IpFamily, network: string): IptablesRuleSet {
   const m = commented(FWD_COMMENT)
   return {
-    kind: 'iptables', family, purpose: 'forward', table: 'filter', chain: FWD_CHAIN, parent: 'FORWARD', comment: FWD_COMMENT,
+    kind: 'iptables',
+    family,
+    purpose: 'forward',
+    table: 'filter',
+    chain: FWD_CHAIN,
+    parent: 'FORWARD',
+    comment: FWD_COMMENT,
     jump: `-A FORWARD ${m} -j ${FWD_CHAIN}`,
     rules: [`-A ${FWD_CHAIN} -s ${network} ${m} -j ACCEPT`, `-A ${FWD_CHAIN} -d ${network} ${m} -j ACCEPT`],
   }
@@ -127,8 +143,14 @@ export function nftMasq(family: IpFamily, {network: c, subnet: p}: FamilyNets, r
   const f = nftTable(family).nftFamily
   const masquerade = randomFully ? 'masquerade fully-random' : 'masquerade'
   return {
-    kind: 'nft-chain', family, purpose: 'masquerade', chain: 'postrtg', comment: 'chain to manage traffic masquerading by flannel',
-    type: 'nat', hook: 'postrouting', priority: 'srcnat',
+    kind: 'nft-chain',
+    family,
+    purpose: 'masquerade',
+    chain: 'postrtg',
+    comment: 'chain to manage traffic masquerading by flannel',
+    type: 'nat',
+    hook: 'postrouting',
+    priority: 'srcnat',
     rules: [
       'meta mark 0x4000 return',
       `${f} saddr ${p} ${f} daddr ${c} return`,
@@ -144,8 +166,14 @@ export function nftMasq(family: IpFamily, {network: c, subnet: p}: FamilyNets, r
 export function nftForward(family: IpFamily, network: string): NftChainRuleSet {
   const f = nftTable(family).nftFamily
   return {
-    kind: 'nft-chain', family, purpose: 'forward', chain: 'forward', comment: 'chain to accept flannel traffic',
-    type: 'filter', hook: 'forward', priority: 'filter',
+    kind: 'nft-chain',
+    family,
+    purpose: 'forward',
+    chain: 'forward',
+    comment: 'chain to accept flannel traffic',
+    type: 'filter',
+    hook: 'forward',
+    priority: 'filter',
     rules: [`${f} saddr ${network} accept`, `${f} daddr ${network} accept`],
   }
 }
@@ -160,8 +188,14 @@ export function desiredTrafficRules(spec: TrafficSpec): RuleSet[] {
     const nets = spec.families[family]
     if (spec.mode === 'nftables') sets.push({kind: 'nft-table', family})
     if (!nets) continue
-    if (spec.ipMasq) sets.push(spec.mode === 'iptables' ? iptablesMasq(family, nets, spec.randomFully) : nftMasq(family, nets, spec.randomFully))
-    if (spec.forwardRules) sets.push(spec.mode === 'iptables' ? iptablesForward(family, nets.network) : nftForward(family, nets.network))
+    if (spec.ipMasq)
+      sets.push(
+        spec.mode === 'iptables'
+          ? iptablesMasq(family, nets, spec.randomFully)
+          : nftMasq(family, nets, spec.randomFully),
+      )
+    if (spec.forwardRules)
+      sets.push(spec.mode === 'iptables' ? iptablesForward(family, nets.network) : nftForward(family, nets.network))
   }
   return sets
 }
@@ -170,5 +204,7 @@ export function desiredTrafficRules(spec: TrafficSpec): RuleSet[] {
 export function ruleSetName(set: RuleSet): string {
   if (set.kind === 'iptables') return `${iptablesTool(set.family)} ${set.chain}`
   const t = nftTable(set.family)
-  return set.kind === 'nft-table' ? `nftables table ${t.nftFamily} ${t.name}` : `nftables ${t.nftFamily} ${t.name} ${set.chain}`
+  return set.kind === 'nft-table'
+    ? `nftables table ${t.nftFamily} ${t.name}`
+    : `nftables ${t.nftFamily} ${t.name} ${set.chain}`
 }

@@ -46,7 +46,7 @@ export interface NodeSpec {
   publicIP: string
   vxlan?: Partial<VxlanOptions>
   /** Optional pod bridge (what the CNI bridge plugin would create): first host of ownSubnet, overlay MTU, up. */
-  bridge?: { name: string }
+  bridge?: {name: string}
   peers: PeerLease[]
 }
 

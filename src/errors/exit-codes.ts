@@ -3,7 +3,12 @@
  * every command's --help. Each typed error maps to exactly one code, and no code means two things.
  */
 import {
-  ConfirmationRequiredError, EtcdUnavailableError, FlannelctlError, InvalidInputError, NotFoundError, OperationFailedError,
+  ConfirmationRequiredError,
+  EtcdUnavailableError,
+  FlannelctlError,
+  InvalidInputError,
+  NotFoundError,
+  OperationFailedError,
 } from '../core/errors.js'
 
 export const ExitCode = {
@@ -18,8 +23,14 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
 
 export const EXIT_CODE_HELP: ReadonlyArray<[ExitCodeValue, string]> = [
   [ExitCode.Ok, 'success (for verify/doctor: every check passed)'],
-  [ExitCode.Failed, 'operation failed: lost a compare-and-swap race, no free subnet, permission denied, a check failed'],
-  [ExitCode.InvalidInput, 'invalid input or usage: bad flag value, unknown flag, unreadable file, invalid config, bad CIDR, confirmation needed'],
+  [
+    ExitCode.Failed,
+    'operation failed: lost a compare-and-swap race, no free subnet, permission denied, a check failed',
+  ],
+  [
+    ExitCode.InvalidInput,
+    'invalid input or usage: bad flag value, unknown flag, unreadable file, invalid config, bad CIDR, confirmation needed',
+  ],
   [ExitCode.EtcdUnavailable, 'etcd unreachable, timed out, TLS or authentication failure'],
   [ExitCode.NotFound, 'not found: no such subnet lease or network config'],
 ]

@@ -26,7 +26,7 @@ export function usageError(error: unknown, helpCommand: string): InvalidInputErr
 
 function sentence(error: unknown, text: string): string {
   const parsing = PARSING.exec(text)
-  if (parsing) return flagValueSentence(parsing[1]!, text.slice(parsing[0].length).trim())
+  if (parsing) return flagValueSentence(parsing[1], text.slice(parsing[0].length).trim())
   const e = error as {flags?: string[]; args?: Array<{name?: string} | string>}
   let m: RegExpExecArray | null
   if (/^Nonexistent flags?:/.test(text) && e.flags?.length) {
@@ -34,22 +34,28 @@ function sentence(error: unknown, text: string): string {
   }
   if ((m = /^Unexpected flag (\S+)/.exec(text))) return `unknown flag ${m[1]}`
   if (/^Missing \d+ required args?/.test(text) && e.args?.length) {
-    const names = e.args.map((a) => (typeof a === 'string' ? a : a.name ?? '?'))
+    const names = e.args.map((a) => (typeof a === 'string' ? a : (a.name ?? '?')))
     return `missing argument${names.length === 1 ? '' : 's'} ${names.map((n) => `<${n}>`).join(' ')}`
   }
   if (/^Unexpected arguments?:/.test(text) && e.args?.length) {
-    const values = e.args.map((a) => quoted(String(a)))
+    const values = e.args.map((a) => quoted(typeof a === 'string' ? a : JSON.stringify(a)))
     return `unexpected argument${values.length === 1 ? '' : 's'} ${values.join(', ')}`
   }
   if ((m = /^Expected --([\w-]+)=([\s\S]*) to be one of: (.*)$/.exec(text))) {
-    return `invalid --${m[1]} ${quoted(m[2]!)}: expected one of ${m[3]}`
+    return `invalid --${m[1]} ${quoted(m[2])}: expected one of ${m[3]}`
   }
-  if ((m = /^Expected ([\s\S]*) to be one of: (.*)$/.exec(text))) return `invalid argument ${quoted(m[1]!)}: expected one of ${m[2]}`
+  if ((m = /^Expected ([\s\S]*) to be one of: (.*)$/.exec(text)))
+    return `invalid argument ${quoted(m[1])}: expected one of ${m[2]}`
   if ((m = /^Flag --([\w-]+) expects a value/.exec(text))) return `--${m[1]} needs a value`
-  if ((m = /^Flag --([\w-]+) expects one of these values: (.*)$/.exec(text))) return `--${m[1]} needs a value: one of ${m[2]}`
+  if ((m = /^Flag --([\w-]+) expects one of these values: (.*)$/.exec(text)))
+    return `--${m[1]} needs a value: one of ${m[2]}`
   if ((m = /^Flag --([\w-]+) can only be specified once/.exec(text))) return `--${m[1]} given more than once`
   if ((m = /^The following errors? occurred:\s*([\s\S]*)$/.exec(text))) {
-    return m[1]!.split('\n').map((r) => constraint(r.trim())).filter(Boolean).join('; ')
+    return m[1]
+      .split('\n')
+      .map((r) => constraint(r.trim()))
+      .filter(Boolean)
+      .join('; ')
   }
   return text.trim() === '' ? 'invalid command line' : text
 }
@@ -58,9 +64,12 @@ function sentence(error: unknown, text: string): string {
 function constraint(reason: string): string {
   let m: RegExpExecArray | null
   if ((m = /^Missing required flag ([\w-]+)/.exec(reason))) return `missing required flag --${m[1]}`
-  if ((m = /^--([\w-]+)=[\s\S]* cannot also be provided when using --([\w-]+)/.exec(reason))) return `--${m[1]} cannot be combined with --${m[2]}`
-  if ((m = /^All of the following must be provided when using --([\w-]+): (.*)$/.exec(reason))) return `--${m[1]} needs ${m[2]}`
-  if ((m = /^One of the following must be provided when using --([\w-]+): (.*)$/.exec(reason))) return `--${m[1]} needs one of ${m[2]}`
+  if ((m = /^--([\w-]+)=[\s\S]* cannot also be provided when using --([\w-]+)/.exec(reason)))
+    return `--${m[1]} cannot be combined with --${m[2]}`
+  if ((m = /^All of the following must be provided when using --([\w-]+): (.*)$/.exec(reason)))
+    return `--${m[1]} needs ${m[2]}`
+  if ((m = /^One of the following must be provided when using --([\w-]+): (.*)$/.exec(reason)))
+    return `--${m[1]} needs one of ${m[2]}`
   return reason
 }
 
@@ -68,7 +77,7 @@ function constraint(reason: string): string {
 function flagValueSentence(flag: string, message: string): string {
   if (message.includes(`--${flag}`)) return message
   const expected = /^Expected (.+?) but received: ([\s\S]*)$/.exec(message)
-  if (expected) return `invalid --${flag} ${quoted(expected[2]!)}: expected ${expected[1]}`
+  if (expected) return `invalid --${flag} ${quoted(expected[2])}: expected ${expected[1]}`
   return `invalid --${flag}: ${message.replace(/^Error: /, '')}`
 }
 

@@ -21,7 +21,14 @@ import {AsyncLocalStorage} from 'node:async_hooks'
 
 import type * as GrpcJs from '@grpc/grpc-js'
 import {
-  circuitBreaker, ConsecutiveBreaker, DelegateBackoff, handleWhen, isBrokenCircuitError, isTaskCancelledError, retry, timeout,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  DelegateBackoff,
+  handleWhen,
+  isBrokenCircuitError,
+  isTaskCancelledError,
+  retry,
+  timeout,
   TimeoutStrategy,
 } from 'cockatiel'
 import type {Etcd3} from 'etcd3'
@@ -30,7 +37,12 @@ import {InvalidInputError} from '../core/errors.js'
 import {readFileOrFail} from '../util/input.js'
 import {type CallAttempt, createEtcd3, grpc, type UnaryCallRunner} from './etcd3-hooks.js'
 import {
-  type EndpointState, failureKind, isConnectFailure, markOutcomeUnknown, type TranslationContext, translateEtcdError,
+  type EndpointState,
+  failureKind,
+  isConnectFailure,
+  markOutcomeUnknown,
+  type TranslationContext,
+  translateEtcdError,
 } from './errors.js'
 
 export interface ConnectionOptions {
@@ -75,7 +87,13 @@ function normaliseEndpoint(endpoint: string): string {
  * Node options for a TLS connection with exactly the verification rules of connect(): for code that opens its own
  * sockets to etcd (e.g. an HTTP/2 fast path), so that --cacert and --insecure-skip-tls-verify mean the same there.
  */
-export function nodeTlsOptions(options: ConnectionOptions): {ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean; checkServerIdentity?: () => undefined} {
+export function nodeTlsOptions(options: ConnectionOptions): {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
+  rejectUnauthorized?: boolean
+  checkServerIdentity?: () => undefined
+} {
   return {
     ca: readPem(options.cacert, 'CA certificate (--cacert)'),
     cert: readPem(options.cert, 'client certificate (--cert)'),
@@ -85,27 +103,40 @@ export function nodeTlsOptions(options: ConnectionOptions): {ca?: Buffer; cert?:
 }
 
 /** etcd's clientv3.WithRequireLeader: a member without a leader rejects the call ("no leader") instead of holding it. */
-const requireLeader: GrpcJs.Interceptor = (options, nextCall) => new grpc.InterceptingCall(nextCall(options), {
-  start(metadata, listener, next) {
-    metadata.set('hasleader', 'true')
-    next(metadata, listener)
-  },
-})
+const requireLeader: GrpcJs.Interceptor = (options, nextCall) =>
+  new grpc.InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('hasleader', 'true')
+      next(metadata, listener)
+    },
+  })
 
 /**
  * Calls that may be sent twice: reads, and calls whose repetition is harmless (a second LeaseGrant leaves an
  * unused lease that expires after its TTL; a second LeaseRevoke answers "lease not found", which callers accept).
  */
 const REPEATABLE = new Set([
-  'KV.range', 'Lease.leaseTimeToLive', 'Lease.leaseLeases', 'Lease.leaseGrant', 'Lease.leaseRevoke',
-  'Maintenance.status', 'Maintenance.alarm', 'Maintenance.hashKV', 'Cluster.memberList', 'Auth.authenticate',
+  'KV.range',
+  'Lease.leaseTimeToLive',
+  'Lease.leaseLeases',
+  'Lease.leaseGrant',
+  'Lease.leaseRevoke',
+  'Maintenance.status',
+  'Maintenance.alarm',
+  'Maintenance.hashKV',
+  'Cluster.memberList',
+  'Auth.authenticate',
 ])
 
 export function isRepeatable(service: string, method: string, payload: unknown): boolean {
   if (REPEATABLE.has(`${service}.${method}`)) return true
   if (service === 'KV' && method === 'txn') {
     const txn = (payload ?? {}) as {success?: Array<Record<string, unknown>>; failure?: Array<Record<string, unknown>>}
-    return [...(txn.success ?? []), ...(txn.failure ?? [])].every((op) => op.request_range !== undefined && Object.keys(op).every((k) => k === 'request_range' || op[k] === undefined || op[k] === null))
+    return [...(txn.success ?? []), ...(txn.failure ?? [])].every(
+      (op) =>
+        op.request_range !== undefined &&
+        Object.keys(op).every((k) => k === 'request_range' || op[k] === undefined || op[k] === null),
+    )
   }
   return false
 }
@@ -142,11 +173,17 @@ function unaryCallRunner(options: ConnectionOptions, majorityUnreachable: () => 
     // Give up at the dial deadline when nothing answered, or when a majority of the members cannot be connected
     // to at all: then no leader can be elected until they are back, and waiting out the budget helps nobody.
     const limit = answered && !majorityUnreachable() ? overall : Math.min(overall, dialDeadline)
-    if ((kind === 'not-sent' || (kind === 'ambiguous' && repeatable)) && Date.now() + pauseBeforeRetry(failures) < limit - 20) return true
+    if (
+      (kind === 'not-sent' || (kind === 'ambiguous' && repeatable)) &&
+      Date.now() + pauseBeforeRetry(failures) < limit - 20
+    )
+      return true
     if (kind === 'ambiguous' && !repeatable) markOutcomeUnknown(lastReal ?? error)
     return false
   }
-  const policy = retry(handleWhen(again), {backoff: new DelegateBackoff((context: {attempt: number}) => pauseBeforeRetry(context.attempt))})
+  const policy = retry(handleWhen(again), {
+    backoff: new DelegateBackoff((context: {attempt: number}) => pauseBeforeRetry(context.attempt)),
+  })
   return {
     async run(attempt, signal) {
       try {
@@ -168,36 +205,44 @@ function unaryCallRunner(options: ConnectionOptions, majorityUnreachable: () => 
  * for it too; etcd3's own login would not): one token per connection, fetched on first use and again after etcd
  * rejects it. The interceptor puts it on every call but the login itself.
  */
-function passwordLogin(options: ConnectionOptions, authenticate: (request: {name: string; password: string}) => Promise<{token: string}>) {
+function passwordLogin(
+  options: ConnectionOptions,
+  authenticate: (request: {name: string; password: string}) => Promise<{token: string}>,
+) {
   const loggingIn = new AsyncLocalStorage<boolean>()
   let pending: Promise<string | undefined> | undefined
   const token = (): Promise<string | undefined> => {
     if (!options.user) return Promise.resolve(undefined)
-    pending ??= loggingIn.run(true, () => authenticate({name: options.user!, password: options.password ?? ''}))
-      .then((response) => response.token, (error: unknown) => {
-        // As etcdctl: --user against an etcd without auth is not an error.
-        if (error instanceof Error && /authentication is not enabled/i.test(error.message)) return undefined
-        pending = undefined
-        throw error
-      })
+    pending ??= loggingIn
+      .run(true, () => authenticate({name: options.user!, password: options.password ?? ''}))
+      .then(
+        (response) => response.token,
+        (error: unknown) => {
+          // As etcdctl: --user against an etcd without auth is not an error.
+          if (error instanceof Error && /authentication is not enabled/i.test(error.message)) return undefined
+          pending = undefined
+          throw error
+        },
+      )
     return pending
   }
-  const interceptor: GrpcJs.Interceptor = (callOptions, nextCall) => new grpc.InterceptingCall(nextCall(callOptions), {
-    start(metadata, listener, next) {
-      if (callOptions.method_definition.path === AUTHENTICATE) return next(metadata, listener)
-      const send = (value: string | undefined) => {
-        if (value !== undefined) metadata.set('token', value)
-        next(metadata, {
-          onReceiveStatus(status, nextStatus) {
-            if (value !== undefined && /invalid auth token/i.test(status.details)) pending = undefined
-            nextStatus(status)
-          },
-        })
-      }
-      // Unary calls have logged in before their first attempt; a stream opened first waits for the login here.
-      token().then(send, () => send(undefined))
-    },
-  })
+  const interceptor: GrpcJs.Interceptor = (callOptions, nextCall) =>
+    new grpc.InterceptingCall(nextCall(callOptions), {
+      start(metadata, listener, next) {
+        if (callOptions.method_definition.path === AUTHENTICATE) return next(metadata, listener)
+        const send = (value: string | undefined) => {
+          if (value !== undefined) metadata.set('token', value)
+          next(metadata, {
+            onReceiveStatus(status, nextStatus) {
+              if (value !== undefined && /invalid auth token/i.test(status.details)) pending = undefined
+              nextStatus(status)
+            },
+          })
+        }
+        // Unary calls have logged in before their first attempt; a stream opened first waits for the login here.
+        token().then(send, () => send(undefined))
+      },
+    })
   /** True inside the login call itself (which must not wait for the login). */
   const inProgress = () => loggingIn.getStore() === true
   return {token, interceptor, inProgress}
@@ -210,19 +255,25 @@ function passwordLogin(options: ConnectionOptions, authenticate: (request: {name
 function memberHealth(hosts: readonly string[]) {
   const states = new Map<string, EndpointState>()
   const hostPolicy = (host: string) => {
-    const breaker = circuitBreaker(handleWhen((error) => failureKind(error) !== 'fatal'), {halfOpenAfter: 500, breaker: new ConsecutiveBreaker(1)})
+    const breaker = circuitBreaker(
+      handleWhen((error) => failureKind(error) !== 'fatal'),
+      {halfOpenAfter: 500, breaker: new ConsecutiveBreaker(1)},
+    )
     breaker.onFailure(({reason}) => {
-      if ('error' in reason && !isBrokenCircuitError(reason.error)) states.set(host, {ok: false, error: reason.error.message})
+      if ('error' in reason && !isBrokenCircuitError(reason.error))
+        states.set(host, {ok: false, error: reason.error.message})
     })
     breaker.onSuccess(() => states.set(host, {ok: true}))
     return breaker
   }
   /** So many members cannot be connected to that no leader can be elected until they are back. */
-  const majorityUnreachable = () => hosts.length > 1 &&
+  const majorityUnreachable = () =>
+    hosts.length > 1 &&
     hosts.filter((h) => {
       const state = states.get(h)
       return state !== undefined && !state.ok && isConnectFailure(new Error(state.error))
-    }).length >= Math.floor(hosts.length / 2) + 1
+    }).length >=
+      Math.floor(hosts.length / 2) + 1
   return {states, hostPolicy, majorityUnreachable}
 }
 
@@ -250,7 +301,9 @@ export function connect(options: ConnectionOptions): EtcdConnection {
     // dependency is nothing an operator can act on: Node's documented switch keeps stderr to our one line.
     process.noDeprecation = true
     // rejectUnauthorized:false skips chain verification, checkServerIdentity the name check: both only when asked.
-    const verify: GrpcJs.VerifyOptions = options.insecureSkipTlsVerify ? {rejectUnauthorized: false, checkServerIdentity: () => undefined} : {}
+    const verify: GrpcJs.VerifyOptions = options.insecureSkipTlsVerify
+      ? {rejectUnauthorized: false, checkServerIdentity: () => undefined}
+      : {}
     try {
       credentials = grpc.credentials.createSsl(rootCertificate ?? null, privateKey ?? null, certChain ?? null, verify)
     } catch (error) {
@@ -262,7 +315,9 @@ export function connect(options: ConnectionOptions): EtcdConnection {
   const {states, hostPolicy, majorityUnreachable} = memberHealth(hosts)
   const login = passwordLogin(options, (request) => client.auth.authenticate(request))
   const client: Etcd3 = createEtcd3({
-    hosts, credentials, hostPolicy,
+    hosts,
+    credentials,
+    hostPolicy,
     grpcOptions: {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': Math.max(200, options.dialTimeoutMs),
@@ -298,7 +353,12 @@ export function connect(options: ConnectionOptions): EtcdConnection {
         const failure = isTaskCancelledError(error)
           ? Object.assign(new Error(`etcd did not answer ${what} within ${budgetMs / 1000}s`), {timedOut: true})
           : error
-        throw translateEtcdError(await withConnectCause(failure, hosts, options.dialTimeoutMs), what, endpointList, context)
+        throw translateEtcdError(
+          await withConnectCause(failure, hosts, options.dialTimeoutMs),
+          what,
+          endpointList,
+          context,
+        )
       }
     },
     close: () => client.close(),

@@ -7,7 +7,12 @@ import {X509Certificate} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 
 import {isBrokenCircuitError} from 'cockatiel'
-import {EtcdAuthenticationFailedError, EtcdPermissionDeniedError, GRPCUnauthenticatedError, isRecoverableError} from 'etcd3'
+import {
+  EtcdAuthenticationFailedError,
+  EtcdPermissionDeniedError,
+  GRPCUnauthenticatedError,
+  isRecoverableError,
+} from 'etcd3'
 
 import {EtcdUnavailableError, FlannelctlError, OperationFailedError} from '../core/errors.js'
 
@@ -20,13 +25,20 @@ export interface EndpointState {
 // ---------------------------------------------------------------------------------------------- failure classes
 
 /** The request certainly was not executed: safe to send again to any member, whatever it does. */
-const NOT_SENT = /Waiting for LB pick|No connection established|Failed to connect|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|etcdserver: no leader|etcdserver: too many requests|etcdserver: not capable|raft proposal dropped/i
+const NOT_SENT =
+  /Waiting for LB pick|No connection established|Failed to connect|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|etcdserver: no leader|etcdserver: too many requests|etcdserver: not capable|raft proposal dropped/i
 /** Failures that will not go away by asking again or another member. */
-const TLS_FAILURE = /certificate|SSL routines|SSL alert|TLS|handshake|self[- ]signed|unable to verify|CERT_|wrong version number|packet length too long|altnames/i
+const TLS_FAILURE =
+  /certificate|SSL routines|SSL alert|TLS|handshake|self[- ]signed|unable to verify|CERT_|wrong version number|packet length too long|altnames/i
 
 /** No member could be connected to (as opposed to a member answering with an error). */
 export function isConnectFailure(error: unknown): boolean {
-  return error instanceof Error && /Waiting for LB pick|No connection established|Failed to connect|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i.test(error.message)
+  return (
+    error instanceof Error &&
+    /Waiting for LB pick|No connection established|Failed to connect|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i.test(
+      error.message,
+    )
+  )
 }
 
 export type FailureKind = 'fatal' | 'not-sent' | 'ambiguous'
@@ -35,11 +47,21 @@ export function failureKind(error: unknown): FailureKind {
   if (isBrokenCircuitError(error)) return 'not-sent'
   if (!(error instanceof Error)) return 'fatal'
   const message = error.message
-  if (error instanceof EtcdPermissionDeniedError || error instanceof EtcdAuthenticationFailedError || error instanceof GRPCUnauthenticatedError) return 'fatal'
-  if (/permission denied|authentication failed|authentication is not enabled|user name is empty/i.test(message)) return 'fatal'
+  if (
+    error instanceof EtcdPermissionDeniedError ||
+    error instanceof EtcdAuthenticationFailedError ||
+    error instanceof GRPCUnauthenticatedError
+  )
+    return 'fatal'
+  if (/permission denied|authentication failed|authentication is not enabled|user name is empty/i.test(message))
+    return 'fatal'
   if (TLS_FAILURE.test(message)) return 'fatal'
   if (NOT_SENT.test(message)) return 'not-sent'
-  if (isRecoverableError(error) || /leader changed|request timed out|Connection dropped|RST_STREAM|ECONNRESET|EPIPE|server stopped/i.test(message)) return 'ambiguous'
+  if (
+    isRecoverableError(error) ||
+    /leader changed|request timed out|Connection dropped|RST_STREAM|ECONNRESET|EPIPE|server stopped/i.test(message)
+  )
+    return 'ambiguous'
   return 'fatal'
 }
 
@@ -63,7 +85,12 @@ export interface TranslationContext {
 }
 
 /** Maps etcd3/gRPC failures to typed errors with one readable line; unknown errors pass through. */
-export function translateEtcdError(error: unknown, what: string, endpoints: string, context?: TranslationContext): unknown {
+export function translateEtcdError(
+  error: unknown,
+  what: string,
+  endpoints: string,
+  context?: TranslationContext,
+): unknown {
   if (error instanceof FlannelctlError) return error
   // A cause is never the word "null": grpc-js writes that when it lost the reason a connection failed.
   const message = (error instanceof Error ? error.message : String(error)).replace(
@@ -77,17 +104,24 @@ export function translateEtcdError(error: unknown, what: string, endpoints: stri
     ])
   }
   if (error instanceof EtcdAuthenticationFailedError || /authentication failed/i.test(message)) {
-    return new EtcdUnavailableError(`etcd authentication failed for user "${user ?? ''}" at ${endpoints}: wrong user name or password`, [
-      'check --user and the password (--user name:password, --password, FLANNELCTL_PASSWORD or the prompt)',
-    ])
+    return new EtcdUnavailableError(
+      `etcd authentication failed for user "${user ?? ''}" at ${endpoints}: wrong user name or password`,
+      ['check --user and the password (--user name:password, --password, FLANNELCTL_PASSWORD or the prompt)'],
+    )
   }
-  if (error instanceof GRPCUnauthenticatedError || /invalid auth token|user name is empty|auth.*required|authentication is required/i.test(message)) {
-    return new EtcdUnavailableError(`etcd requires authentication for ${what} at ${endpoints}: ${firstLine(message)}`, ['pass --user (and the password via FLANNELCTL_PASSWORD or the prompt)'])
+  if (
+    error instanceof GRPCUnauthenticatedError ||
+    /invalid auth token|user name is empty|auth.*required|authentication is required/i.test(message)
+  ) {
+    return new EtcdUnavailableError(`etcd requires authentication for ${what} at ${endpoints}: ${firstLine(message)}`, [
+      'pass --user (and the password via FLANNELCTL_PASSWORD or the prompt)',
+    ])
   }
   const tls = tlsProblem(message, context?.options)
   if (tls) return new EtcdUnavailableError(`TLS: ${tls.problem} (${endpoints})`, tls.hints)
 
-  const unknownOutcome = error instanceof Error && (error as unknown as Record<symbol, unknown>)[OUTCOME_UNKNOWN] === true
+  const unknownOutcome =
+    error instanceof Error && (error as unknown as Record<symbol, unknown>)[OUTCOME_UNKNOWN] === true
   const quorum = quorumSummary(context)
   if (unknownOutcome) {
     const members = quorum ?? memberStates(context)
@@ -98,7 +132,10 @@ export function translateEtcdError(error: unknown, what: string, endpoints: stri
   }
   const timedOut = (error as {timedOut?: boolean} | null)?.timedOut === true
   if (/too many requests/i.test(message)) {
-    return new EtcdUnavailableError(`etcd is unavailable (overloaded: too many requests) during ${what} at ${endpoints}`, ['retry in a moment'])
+    return new EtcdUnavailableError(
+      `etcd is unavailable (overloaded: too many requests) during ${what} at ${endpoints}`,
+      ['retry in a moment'],
+    )
   }
   const noLeader = /no leader|leader changed|request timed out|quorum|raft proposal dropped/i.test(message)
   if (noLeader || (quorum && (timedOut || isTransport(error, message)))) {
@@ -108,22 +145,31 @@ export function translateEtcdError(error: unknown, what: string, endpoints: stri
     )
   }
   if (timedOut) {
-    return new EtcdUnavailableError(`etcd did not answer ${what} within ${context ? (context.options.dialTimeoutMs + context.options.commandTimeoutMs) / 1000 : '?'}s (endpoints ${endpoints})${memberStates(context) ? `: ${memberStates(context)}` : ''}`, [
-      'check that etcd is running and reachable, or raise --dial-timeout/--command-timeout',
-    ])
+    return new EtcdUnavailableError(
+      `etcd did not answer ${what} within ${context ? (context.options.dialTimeoutMs + context.options.commandTimeoutMs) / 1000 : '?'}s (endpoints ${endpoints})${memberStates(context) ? `: ${memberStates(context)}` : ''}`,
+      ['check that etcd is running and reachable, or raise --dial-timeout/--command-timeout'],
+    )
   }
   if (isTransport(error, message)) {
-    const plainToTls = /Failed to connect/.test(message) && !/ECONNREFUSED/.test(message) && endpoints.includes('http://')
+    const plainToTls =
+      /Failed to connect/.test(message) && !/ECONNREFUSED/.test(message) && endpoints.includes('http://')
     return new EtcdUnavailableError(`cannot reach etcd at ${endpoints} (${what}): ${firstLine(message)}`, [
-      plainToTls ? 'if etcd serves TLS on this port, use https:// endpoints and --cacert' : 'check --endpoints, or that etcd is running',
+      plainToTls
+        ? 'if etcd serves TLS on this port, use https:// endpoints and --cacert'
+        : 'check --endpoints, or that etcd is running',
     ])
   }
   return error
 }
 
 function isTransport(error: unknown, message: string): boolean {
-  return isBrokenCircuitError(error) || (error instanceof Error && isRecoverableError(error)) ||
-    /UNAVAILABLE|DEADLINE_EXCEEDED|Deadline exceeded|ECONNREFUSED|No connection established|Connection dropped|connect|unavailable/i.test(message)
+  return (
+    isBrokenCircuitError(error) ||
+    (error instanceof Error && isRecoverableError(error)) ||
+    /UNAVAILABLE|DEADLINE_EXCEEDED|Deadline exceeded|ECONNREFUSED|No connection established|Connection dropped|connect|unavailable/i.test(
+      message,
+    )
+  )
 }
 
 function kindOfState(error: string): 'unreachable' | 'no-leader' | 'silent' | 'other' {
@@ -144,7 +190,12 @@ function hostOf(endpoint: string): string {
 function quorumSummary(context: TranslationContext | undefined): string | null {
   if (!context) return null
   const members = context.endpoints.length
-  const byKind = {unreachable: [] as string[], 'no-leader': [] as string[], silent: [] as string[], other: [] as string[]}
+  const byKind = {
+    unreachable: [] as string[],
+    'no-leader': [] as string[],
+    silent: [] as string[],
+    other: [] as string[],
+  }
   for (const endpoint of context.endpoints) {
     const state = context.states.get(endpoint)
     if (!state || state.ok || !state.error) continue
@@ -172,50 +223,85 @@ function memberStates(context: TranslationContext | undefined): string | null {
 }
 
 /** A TLS failure in terms of the flag that fixes it. */
-export function tlsProblem(message: string, options: TranslationContext['options'] | undefined): {problem: string; hints: string[]} | null {
+export function tlsProblem(
+  message: string,
+  options: TranslationContext['options'] | undefined,
+): {problem: string; hints: string[]} | null {
   if (!TLS_FAILURE.test(message)) return null
   const reason = tlsReason(message)
   // The server refused our side of the handshake (Go's crypto/tls sends "bad certificate" for every client cert problem).
-  if (/alert (bad certificate|certificate required|certificate expired|certificate unknown|unknown ca|certificate revoked|unsupported certificate)|SSL alert number (42|43|44|45|46|48|116)/i.test(message)) {
+  if (
+    /alert (bad certificate|certificate required|certificate expired|certificate unknown|unknown ca|certificate revoked|unsupported certificate)|SSL alert number (42|43|44|45|46|48|116)/i.test(
+      message,
+    )
+  ) {
     if (!options?.cert) {
-      return {problem: 'etcd requires a client certificate (--cert/--key)', hints: ['pass --cert and --key (or FLANNELCTL_CERT/FLANNELCTL_KEY) with a certificate issued by the CA etcd trusts']}
+      return {
+        problem: 'etcd requires a client certificate (--cert/--key)',
+        hints: [
+          'pass --cert and --key (or FLANNELCTL_CERT/FLANNELCTL_KEY) with a certificate issued by the CA etcd trusts',
+        ],
+      }
     }
     const validity = certificateValidity(options.cert)
     if (validity?.expired) {
-      return {problem: `client certificate expired on ${validity.notAfter} (--cert ${options.cert}); etcd rejected it`, hints: ['renew the client certificate']}
+      return {
+        problem: `client certificate expired on ${validity.notAfter} (--cert ${options.cert}); etcd rejected it`,
+        hints: ['renew the client certificate'],
+      }
     }
     if (validity?.notYetValid) {
-      return {problem: `client certificate is not valid before ${validity.notBefore} (--cert ${options.cert}); etcd rejected it`, hints: ['check the clocks, or the certificate dates']}
+      return {
+        problem: `client certificate is not valid before ${validity.notBefore} (--cert ${options.cert}); etcd rejected it`,
+        hints: ['check the clocks, or the certificate dates'],
+      }
     }
     return {
       problem: `etcd rejected the client certificate (--cert ${options.cert}): ${reason}`,
-      hints: ['the certificate must be issued by the CA in etcd\'s --trusted-ca-file and allow client authentication'],
+      hints: ["the certificate must be issued by the CA in etcd's --trusted-ca-file and allow client authentication"],
     }
   }
   if (/certificate has expired|CERT_HAS_EXPIRED/i.test(message)) {
     return {problem: `the etcd server certificate has expired: ${reason}`, hints: ['renew the etcd server certificate']}
   }
   if (/altnames|ERR_TLS_CERT_ALTNAME|does not match certificate/i.test(message)) {
-    return {problem: `the etcd server certificate does not name this endpoint's host: ${reason}`, hints: ['use an endpoint address listed in the certificate (its subjectAltName)']}
+    return {
+      problem: `the etcd server certificate does not name this endpoint's host: ${reason}`,
+      hints: ['use an endpoint address listed in the certificate (its subjectAltName)'],
+    }
   }
-  if (/unable to verify|self[- ]signed|unable to get (local )?issuer|certificate signature failure|UNABLE_TO_|SELF_SIGNED|certificate chain/i.test(message)) {
-    return {problem: `server certificate is not trusted (check --cacert): ${reason}`, hints: ['pass the CA that issued the etcd server certificate with --cacert (or FLANNELCTL_CACERT)']}
+  if (
+    /unable to verify|self[- ]signed|unable to get (local )?issuer|certificate signature failure|UNABLE_TO_|SELF_SIGNED|certificate chain/i.test(
+      message,
+    )
+  ) {
+    return {
+      problem: `server certificate is not trusted (check --cacert): ${reason}`,
+      hints: ['pass the CA that issued the etcd server certificate with --cacert (or FLANNELCTL_CACERT)'],
+    }
   }
   if (/wrong version number|packet length too long|unknown protocol|http request/i.test(message)) {
-    return {problem: 'the endpoint does not speak TLS', hints: ['use an http:// endpoint without --cacert/--cert/--key']}
+    return {
+      problem: 'the endpoint does not speak TLS',
+      hints: ['use an http:// endpoint without --cacert/--cert/--key'],
+    }
   }
   return {problem: `TLS handshake with etcd failed: ${reason}`, hints: ['check --cacert, --cert and --key']}
 }
 
-function certificateValidity(path: string): {expired: boolean; notYetValid: boolean; notAfter: string; notBefore: string} | null {
+function certificateValidity(
+  path: string,
+): {expired: boolean; notYetValid: boolean; notAfter: string; notBefore: string} | null {
   try {
     const cert = new X509Certificate(readFileSync(path))
     const now = Date.now()
     const notAfter = new Date(cert.validTo)
     const notBefore = new Date(cert.validFrom)
     return {
-      expired: notAfter.getTime() < now, notYetValid: notBefore.getTime() > now,
-      notAfter: notAfter.toISOString().replace('.000', ''), notBefore: notBefore.toISOString().replace('.000', ''),
+      expired: notAfter.getTime() < now,
+      notYetValid: notBefore.getTime() > now,
+      notAfter: notAfter.toISOString().replace('.000', ''),
+      notBefore: notBefore.toISOString().replace('.000', ''),
     }
   } catch {
     return null
@@ -224,20 +310,35 @@ function certificateValidity(path: string): {expired: boolean; notYetValid: bool
 
 /** The human part of an OpenSSL/Node TLS error: "sslv3 alert bad certificate", "unable to verify the first certificate". */
 function tlsReason(message: string): string {
-  const openssl = /(?:ssl3_read_bytes|ssl3_get_record|tls_process_server_certificate|SSL routines):([^:]+?)(?::\.\.\/|:[^:]*\.c:|$)/.exec(message)
-  if (openssl) return openssl[1]!.trim()
-  return firstLine(message).replace(/^No connection established\. Last error: /, '').replace(/^Error: /, '').replace(/\.$/, '')
+  const openssl =
+    /(?:ssl3_read_bytes|ssl3_get_record|tls_process_server_certificate|SSL routines):([^:]+?)(?::\.\.\/|:[^:]*\.c:|$)/.exec(
+      message,
+    )
+  if (openssl) return openssl[1].trim()
+  return firstLine(message)
+    .replace(/^No connection established\. Last error: /, '')
+    .replace(/^Error: /, '')
+    .replace(/\.$/, '')
 }
 
 /** gRPC messages carry status codes, nested "Last error" chains and resolver notes; keep the cause. */
 function firstLine(text: string): string {
-  const line = (text.split('\n')[0] ?? '').replace(/\s*Please report this error.*$/, '').replace(/\s*Resolution note:.*$/, '')
+  const line = (text.split('\n')[0] ?? '')
+    .replace(/\s*Please report this error.*$/, '')
+    .replace(/\s*Resolution note:.*$/, '')
   const refused = /connect (ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT) (\S+)/.exec(line)
-  if (refused) return `${refused[1] === 'ECONNREFUSED' ? 'connection refused' : refused[1]} (${refused[2]!.replace(/\.$/, '')})`
+  if (refused)
+    return `${refused[1] === 'ECONNREFUSED' ? 'connection refused' : refused[1]} (${refused[2].replace(/\.$/, '')})`
   const deadline = /Deadline exceeded after ([\d.]+)s/.exec(line)
   const remote = /remote_addr=([^,\s]+)/.exec(line)
-  if (deadline && !/Waiting for LB pick/.test(line)) return `no answer within ${Number(deadline[1]).toFixed(1)}s${remote ? ` from ${remote[1]}` : ''}`
+  if (deadline && !/Waiting for LB pick/.test(line))
+    return `no answer within ${Number(deadline[1]).toFixed(1)}s${remote ? ` from ${remote[1]}` : ''}`
   if (deadline) return `could not connect within ${Number(deadline[1]).toFixed(1)}s`
-  return line.replace(/^\d+ [A-Z_]+: /, '').replace(/^etcdserver: /, '').replace(/^No connection established\. Last error: (Error: )?/, '')
-    .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/, '').replace(/\.$/, '').slice(0, 300)
+  return line
+    .replace(/^\d+ [A-Z_]+: /, '')
+    .replace(/^etcdserver: /, '')
+    .replace(/^No connection established\. Last error: (Error: )?/, '')
+    .replace(/ \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/, '')
+    .replace(/\.$/, '')
+    .slice(0, 300)
 }

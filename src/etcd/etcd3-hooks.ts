@@ -66,13 +66,16 @@ export function createEtcd3(setup: Etcd3Setup): Etcd3 {
   }
   const {credentials} = setup
   const grpcOptions: GrpcJs.ClientOptions = credentials
-    ? {...setup.grpcOptions, channelFactoryOverride: (address, _etcd3s, options) => new grpc.Channel(address, credentials, options)}
+    ? {
+        ...setup.grpcOptions,
+        channelFactoryOverride: (address, _etcd3s, options) => new grpc.Channel(address, credentials, options),
+      }
     : setup.grpcOptions
   const options: IOptions = {
     hosts: setup.hosts,
-    grpcOptions: grpcOptions as IOptions['grpcOptions'],
+    grpcOptions: grpcOptions,
     // Streams (watch, lease keep-alive) have no deadline; a unary call outside execute() cannot happen in 1.1.2.
-    defaultCallOptions: (context) => (context.isStream ? {} : current.getStore()?.attemptOptions(context) ?? {}),
+    defaultCallOptions: (context) => (context.isStream ? {} : (current.getStore()?.attemptOptions(context) ?? {})),
     faultHandling: {host: setup.hostPolicy, global},
   }
   return new Etcd3(options)

@@ -13,7 +13,8 @@ export async function endpointHealth(base: EtcdConnection, endpoint: string): Pr
     const own = connection
     const status = await own.run(`status of ${endpoint}`, () => own.client.maintenance.status(own.callOptions()))
     const alarms = await own.run(`alarms of ${endpoint}`, () =>
-      own.client.maintenance.alarm({action: 'Get', memberID: 0, alarm: 'None'}, own.callOptions()))
+      own.client.maintenance.alarm({action: 'Get', memberID: 0, alarm: 'None'}, own.callOptions()),
+    )
     return {
       endpoint,
       reachable: true,
@@ -25,7 +26,9 @@ export async function endpointHealth(base: EtcdConnection, endpoint: string): Pr
       raftTerm: Number(status.raftTerm),
       isLearner: Boolean(status.isLearner),
       errors: status.errors ?? [],
-      alarms: (alarms.alarms ?? []).filter((a) => String(a.alarm) !== 'None').map((a) => `${String(a.alarm).toUpperCase()} on member ${BigInt(a.memberID).toString(16)}`),
+      alarms: (alarms.alarms ?? [])
+        .filter((a) => String(a.alarm) !== 'None')
+        .map((a) => `${String(a.alarm).toUpperCase()} on member ${BigInt(a.memberID).toString(16)}`),
     }
   } catch (error) {
     return {endpoint, reachable: false, error: (error as Error).message.replace(/\s+/g, ' ').trim()}

@@ -36,7 +36,12 @@ const STREAM_WINDOW = 1 << 20
 const CONNECTION_WINDOW = 1 << 30
 
 /** One HTTP/2 frame: 9-byte header, then the payload. */
-export function encodeFrame(type: number, flags: number, streamId: number, payload: Uint8Array = new Uint8Array(0)): Buffer {
+export function encodeFrame(
+  type: number,
+  flags: number,
+  streamId: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Buffer {
   const frame = Buffer.allocUnsafe(9 + payload.length)
   frame.writeUIntBE(payload.length, 0, 3)
   frame[3] = type
@@ -81,7 +86,11 @@ export class H2Connection {
   readonly ready: Promise<number>
   private settled: {resolve: (n: number) => void; reject: (e: Error) => void} | undefined
 
-  constructor(readonly endpoint: string, tls: TlsSettings | undefined, dialTimeoutMs: number) {
+  constructor(
+    readonly endpoint: string,
+    tls: TlsSettings | undefined,
+    dialTimeoutMs: number,
+  ) {
     const url = new URL(endpoint)
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1')
     // etcd3 hands grpc-js "host:port", whose default port is 443 for either scheme.
@@ -90,16 +99,26 @@ export class H2Connection {
       this.settled = {resolve, reject}
     })
     this.ready.catch(() => undefined)
-    const timer = setTimeout(() => this.fail(new Error(`no HTTP/2 SETTINGS from ${endpoint} within ${dialTimeoutMs} ms`)), dialTimeoutMs)
-    this.ready.then(() => clearTimeout(timer), () => clearTimeout(timer))
+    const timer = setTimeout(
+      () => this.fail(new Error(`no HTTP/2 SETTINGS from ${endpoint} within ${dialTimeoutMs} ms`)),
+      dialTimeoutMs,
+    )
+    this.ready.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    )
     if (tls) {
       const socket = connectTls({
-        ...tls, host, port, ALPNProtocols: ['h2'],
+        ...tls,
+        host,
+        port,
+        ALPNProtocols: ['h2'],
         // No SNI for an IP address (RFC 6066; Node warns otherwise); the certificate is still checked against it.
         servername: isIP(host) ? undefined : host,
       })
       socket.once('secureConnect', () => {
-        if (socket.alpnProtocol !== 'h2') this.fail(new Error(`${endpoint} did not negotiate HTTP/2 (ALPN ${socket.alpnProtocol || 'none'})`))
+        if (socket.alpnProtocol !== 'h2')
+          this.fail(new Error(`${endpoint} did not negotiate HTTP/2 (ALPN ${socket.alpnProtocol || 'none'})`))
         else this.start()
       })
       this.socket = socket
@@ -110,7 +129,7 @@ export class H2Connection {
     this.socket.setNoDelay(true)
     this.socket.unref()
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk))
-    this.socket.on('error', (error) => this.fail(error))
+    this.socket.on('error', (error: Error) => this.fail(error))
     this.socket.on('close', () => this.fail(new Error(`connection to ${endpoint} closed`)))
     this.authority = url.host
     this.scheme = tls ? 'https' : 'http'
@@ -144,7 +163,11 @@ export class H2Connection {
     settings.writeUInt32BE(STREAM_WINDOW, 8)
     const increment = Buffer.alloc(4)
     increment.writeUInt32BE(CONNECTION_WINDOW - 65535)
-    this.out.push(PREFACE, encodeFrame(FRAME_SETTINGS, 0, 0, settings), encodeFrame(FRAME_WINDOW_UPDATE, 0, 0, increment))
+    this.out.push(
+      PREFACE,
+      encodeFrame(FRAME_SETTINGS, 0, 0, settings),
+      encodeFrame(FRAME_WINDOW_UPDATE, 0, 0, increment),
+    )
     this.flush()
   }
 
@@ -154,8 +177,15 @@ export class H2Connection {
    * new one started as another completes. Rejects on the first failure, or when no answer arrives for `stallMs`
    * (like a per-call deadline: a limit on waiting, not on the whole batch); `method` names the calls in errors.
    */
-  unaryAll(method: string, count: number, request: (i: number) => Buffer, answer: (i: number, message: Buffer) => void,
-    limit: number, headerBlock: Buffer, stallMs: number): Promise<void> {
+  unaryAll(
+    method: string,
+    count: number,
+    request: (i: number) => Buffer,
+    answer: (i: number, message: Buffer) => void,
+    limit: number,
+    headerBlock: Buffer,
+    stallMs: number,
+  ): Promise<void> {
     if (this.failure) return Promise.reject(this.failure)
     return new Promise((resolve, reject) => {
       let next = 0
@@ -173,7 +203,8 @@ export class H2Connection {
         while (next < count && this.calls.size < Math.min(limit, this.peerMaxStreams)) {
           const message = request(next)
           if (message.length > this.sendWindow) break // wait for the server's WINDOW_UPDATE
-          if (message.length > this.peerStreamWindow) return this.fail(new Error(`server stream window ${this.peerStreamWindow} too small`))
+          if (message.length > this.peerStreamWindow)
+            return this.fail(new Error(`server stream window ${this.peerStreamWindow} too small`))
           if (this.nextStreamId > 0x7fffffff) return this.fail(new Error('HTTP/2 stream IDs exhausted'))
           const i = next++
           const streamId = this.nextStreamId
@@ -186,7 +217,10 @@ export class H2Connection {
             },
           })
           this.sendWindow -= message.length
-          this.out.push(encodeFrame(FRAME_HEADERS, FLAG_END_HEADERS, streamId, headerBlock), encodeFrame(FRAME_DATA, FLAG_END_STREAM, streamId, message))
+          this.out.push(
+            encodeFrame(FRAME_HEADERS, FLAG_END_HEADERS, streamId, headerBlock),
+            encodeFrame(FRAME_DATA, FLAG_END_STREAM, streamId, message),
+          )
         }
         this.flush()
       }
@@ -202,7 +236,7 @@ export class H2Connection {
 
   private flush(): void {
     if (this.out.length === 0 || this.failure) return
-    this.socket.write(this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out))
+    this.socket.write(this.out.length === 1 ? this.out[0] : Buffer.concat(this.out))
     this.out = []
   }
 
@@ -225,8 +259,8 @@ export class H2Connection {
         const length = buf.readUIntBE(pos, 3)
         if (length > MAX_FRAME_SIZE) throw new Error(`HTTP/2 frame of ${length} bytes`)
         if (buf.length - pos < 9 + length) break
-        const type = buf[pos + 3]!
-        const flags = buf[pos + 4]!
+        const type = buf[pos + 3]
+        const flags = buf[pos + 4]
         const streamId = buf.readUInt32BE(pos + 5) & 0x7fffffff
         const payload = buf.subarray(pos + 9, pos + 9 + length)
         pos += 9 + length
@@ -250,7 +284,8 @@ export class H2Connection {
 
   /** Handles one frame; true when it completed a call. */
   private frame(type: number, flags: number, streamId: number, payload: Buffer): boolean {
-    if (!this.sawSettings && type !== FRAME_SETTINGS) throw new Error(`HTTP/2 server preface is not SETTINGS (frame type ${type})`)
+    if (!this.sawSettings && type !== FRAME_SETTINGS)
+      throw new Error(`HTTP/2 server preface is not SETTINGS (frame type ${type})`)
     if (this.continuing && type !== FRAME_CONTINUATION) throw new Error('HTTP/2 header block interrupted')
     switch (type) {
       case FRAME_SETTINGS: {
@@ -284,11 +319,15 @@ export class H2Connection {
         if (!(flags & FLAG_ACK)) this.out.push(encodeFrame(FRAME_PING, FLAG_ACK, 0, payload))
         return false
       case FRAME_GOAWAY:
-        throw new Error(`HTTP/2 GOAWAY from the server (error code ${payload.length >= 8 ? payload.readUInt32BE(4) : '?'})`)
+        throw new Error(
+          `HTTP/2 GOAWAY from the server (error code ${payload.length >= 8 ? payload.readUInt32BE(4) : '?'})`,
+        )
       case FRAME_RST_STREAM:
         // After a complete answer a server may still reset the stream (RFC 9113 8.1): only open calls matter.
         if (!this.calls.has(streamId)) return false
-        throw new Error(`HTTP/2 RST_STREAM on stream ${streamId} (error code ${payload.length >= 4 ? payload.readUInt32BE(0) : '?'})`)
+        throw new Error(
+          `HTTP/2 RST_STREAM on stream ${streamId} (error code ${payload.length >= 4 ? payload.readUInt32BE(0) : '?'})`,
+        )
       case FRAME_PUSH_PROMISE:
         throw new Error('HTTP/2 PUSH_PROMISE although push is disabled')
       case FRAME_DATA: {
@@ -331,7 +370,8 @@ export class H2Connection {
     const call = this.calls.get(streamId)
     if (!call) throw new Error(`HTTP/2 HEADERS on unknown stream ${streamId}`)
     call.headerBlocks++
-    if (call.headerBlocks > 2 || (call.headerBlocks === 2 && !endStream)) throw new Error('HTTP/2 more header blocks than a gRPC answer has')
+    if (call.headerBlocks > 2 || (call.headerBlocks === 2 && !endStream))
+      throw new Error('HTTP/2 more header blocks than a gRPC answer has')
     for (const [name, value] of fields) {
       if (name === ':status' && call.headerBlocks === 1) call.status = value
       else if (name === 'content-type' && call.headerBlocks === 1) call.contentType = value
@@ -346,7 +386,9 @@ export class H2Connection {
     if (call.status !== '200') throw new Error(`HTTP status ${call.status}`)
     if (!call.contentType?.startsWith('application/grpc')) throw new Error(`content-type ${call.contentType}`)
     if (call.grpcStatus !== '0') {
-      throw new Error(`grpc-status ${call.grpcStatus}${call.grpcMessage ? `: ${decodeURIComponent(call.grpcMessage)}` : ''}`)
+      throw new Error(
+        `grpc-status ${call.grpcStatus}${call.grpcMessage ? `: ${decodeURIComponent(call.grpcMessage)}` : ''}`,
+      )
     }
     call.answer(unframeGrpcMessage(call.body ?? Buffer.alloc(0)))
     return true
@@ -355,6 +397,6 @@ export class H2Connection {
 
 function unpad(payload: Buffer, flags: number): Buffer {
   if (!(flags & FLAG_PADDED)) return payload
-  if (payload.length < 1 || payload[0]! >= payload.length) throw new Error('HTTP/2 bad padding')
-  return payload.subarray(1, payload.length - payload[0]!)
+  if (payload.length < 1 || payload[0] >= payload.length) throw new Error('HTTP/2 bad padding')
+  return payload.subarray(1, payload.length - payload[0])
 }

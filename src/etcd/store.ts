@@ -71,8 +71,8 @@ function bytes(text: string): Buffer {
 export function prefixRangeEnd(prefix: string): Buffer {
   const end = Buffer.from(bytes(prefix))
   for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]! += 1
+    if (end[i] < 0xff) {
+      end[i] += 1
       return end.subarray(0, i + 1)
     }
   }
@@ -101,7 +101,12 @@ const HTML_ESCAPED = /[<>&\u2028\u2029]/
  * dual-stack alternative needs an `&` that is not there.
  */
 export function decodeCanonicalKey(subnetsRange: string, key: string): SubnetPair | null {
-  if (key.length <= subnetsRange.length + 1 || key.charCodeAt(subnetsRange.length) !== 0x2f || !key.startsWith(subnetsRange)) return null
+  if (
+    key.length <= subnetsRange.length + 1 ||
+    key.charCodeAt(subnetsRange.length) !== 0x2f ||
+    !key.startsWith(subnetsRange)
+  )
+    return null
   const net = tryParseCanonicalIPv4Net(key.slice(subnetsRange.length + 1), '-')
   // A /32 key is not canonical (parseSubnetKey decides about it).
   if (!net || net.len > 31) return null
@@ -157,7 +162,10 @@ export class FlannelStore {
   private readonly pageSize: number
   private readonly ttlConcurrency: number
 
-  constructor(readonly etcd: EtcdConnection, options: StoreOptions) {
+  constructor(
+    readonly etcd: EtcdConnection,
+    options: StoreOptions,
+  ) {
     this.prefix = options.prefix
     this.configKey = configKey(options.prefix)
     this.subnetsRange = subnetsRange(options.prefix)
@@ -198,27 +206,56 @@ export class FlannelStore {
     return this.deleteIf(this.configKey, expectedModRevision)
   }
 
-  private async putIf(key: string, value: string, expected: {version?: number; modRevision?: number}, lease?: bigint): Promise<boolean> {
+  private async putIf(
+    key: string,
+    value: string,
+    expected: {version?: number; modRevision?: number},
+    lease?: bigint,
+  ): Promise<boolean> {
     return (await this.txnPut(key, value, expected, lease)) !== null
   }
 
   /** The guarded put; returns the revision the put created (the key's new mod revision), or null if the compare failed. */
-  private async txnPut(key: string, value: string, expected: {version?: number; modRevision?: number}, lease?: bigint): Promise<number | null> {
-    const compare = expected.version !== undefined
-      ? {key: bytes(key), target: 'Version' as const, result: 'Equal' as const, version: expected.version}
-      : {key: bytes(key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected.modRevision}
-    const response = await this.etcd.run(`write ${key}`, () => this.kv.txn({
-      compare: [compare],
-      success: [{request_put: {key: bytes(key), value: bytes(value), lease: lease === undefined ? undefined : lease.toString()}}],
-    }, this.etcd.callOptions()))
+  private async txnPut(
+    key: string,
+    value: string,
+    expected: {version?: number; modRevision?: number},
+    lease?: bigint,
+  ): Promise<number | null> {
+    const compare =
+      expected.version !== undefined
+        ? {key: bytes(key), target: 'Version' as const, result: 'Equal' as const, version: expected.version}
+        : {key: bytes(key), target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected.modRevision}
+    const response = await this.etcd.run(`write ${key}`, () =>
+      this.kv.txn(
+        {
+          compare: [compare],
+          success: [
+            {
+              request_put: {
+                key: bytes(key),
+                value: bytes(value),
+                lease: lease === undefined ? undefined : lease.toString(),
+              },
+            },
+          ],
+        },
+        this.etcd.callOptions(),
+      ),
+    )
     return response.succeeded ? Number(response.header.revision) : null
   }
 
   private async deleteIf(key: string, expectedModRevision: number): Promise<boolean> {
-    const response = await this.etcd.run(`delete ${key}`, () => this.kv.txn({
-      compare: [{key: bytes(key), target: 'Mod', result: 'Equal', mod_revision: expectedModRevision}],
-      success: [{request_delete_range: {key: bytes(key)}}],
-    }, this.etcd.callOptions()))
+    const response = await this.etcd.run(`delete ${key}`, () =>
+      this.kv.txn(
+        {
+          compare: [{key: bytes(key), target: 'Mod', result: 'Equal', mod_revision: expectedModRevision}],
+          success: [{request_delete_range: {key: bytes(key)}}],
+        },
+        this.etcd.callOptions(),
+      ),
+    )
     return response.succeeded
   }
 
@@ -233,9 +270,17 @@ export class FlannelStore {
     let start = bytes(this.subnetsRange)
     let revision: number | undefined
     for (;;) {
-      const page = await this.etcd.run(`list ${this.subnetsRange}`, () => this.kv.range({
-        key: start, range_end: rangeEnd, limit: options.pageSize ?? this.pageSize, revision,
-      }, this.etcd.callOptions()))
+      const page = await this.etcd.run(`list ${this.subnetsRange}`, () =>
+        this.kv.range(
+          {
+            key: start,
+            range_end: rangeEnd,
+            limit: options.pageSize ?? this.pageSize,
+            revision,
+          },
+          this.etcd.callOptions(),
+        ),
+      )
       revision ??= Number(page.header.revision)
       kvs.push(...page.kvs)
       const last = page.kvs.at(-1)
@@ -249,11 +294,17 @@ export class FlannelStore {
     const key = leaseKey(this.prefix, pair)
     const response = await this.etcd.run(`get ${key}`, () => this.kv.range({key: bytes(key)}, this.etcd.callOptions()))
     const {leases, skipped} = await this.toLeases(response.kvs, Number(response.header.revision))
-    if (skipped.length > 0) throw new InvalidInputError(`the value at ${key} is not a valid flannel lease: ${skipped[0]!.reason}`)
+    if (skipped.length > 0)
+      throw new InvalidInputError(`the value at ${key} is not a valid flannel lease: ${skipped[0].reason}`)
     return leases[0] ?? null
   }
 
-  private async toLeases(kvs: IKeyValue[], revision: number, withTtl = true, where?: ListOptions['where']): Promise<LeaseListing> {
+  private async toLeases(
+    kvs: IKeyValue[],
+    revision: number,
+    withTtl = true,
+    where?: ListOptions['where'],
+  ): Promise<LeaseListing> {
     const skipped: SkippedKey[] = []
     const candidates: Array<{kv: IKeyValue; pair: SubnetPair; attrs: LeaseAttrs}> = []
     for (const kv of kvs) {
@@ -275,7 +326,9 @@ export class FlannelStore {
     const now = this.now()
     // Many leases: TTLs through ttl-fetcher.ts (LeaseTimeToLive over its own HTTP/2 connection, ~20x less client
     // CPU per lease than etcd3's calls). If it fails in any way, the etcd3 path below fetches them all.
-    const leaseIds = withTtl ? [...new Set(candidates.filter(({kv}) => kv.lease !== '0').map(({kv}) => BigInt(kv.lease)))] : []
+    const leaseIds = withTtl
+      ? [...new Set(candidates.filter(({kv}) => kv.lease !== '0').map(({kv}) => BigInt(kv.lease)))]
+      : []
     let fetched: Map<bigint, LeaseTtl> | undefined
     if (leaseIds.length >= 64) {
       let fetcher: TtlFetcher | undefined
@@ -291,19 +344,27 @@ export class FlannelStore {
     const ttls = fetched
       ? candidates.map(({kv}) => (kv.lease === '0' ? null : Math.max(0, fetched.get(BigInt(kv.lease))!.ttl)))
       : await mapBounded(withTtl ? candidates : [], this.ttlConcurrency, async ({kv}) => {
-        if (kv.lease === '0') return null
-        const response = await this.etcd.run(`lease time-to-live ${kv.key.toString()}`,
-          () => this.leases.leaseTimeToLive({ID: kv.lease}, this.etcd.callOptions()))
-        return Math.max(0, Number(response.TTL))
-      })
+          if (kv.lease === '0') return null
+          const response = await this.etcd.run(`lease time-to-live ${kv.key.toString()}`, () =>
+            this.leases.leaseTimeToLive({ID: kv.lease}, this.etcd.callOptions()),
+          )
+          return Math.max(0, Number(response.TTL))
+        })
     const ttlsReadAt = new Date((now.getTime() + this.now().getTime()) / 2)
     const leases = candidates.map(({kv, pair, attrs}, i): Lease => {
       const ttl = ttls[i] ?? null
       return {
-        key: kv.key.toString(), subnet: pair.ipv4, ipv6Subnet: pair.ipv6, attrs, value: kv.value.toString(),
-        leaseId: kv.lease === '0' ? null : BigInt(kv.lease), ttl,
+        key: kv.key.toString(),
+        subnet: pair.ipv4,
+        ipv6Subnet: pair.ipv6,
+        attrs,
+        value: kv.value.toString(),
+        leaseId: kv.lease === '0' ? null : BigInt(kv.lease),
+        ttl,
         expiresAt: ttl === null ? null : new Date(now.getTime() + ttl * 1000),
-        modRevision: Number(kv.mod_revision), createRevision: Number(kv.create_revision), version: Number(kv.version),
+        modRevision: Number(kv.mod_revision),
+        createRevision: Number(kv.create_revision),
+        version: Number(kv.version),
       }
     })
     return {leases, revision, skipped, ttlsReadAt}
@@ -316,7 +377,9 @@ export class FlannelStore {
 
   /** Grant, with the TTL etcd chose (it raises TTLs below its minimum). */
   private async grantLease(ttlSeconds: number): Promise<{id: bigint; ttl: number}> {
-    const response = await this.etcd.run('lease grant', () => this.leases.leaseGrant({TTL: ttlSeconds}, this.etcd.callOptions()))
+    const response = await this.etcd.run('lease grant', () =>
+      this.leases.leaseGrant({TTL: ttlSeconds}, this.etcd.callOptions()),
+    )
     return {id: BigInt(response.ID), ttl: Number(response.TTL)}
   }
 
@@ -348,7 +411,11 @@ export class FlannelStore {
     const value = this.encodeLease(attrs)
     const revision = await this.guardedPut(key, value, {version: 0}, ttlSeconds)
     if (!revision) return null
-    return this.written(key, pair, value, revision.lease, {modRevision: revision.revision, createRevision: revision.revision, version: 1})
+    return this.written(key, pair, value, revision.lease, {
+      modRevision: revision.revision,
+      createRevision: revision.revision,
+      version: 1,
+    })
   }
 
   /**
@@ -364,7 +431,12 @@ export class FlannelStore {
    * attached to a fresh etcd lease of ttlSeconds, or to none (a reservation) when ttlSeconds is null.
    * The old etcd lease is left to expire, as flanneld does. Returns false when the key changed meanwhile.
    */
-  async replaceLease(key: string, attrs: LeaseAttrs, expectedModRevision: number, ttlSeconds: number | null): Promise<boolean> {
+  async replaceLease(
+    key: string,
+    attrs: LeaseAttrs,
+    expectedModRevision: number,
+    ttlSeconds: number | null,
+  ): Promise<boolean> {
     const value = this.encodeLease(attrs)
     return (await this.guardedPut(key, value, {modRevision: expectedModRevision}, ttlSeconds)) !== null
   }
@@ -379,20 +451,27 @@ export class FlannelStore {
     if (!revision) return null
     const pair = {ipv4: current.subnet, ipv6: current.ipv6Subnet}
     return this.written(current.key, pair, value, revision.lease, {
-      modRevision: revision.revision, createRevision: current.createRevision, version: current.version + 1,
+      modRevision: revision.revision,
+      createRevision: current.createRevision,
+      version: current.version + 1,
     })
   }
 
   /** Grant (unless a reservation) → guarded put → revoke the new etcd lease if the put did not happen. */
-  private async guardedPut(key: string, value: string, expected: {version?: number; modRevision?: number}, ttlSeconds: number | null):
-      Promise<{revision: number; lease: {id: bigint; ttl: number} | null} | null> {
+  private async guardedPut(
+    key: string,
+    value: string,
+    expected: {version?: number; modRevision?: number},
+    ttlSeconds: number | null,
+  ): Promise<{revision: number; lease: {id: bigint; ttl: number} | null} | null> {
     const lease = ttlSeconds === null ? null : await this.grantLease(ttlSeconds)
     try {
       const revision = await this.txnPut(key, value, expected, lease?.id)
       if (revision === null && lease) await this.revoke(lease.id)
       return revision === null ? null : {revision, lease}
     } catch (error) {
-      if (lease && !(await this.committedDespite(key, value, lease.id))) await this.revoke(lease.id).catch(() => undefined)
+      if (lease && !(await this.committedDespite(key, value, lease.id)))
+        await this.revoke(lease.id).catch(() => undefined)
       throw error
     }
   }
@@ -412,11 +491,21 @@ export class FlannelStore {
     }
   }
 
-  private written(key: string, pair: SubnetPair, value: string, lease: {id: bigint; ttl: number} | null,
-      revisions: {modRevision: number; createRevision: number; version: number}): Lease {
+  private written(
+    key: string,
+    pair: SubnetPair,
+    value: string,
+    lease: {id: bigint; ttl: number} | null,
+    revisions: {modRevision: number; createRevision: number; version: number},
+  ): Lease {
     return {
-      key, subnet: pair.ipv4, ipv6Subnet: pair.ipv6, attrs: parseLeaseAttrs(value), value,
-      leaseId: lease ? lease.id : null, ttl: lease ? lease.ttl : null,
+      key,
+      subnet: pair.ipv4,
+      ipv6Subnet: pair.ipv6,
+      attrs: parseLeaseAttrs(value),
+      value,
+      leaseId: lease ? lease.id : null,
+      ttl: lease ? lease.ttl : null,
       expiresAt: lease ? new Date(this.now().getTime() + lease.ttl * 1000) : null,
       ...revisions,
     }
@@ -431,7 +520,8 @@ export class FlannelStore {
     if (deleted && lease.leaseId !== null) {
       const leaseId = lease.leaseId
       const ttl = await this.etcd.run('lease time-to-live', () =>
-        this.leases.leaseTimeToLive({ID: leaseId.toString(), keys: true}, this.etcd.callOptions()))
+        this.leases.leaseTimeToLive({ID: leaseId.toString(), keys: true}, this.etcd.callOptions()),
+      )
       if (Number(ttl.TTL) > 0 && ttl.keys.length === 0) await this.revoke(leaseId)
     }
     return deleted

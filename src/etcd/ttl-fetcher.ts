@@ -71,14 +71,14 @@ export function createTtlFetcher(connection: EtcdConnection, options: TtlFetcher
     async fetch(ids) {
       if (ids.length === 0) return new Map()
       const authToken = await connection.authToken()
-      let lastError: unknown
+      let lastError: Error | undefined
       for (const endpoint of endpoints) {
         const c = connectionTo(endpoint)
         let serverLimit: number
         try {
           serverLimit = await c.ready
         } catch (error) {
-          lastError = error
+          lastError = error as Error
           continue
         }
         const headerBlock = encodeRequestHeaders(c.scheme, c.authority, METHOD_PATH, [
@@ -92,11 +92,19 @@ export function createTtlFetcher(connection: EtcdConnection, options: TtlFetcher
         c.ref()
         try {
           const ttls = new Map<bigint, LeaseTtl>()
-          await c.unaryAll('LeaseTimeToLive', ids.length, (i) => frameGrpcMessage(encodeTimeToLiveRequest(ids[i]!)), (i, message) => {
-            const answer = decodeTimeToLiveResponse(message)
-            if (answer.id !== ids[i]) throw new Error(`asked for lease ${ids[i]}, got ${answer.id}`)
-            ttls.set(answer.id, {ttl: answer.ttl, grantedTtl: answer.grantedTtl})
-          }, limit, headerBlock, budget)
+          await c.unaryAll(
+            'LeaseTimeToLive',
+            ids.length,
+            (i) => frameGrpcMessage(encodeTimeToLiveRequest(ids[i])),
+            (i, message) => {
+              const answer = decodeTimeToLiveResponse(message)
+              if (answer.id !== ids[i]) throw new Error(`asked for lease ${ids[i]}, got ${answer.id}`)
+              ttls.set(answer.id, {ttl: answer.ttl, grantedTtl: answer.grantedTtl})
+            },
+            limit,
+            headerBlock,
+            budget,
+          )
           return ttls
         } catch (error) {
           c.close()

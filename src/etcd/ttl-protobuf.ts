@@ -7,7 +7,7 @@
 
 /** Appends `value` (an int64, taken as its two's complement uint64) as a protobuf varint. */
 export function encodeVarint(value: bigint, out: number[] = []): number[] {
-  let v = BigInt.asUintN(64, value)
+  const v = BigInt.asUintN(64, value)
   // Split into number halves: BigInt arithmetic per byte is slow and lease IDs take 9 bytes.
   let lo = Number(v & 0xfffffffn)
   let hi = Number(v >> 28n)
@@ -31,7 +31,7 @@ export function decodeVarint(buf: Uint8Array, pos: number): [bigint, number] {
   let hi = 0
   for (let i = 0; i < 10; i++) {
     if (pos >= buf.length) throw new Error('truncated varint')
-    const b = buf[pos++]!
+    const b = buf[pos++]
     if (i < 4) lo += (b & 0x7f) * 2 ** (7 * i)
     else hi += (b & 0x7f) * 2 ** (7 * (i - 4))
     if (b < 0x80) {
@@ -49,7 +49,7 @@ export function decodeVarint(buf: Uint8Array, pos: number): [bigint, number] {
 function readInt64(buf: Uint8Array, pos: number): [number, number] {
   let value = 0
   for (let i = 0; i < 7 && pos + i < buf.length; i++) {
-    const b = buf[pos + i]!
+    const b = buf[pos + i]
     value += (b & 0x7f) * 2 ** (7 * i)
     if (b < 0x80) return [value, pos + i + 1]
   }
@@ -82,7 +82,8 @@ export function decodeTimeToLiveResponse(buf: Uint8Array): TimeToLiveResponse {
     const field = Math.floor(tag / 8)
     const wireType = tag & 7
     if (field === 0) throw new Error('invalid field number 0')
-    if ((field === 2 || field === 3 || field === 4) && wireType !== 0) throw new Error(`field ${field} has wire type ${wireType}`)
+    if ((field === 2 || field === 3 || field === 4) && wireType !== 0)
+      throw new Error(`field ${field} has wire type ${wireType}`)
     if (field === 2) [result.id, pos] = decodeVarint(buf, pos)
     else if (field === 3) [result.ttl, pos] = readInt64(buf, pos)
     else if (field === 4) [result.grantedTtl, pos] = readInt64(buf, pos)
@@ -94,15 +95,19 @@ export function decodeTimeToLiveResponse(buf: Uint8Array): TimeToLiveResponse {
 
 function skipField(buf: Uint8Array, pos: number, wireType: number): number {
   switch (wireType) {
-    case 0: return decodeVarint(buf, pos)[1]
-    case 1: return checkEnd(buf, pos + 8)
+    case 0:
+      return decodeVarint(buf, pos)[1]
+    case 1:
+      return checkEnd(buf, pos + 8)
     case 2: {
       const [length, next] = readInt64(buf, pos)
       if (length < 0) throw new Error('negative length')
       return checkEnd(buf, next + length)
     }
-    case 5: return checkEnd(buf, pos + 4)
-    default: throw new Error(`unsupported wire type ${wireType}`)
+    case 5:
+      return checkEnd(buf, pos + 4)
+    default:
+      throw new Error(`unsupported wire type ${wireType}`)
   }
 }
 

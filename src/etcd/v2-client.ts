@@ -12,7 +12,10 @@ import {EtcdUnavailableError, InvalidInputError, OperationFailedError} from '../
 import {type ConnectionOptions, nodeTlsOptions} from './client.js'
 
 /** The v3 connection's TLS and auth settings, with one timeout per request (connecting included). */
-export type V2Options = Pick<ConnectionOptions, 'endpoints' | 'cacert' | 'cert' | 'key' | 'insecureSkipTlsVerify' | 'user' | 'password'> & {
+export type V2Options = Pick<
+  ConnectionOptions,
+  'endpoints' | 'cacert' | 'cert' | 'key' | 'insecureSkipTlsVerify' | 'user' | 'password'
+> & {
   timeoutMs: number
 }
 
@@ -57,10 +60,14 @@ export class EtcdV2Client {
   constructor(private readonly options: V2Options) {
     if (options.endpoints.length === 0) throw new InvalidInputError('--v2-endpoints needs at least one URL')
     for (const endpoint of options.endpoints) {
-      if (!/^https?:\/\/[^/]+\/?$/.test(endpoint)) throw new InvalidInputError(`invalid v2 endpoint "${endpoint}" (expected http(s)://host:port)`)
+      if (!/^https?:\/\/[^/]+\/?$/.test(endpoint))
+        throw new InvalidInputError(`invalid v2 endpoint "${endpoint}" (expected http(s)://host:port)`)
     }
     this.tls = nodeTlsOptions({...options, dialTimeoutMs: options.timeoutMs, commandTimeoutMs: options.timeoutMs})
-    this.auth = options.user === undefined ? undefined : `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64')}`
+    this.auth =
+      options.user === undefined
+        ? undefined
+        : `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`).toString('base64')}`
   }
 
   /** GET a key (recursively for a directory, children sorted), null when it does not exist. */
@@ -68,7 +75,8 @@ export class EtcdV2Client {
     const query = recursive ? '?recursive=true&sorted=true&quorum=true' : '?quorum=true'
     const response = await this.send('GET', `${keyPath(key)}${query}`)
     const receivedAt = new Date()
-    if (response.status === 404 && errorCode(response.body) === KEY_NOT_FOUND) return {node: null, index: response.index, receivedAt}
+    if (response.status === 404 && errorCode(response.body) === KEY_NOT_FOUND)
+      return {node: null, index: response.index, receivedAt}
     this.expectOk(response, `read ${key}`)
     const parsed = parseBody(response.body, `read ${key}`) as {node?: V2Node}
     return {node: parsed.node ?? null, index: response.index, receivedAt}
@@ -96,14 +104,16 @@ export class EtcdV2Client {
     if (response.status >= 200 && response.status < 300) return
     const endpoints = this.options.endpoints.join(',')
     if (response.status === 401 || response.status === 403) {
-      throw new EtcdUnavailableError(`etcd v2 at ${endpoints} refused ${what}: authentication failed (HTTP ${response.status})`, [
-        'check --v2-user / FLANNELCTL_V2_PASSWORD',
-      ])
+      throw new EtcdUnavailableError(
+        `etcd v2 at ${endpoints} refused ${what}: authentication failed (HTTP ${response.status})`,
+        ['check --v2-user / FLANNELCTL_V2_PASSWORD'],
+      )
     }
     if (errorCode(response.body) === undefined) {
-      throw new EtcdUnavailableError(`etcd at ${endpoints} does not serve the v2 API (HTTP ${response.status} for ${what})`, [
-        'the v2 store is only reachable while etcd runs with --enable-v2=true (etcd 3.4 and older)',
-      ])
+      throw new EtcdUnavailableError(
+        `etcd at ${endpoints} does not serve the v2 API (HTTP ${response.status} for ${what})`,
+        ['the v2 store is only reachable while etcd runs with --enable-v2=true (etcd 3.4 and older)'],
+      )
     }
     throw new OperationFailedError(`etcd v2 ${what} failed: HTTP ${response.status} ${oneLine(response.body)}`)
   }
@@ -118,7 +128,9 @@ export class EtcdV2Client {
         failures.push(`${endpoint}: ${error.message}`)
       }
     }
-    throw new EtcdUnavailableError(`etcd v2 API unreachable (${failures.join('; ')})`, ['check --v2-endpoints and that etcd runs with --enable-v2=true'])
+    throw new EtcdUnavailableError(`etcd v2 API unreachable (${failures.join('; ')})`, [
+      'check --v2-endpoints and that etcd runs with --enable-v2=true',
+    ])
   }
 
   private sendTo(endpoint: string, method: string, path: string): Promise<V2Response> {
@@ -126,27 +138,43 @@ export class EtcdV2Client {
     const secure = url.protocol === 'https:'
     const send = secure ? httpsRequest : httpRequest
     return new Promise((resolve, reject) => {
-      const req = send(url, {
-        method,
-        headers: this.auth ? {authorization: this.auth} : {},
-        timeout: this.options.timeoutMs,
-        ...(secure ? this.tls : {}),
-      }, (res: IncomingMessage) => {
-        const chunks: Buffer[] = []
-        let size = 0
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length
-          if (size > MAX_BODY_BYTES) req.destroy(new OperationFailedError(`etcd v2 answer larger than ${MAX_BODY_BYTES} bytes`))
-          else chunks.push(chunk)
-        })
-        res.on('end', () => resolve({
-          status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), index: Number(res.headers['x-etcd-index'] ?? 0),
-        }))
-        res.on('error', (error) => reject(error instanceof OperationFailedError ? error : new ConnectionError(error.message)))
-      })
+      const req = send(
+        url,
+        {
+          method,
+          headers: this.auth ? {authorization: this.auth} : {},
+          timeout: this.options.timeoutMs,
+          ...(secure ? this.tls : {}),
+        },
+        (res: IncomingMessage) => {
+          const chunks: Buffer[] = []
+          let size = 0
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length
+            if (size > MAX_BODY_BYTES)
+              req.destroy(new OperationFailedError(`etcd v2 answer larger than ${MAX_BODY_BYTES} bytes`))
+            else chunks.push(chunk)
+          })
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              index: Number(res.headers['x-etcd-index'] ?? 0),
+            }),
+          )
+          res.on('error', (error) =>
+            reject(error instanceof OperationFailedError ? error : new ConnectionError(error.message)),
+          )
+        },
+      )
       req.on('timeout', () => req.destroy(new ConnectionError(`no answer within ${this.options.timeoutMs} ms`)))
-      req.on('error', (error) => reject(error instanceof OperationFailedError || error instanceof ConnectionError
-        ? error : new ConnectionError((error as NodeJS.ErrnoException).code ?? error.message)))
+      req.on('error', (error) =>
+        reject(
+          error instanceof OperationFailedError || error instanceof ConnectionError
+            ? error
+            : new ConnectionError((error as NodeJS.ErrnoException).code ?? error.message),
+        ),
+      )
       req.end()
     })
   }

@@ -64,7 +64,12 @@ function rawKv(kv: IKeyValue): RawKv {
  * batches that still advance the revision) and returns how the stream ended; it never throws for a broken
  * stream, so the caller decides whether to reconnect, re-list or stop.
  */
-export async function* watchPrefix(connection: EtcdConnection, prefix: string, fromRevision: number, signal: AbortSignal): WatchStream {
+export async function* watchPrefix(
+  connection: EtcdConnection,
+  prefix: string,
+  fromRevision: number,
+  signal: AbortSignal,
+): WatchStream {
   if (signal.aborted) return {kind: 'stopped'}
   let stream: Awaited<ReturnType<typeof connection.client.watchClient.watch>>
   try {
@@ -77,7 +82,11 @@ export async function* watchPrefix(connection: EtcdConnection, prefix: string, f
   try {
     stream.write({
       create_request: {
-        key: Buffer.from(prefix), range_end: prefixRangeEnd(prefix), start_revision: fromRevision, prev_kv: true, progress_notify: true,
+        key: Buffer.from(prefix),
+        range_end: prefixRangeEnd(prefix),
+        start_revision: fromRevision,
+        prev_kv: true,
+        progress_notify: true,
       },
     })
     // A gRPC duplex stream is a Node stream, hence async-iterable; the typings do not say so.
@@ -96,7 +105,8 @@ export async function* watchPrefix(connection: EtcdConnection, prefix: string, f
         prev: event.prev_kv ? rawKv(event.prev_kv) : null,
       }))
       // A catch-up response's header carries the current revision, not the last one it delivers.
-      const revision = events.length > 0 ? Math.max(...events.map((e) => e.kv.modRevision)) : Number(response.header.revision)
+      const revision =
+        events.length > 0 ? Math.max(...events.map((e) => e.kv.modRevision)) : Number(response.header.revision)
       yield {revision, events}
     }
     return signal.aborted ? {kind: 'stopped'} : {kind: 'disconnected', error: 'the watch stream ended'}
@@ -119,7 +129,10 @@ export interface LeaseTtl {
 export async function timeToLive(connection: EtcdConnection, id: bigint): Promise<LeaseTtl | null> {
   return connection.run(`lease time-to-live ${id.toString(16)}`, async () => {
     try {
-      const response = await connection.client.leaseClient.leaseTimeToLive({ID: id.toString()}, connection.callOptions())
+      const response = await connection.client.leaseClient.leaseTimeToLive(
+        {ID: id.toString()},
+        connection.callOptions(),
+      )
       const ttl = Number(response.TTL)
       return ttl < 0 ? null : {ttl, grantedTtl: Number(response.grantedTTL)}
     } catch (error) {
@@ -130,7 +143,11 @@ export async function timeToLive(connection: EtcdConnection, id: bigint): Promis
 }
 
 /** Granted TTLs of many leases, keyed by the caller's key; leases etcd no longer knows are left out. */
-export async function grantedTtls(connection: EtcdConnection, items: ReadonlyArray<{key: string; leaseId: bigint | null}>, concurrency = 32): Promise<Map<string, number>> {
+export async function grantedTtls(
+  connection: EtcdConnection,
+  items: ReadonlyArray<{key: string; leaseId: bigint | null}>,
+  concurrency = 32,
+): Promise<Map<string, number>> {
   const withLease = items.filter((i) => i.leaseId !== null)
   const answers = await mapBounded(withLease, concurrency, (item) => timeToLive(connection, item.leaseId!))
   const result = new Map<string, number>()

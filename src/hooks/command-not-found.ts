@@ -19,9 +19,10 @@ const hook: Hook<'command_not_found'> = async function (options) {
   const parent = words.slice(0, n)
   const bin = options.config.bin
   const help = `see ${[bin, ...parent].join(' ')} --help`
-  const error = n > 0 && known.has(parent.join(':'))
-    ? new InvalidInputError(`unexpected argument ${quoted(words[n]!)}`, [help])
-    : new InvalidInputError(`unknown command ${quoted(words.join(' '))}`, [help])
+  const error =
+    n > 0 && known.has(parent.join(':'))
+      ? new InvalidInputError(`unexpected argument ${quoted(words[n])}`, [help])
+      : new InvalidInputError(`unknown command ${quoted(words.join(' '))}`, [help])
   this.exit(reportError(error, (options.argv ?? []).includes('--debug')))
 }
 

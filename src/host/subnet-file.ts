@@ -63,8 +63,10 @@ export async function writeSubnetFile(path: string, text: string): Promise<void>
   } catch (error) {
     await unlink(tmp).catch(() => undefined)
     const code = (error as NodeJS.ErrnoException).code
-    throw new OperationFailedError(`cannot write the subnet file ${path}: ${code ?? (error as Error).message}`,
-      code === 'EACCES' || code === 'EPERM' ? ['run as root, or point --subnet-file at a writable path'] : [])
+    throw new OperationFailedError(
+      `cannot write the subnet file ${path}: ${code ?? (error as Error).message}`,
+      code === 'EACCES' || code === 'EPERM' ? ['run as root, or point --subnet-file at a writable path'] : [],
+    )
   }
 }
 
@@ -75,11 +77,16 @@ export async function removeSubnetFile(path: string): Promise<boolean> {
     return true
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw new OperationFailedError(`cannot remove the subnet file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new OperationFailedError(
+      `cannot remove the subnet file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
 }
 
 /** File mode bits, for verify (flanneld writes 0644). */
 export async function subnetFileMode(path: string): Promise<number | null> {
-  return stat(path).then((s) => s.mode & 0o777, () => null)
+  return stat(path).then(
+    (s) => s.mode & 0o777,
+    () => null,
+  )
 }

@@ -44,7 +44,10 @@ export const UDP_STATE_STALE_MS = 15_000
  * (test rigs, lab hosts running several namespaces) never read or overwrite each other's state.
  */
 export function udpStatePath(subnetFile: string, prefix: string): string {
-  const hash = createHash('sha256').update(`${prefix}\n${resolve(subnetFile)}`).digest('hex').slice(0, 12)
+  const hash = createHash('sha256')
+    .update(`${prefix}\n${resolve(subnetFile)}`)
+    .digest('hex')
+    .slice(0, 12)
   return join(dirname(subnetFile), `udp-${hash}.json`)
 }
 
@@ -54,11 +57,14 @@ export async function readUdpState(path: string): Promise<{state: UdpStateFile |
     text = await readFile(path, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    return code === 'ENOENT' ? {state: null} : {state: null, problem: `cannot read ${path}: ${code ?? (error as Error).message}`}
+    return code === 'ENOENT'
+      ? {state: null}
+      : {state: null, problem: `cannot read ${path}: ${code ?? (error as Error).message}`}
   }
   try {
     const state = JSON.parse(text) as UdpStateFile
-    if (!Number.isInteger(state.pid) || state.pid <= 0 || !Array.isArray(state.peers)) throw new Error('not a udp state file')
+    if (!Number.isInteger(state.pid) || state.pid <= 0 || !Array.isArray(state.peers))
+      throw new Error('not a udp state file')
     return {state}
   } catch (error) {
     return {state: null, problem: `${path} is unreadable: ${(error as Error).message}`}
@@ -78,7 +84,10 @@ export async function writeUdpState(path: string, state: UdpStateFile): Promise<
 }
 
 export async function removeUdpState(path: string): Promise<boolean> {
-  return unlink(path).then(() => true, () => false)
+  return unlink(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** /proc/<pid>/stat from field 3 (state) on; the command name before it may contain spaces and parentheses. */
@@ -110,16 +119,18 @@ export interface ProcessFds {
 export async function processFds(pid: number): Promise<ProcessFds> {
   const out: ProcessFds = {sockets: new Set(), tuns: []}
   const fds = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])
-  await Promise.all(fds.map(async (fd) => {
-    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
-    const socket = /^socket:\[(\d+)\]$/.exec(target)
-    if (socket) out.sockets.add(Number(socket[1]))
-    else if (target === '/dev/net/tun') {
-      const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '')
-      const iff = /^iff:\s*(\S+)/m.exec(info)
-      if (iff) out.tuns.push(iff[1]!)
-    }
-  }))
+  await Promise.all(
+    fds.map(async (fd) => {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
+      const socket = /^socket:\[(\d+)\]$/.exec(target)
+      if (socket) out.sockets.add(Number(socket[1]))
+      else if (target === '/dev/net/tun') {
+        const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8').catch(() => '')
+        const iff = /^iff:\s*(\S+)/m.exec(info)
+        if (iff) out.tuns.push(iff[1])
+      }
+    }),
+  )
   return out
 }
 
@@ -130,7 +141,10 @@ export async function processFds(pid: number): Promise<ProcessFds> {
 export async function udpSocketInode(address: string, port: number): Promise<number | null> {
   const text = await readFile('/proc/net/udp', 'utf8').catch(() => '')
   const ip = parseIp4(address)
-  const word = endianness() === 'BE' ? ip : ((ip & 0xff) << 24 | ((ip >>> 8) & 0xff) << 16 | ((ip >>> 16) & 0xff) << 8 | (ip >>> 24)) >>> 0
+  const word =
+    endianness() === 'BE'
+      ? ip
+      : (((ip & 0xff) << 24) | (((ip >>> 8) & 0xff) << 16) | (((ip >>> 16) & 0xff) << 8) | (ip >>> 24)) >>> 0
   const want = `${word.toString(16).toUpperCase().padStart(8, '0')}:${port.toString(16).toUpperCase().padStart(4, '0')}`
   for (const line of text.split('\n').slice(1)) {
     const cols = line.trim().split(/\s+/)
@@ -140,7 +154,10 @@ export async function udpSocketInode(address: string, port: number): Promise<num
 }
 
 /** SIGTERM, then wait for the process to go; SIGKILL after graceMs. Returns how it ended. */
-export async function stopProcess(state: Pick<UdpStateFile, 'pid' | 'startTime'>, graceMs = 10_000): Promise<'stopped' | 'killed' | 'gone'> {
+export async function stopProcess(
+  state: Pick<UdpStateFile, 'pid' | 'startTime'>,
+  graceMs = 10_000,
+): Promise<'stopped' | 'killed' | 'gone'> {
   if (!(await forwarderAlive(state))) return 'gone'
   try {
     process.kill(state.pid, 'SIGTERM')

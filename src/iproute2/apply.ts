@@ -6,12 +6,12 @@
  *      one bad peer from blocking the others; every failed line is reported with its op.
  * A delete whose entry is already gone counts as done (flanneld ignores those failures too).
  */
-import { randomBytes as cryptoRandomBytes } from 'node:crypto'
-import { localAdminMac } from '../dataplane/desired.js'
-import { opPhase } from '../dataplane/plan.js'
-import type { Op } from '../dataplane/types.js'
-import { CommandError, runBatch, writeSysctl, type BatchFailure } from './exec.js'
-import { renderOp } from './render.js'
+import {randomBytes as cryptoRandomBytes} from 'node:crypto'
+import {localAdminMac} from '../dataplane/desired.js'
+import {opPhase} from '../dataplane/plan.js'
+import type {Op} from '../dataplane/types.js'
+import {CommandError, runBatch, writeSysctl, type BatchFailure} from './exec.js'
+import {renderOp} from './render.js'
 
 export interface ApplyOptions {
   netns?: string
@@ -42,28 +42,35 @@ const GONE = /No such process|No such file or directory|Cannot find device|does 
 
 /** A removal whose failure may only mean "already gone" (udp's TUN lines: `Cannot assign` for an address). */
 function goneAlready(op: Op, message: string): boolean {
-  if (op.op === 'ip-line') return /^(addr|route) del/.test(op.line) && (GONE.test(message) || /Cannot assign/.test(message))
+  if (op.op === 'ip-line')
+    return /^(addr|route) del/.test(op.line) && (GONE.test(message) || /Cannot assign/.test(message))
   return isDelete(op) && GONE.test(message)
 }
 
 function isDelete(op: Op): boolean {
-  return op.op === 'route-del' || op.op === 'neigh-del' || op.op === 'fdb-del' || op.op === 'addr-del' || op.op === 'link-del'
+  return (
+    op.op === 'route-del' ||
+    op.op === 'neigh-del' ||
+    op.op === 'fdb-del' ||
+    op.op === 'addr-del' ||
+    op.op === 'link-del'
+  )
 }
 
 /** Give a new vxlan device its MAC here so the planner stays free of randomness. */
 export function assignMacs(ops: Op[], randomBytes: (n: number) => Uint8Array = cryptoRandomBytes): Op[] {
-  return ops.map((op) => (op.op === 'link-add-vxlan' && !op.mac ? { ...op, mac: localAdminMac(randomBytes(6)) } : op))
+  return ops.map((op) => (op.op === 'link-add-vxlan' && !op.mac ? {...op, mac: localAdminMac(randomBytes(6))} : op))
 }
 
 export async function applyOps(plan: Op[], opts: ApplyOptions = {}): Promise<ApplyResult> {
   const ops = assignMacs(plan, opts.randomBytes)
-  const result: ApplyResult = { added: 0, changed: 0, removed: 0, failed: [], warnings: [], spawns: 0 }
+  const result: ApplyResult = {added: 0, changed: 0, removed: 0, failed: [], warnings: [], spawns: 0}
   const count = (op: Op) => {
     if (op.change === 'add') result.added++
     else if (op.change === 'change') result.changed++
     else result.removed++
   }
-  const batchOpts = { netns: opts.netns, timeoutMs: opts.timeoutMs }
+  const batchOpts = {netns: opts.netns, timeoutMs: opts.timeoutMs}
 
   // 1. Structure, in plan order. Any failure other than "already gone" throws, naming the first failing line (the
   //    root cause: with -force later lines that depend on it fail too, which the message does not need).
@@ -71,8 +78,8 @@ export async function applyOps(plan: Op[], opts: ApplyOptions = {}): Promise<App
   if (structural.length > 0) {
     result.spawns++
     const lines = structural.map((op) => renderOp(op).line)
-    const { failures, stderr } = await runBatch('ip', lines, { ...batchOpts, force: true })
-    const real = failures.filter((f) => !goneAlready(structural[f.lineNo - 1]!, f.message))
+    const {failures, stderr} = await runBatch('ip', lines, {...batchOpts, force: true})
+    const real = failures.filter((f) => !goneAlready(structural[f.lineNo - 1], f.message))
     if (real.length > 0) throw new CommandError(['ip', '-batch', '-'], 1, stderr, real)
     const failedLines = new Set(failures.map((f) => f.lineNo))
     structural.forEach((op, i) => failedLines.has(i + 1) || count(op))
@@ -98,12 +105,12 @@ export async function applyOps(plan: Op[], opts: ApplyOptions = {}): Promise<App
     if (list.length === 0) return
     result.spawns++
     const lines = list.map((op) => renderOp(op).line)
-    const { failures } = await runBatch(tool, lines, { ...batchOpts, force: true })
+    const {failures} = await runBatch(tool, lines, {...batchOpts, force: true})
     const failedAt = new Map<number, BatchFailure>(failures.map((f) => [f.lineNo, f]))
     list.forEach((op, i) => {
       const f = failedAt.get(i + 1)
       if (!f) count(op)
-      else if (!goneAlready(op, f.message)) result.failed.push({ op, line: `${tool} ${f.line}`, message: f.message })
+      else if (!goneAlready(op, f.message)) result.failed.push({op, line: `${tool} ${f.line}`, message: f.message})
     })
   }
   await Promise.all([runEntries('ip', ipOps), runEntries('bridge', brOps)])

@@ -38,7 +38,9 @@ export function defaultRouteDev(text: string): string | undefined {
 export async function routeDevices(ips: readonly string[]): Promise<Map<string, {dev?: string; src?: string}>> {
   const out = new Map<string, {dev?: string; src?: string}>()
   if (ips.length === 0) return out
-  const r = await run('ip', ['-json', '-force', '-batch', '-'], {input: ips.map((ip) => `route get ${ip}`).join('\n') + '\n'})
+  const r = await run('ip', ['-json', '-force', '-batch', '-'], {
+    input: ips.map((ip) => `route get ${ip}`).join('\n') + '\n',
+  })
   for (const line of r.stdout.split('\n')) {
     if (!line.trim().startsWith('[')) continue
     try {
@@ -65,7 +67,10 @@ export async function udpPortBound(port: number): Promise<boolean> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false)
+  return stat(path).then(
+    () => true,
+    () => false,
+  )
 }
 
 /** vxlan: a vxlan device exists, or the module is loaded, or a throwaway device can be created (and is deleted). */
@@ -75,7 +80,8 @@ export async function vxlanCapability(links: readonly LinkState[]): Promise<Capa
   if (await exists('/sys/module/vxlan')) return {ok: true, detail: 'vxlan module loaded'}
   const name = `fctlchk${randomBytes(3).toString('hex')}`
   const r = await run('ip', ['link', 'add', name, 'type', 'vxlan', 'id', '1', 'dstport', '0'])
-  if (r.exitCode !== 0) return {ok: false, detail: `cannot create a vxlan device: ${r.stderr.trim() || `exit ${r.exitCode}`}`}
+  if (r.exitCode !== 0)
+    return {ok: false, detail: `cannot create a vxlan device: ${r.stderr.trim() || `exit ${r.exitCode}`}`}
   await run('ip', ['link', 'del', name])
   return {ok: true, detail: 'a test vxlan device could be created'}
 }
@@ -84,7 +90,10 @@ export async function vxlanCapability(links: readonly LinkState[]): Promise<Capa
 export async function tunCapability(): Promise<Capability> {
   const s = await stat('/dev/net/tun').catch(() => null)
   if (s?.isCharacterDevice()) return {ok: true, detail: '/dev/net/tun present'}
-  return {ok: false, detail: s ? '/dev/net/tun is not a character device' : '/dev/net/tun missing (load the tun module: modprobe tun)'}
+  return {
+    ok: false,
+    detail: s ? '/dev/net/tun is not a character device' : '/dev/net/tun missing (load the tun module: modprobe tun)',
+  }
 }
 
 export async function readSysctls(keys: readonly string[]): Promise<Map<string, string | undefined>> {
@@ -95,8 +104,12 @@ export async function readSysctls(keys: readonly string[]): Promise<Map<string, 
 /** iptables usable for the nat table, and its version text. */
 export async function iptablesCapability(): Promise<Capability & {version: string}> {
   try {
-    const [version, nat] = await Promise.all([run('iptables', ['--version']), run('iptables', ['-w', '-t', 'nat', '-S', 'POSTROUTING'])])
-    if (nat.exitCode !== 0) return {ok: false, detail: `iptables -t nat failed: ${nat.stderr.trim()}`, version: version.stdout.trim()}
+    const [version, nat] = await Promise.all([
+      run('iptables', ['--version']),
+      run('iptables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']),
+    ])
+    if (nat.exitCode !== 0)
+      return {ok: false, detail: `iptables -t nat failed: ${nat.stderr.trim()}`, version: version.stdout.trim()}
     return {ok: true, detail: version.stdout.trim() || 'available', version: version.stdout.trim()}
   } catch (error) {
     const detail = error instanceof CommandError ? 'iptables is not installed' : (error as Error).message

@@ -28,9 +28,9 @@ const KINDS: Record<string, MonitorKind> = {LINK: 'link', ADDR: 'address', ROUTE
 export function parseMonitorLine(line: string): KernelEvent | null {
   const m = /^\[(LINK|ADDR|ROUTE|NEIGH)\]\s*(Deleted\s+)?(.*)$/.exec(line)
   if (!m) return null
-  const kind = KINDS[m[1]!]!
+  const kind = KINDS[m[1]]
   const deleted = m[2] !== undefined
-  const rest = m[3]!
+  const rest = m[3]
   const ev: KernelEvent = {kind, deleted, text: line}
   if (kind === 'link' || kind === 'address') {
     // "3: vx1: <FLAGS> …" / "3: vx1    inet 10.5.0.0/32 …"; a link name may carry "@peer".
@@ -41,7 +41,18 @@ export function parseMonitorLine(line: string): KernelEvent | null {
     }
   } else {
     const words = rest.split(/\s+/)
-    const first = ['local', 'broadcast', 'unicast', 'multicast', 'blackhole', 'unreachable', 'prohibit', 'throw'].includes(words[0]!) ? words[1] : words[0]
+    const first = [
+      'local',
+      'broadcast',
+      'unicast',
+      'multicast',
+      'blackhole',
+      'unreachable',
+      'prohibit',
+      'throw',
+    ].includes(words[0])
+      ? words[1]
+      : words[0]
     ev.dst = first
     const d = words.indexOf('dev')
     if (d >= 0 && words[d + 1]) ev.dev = words[d + 1]

@@ -3,11 +3,11 @@
  * restricted to the flannel device and routes to the flannel Network, so a node with thousands of peers parses only
  * what the planner looks at. Parsers tolerate missing fields (iproute2 versions differ in what they print).
  */
-import { vxlanDeviceName, VXLAN_DEFAULTS } from '../dataplane/desired.js'
-import type { AddrState, FdbState, LinkState, NeighState, NodeSpec, NodeState, RouteState } from '../dataplane/types.js'
-import { CommandError, commandArgv, readSysctl, run, type RunOptions, type Tool } from './exec.js'
-import { OperationFailedError } from '../core/errors.js'
-import { quoted } from '../core/quote.js'
+import {vxlanDeviceName, VXLAN_DEFAULTS} from '../dataplane/desired.js'
+import type {AddrState, FdbState, LinkState, NeighState, NodeSpec, NodeState, RouteState} from '../dataplane/types.js'
+import {CommandError, commandArgv, readSysctl, run, type RunOptions, type Tool} from './exec.js'
+import {OperationFailedError} from '../core/errors.js'
+import {quoted} from '../core/quote.js'
 
 export interface ObserveOptions {
   netns?: string
@@ -23,7 +23,7 @@ export interface ObserveOptions {
 /** What the planner needs for this spec: the flannel device's entries and routes inside Network. */
 export function observeOptionsFor(spec: NodeSpec, netns?: string): ObserveOptions {
   const dev = spec.backend === 'vxlan' ? vxlanDeviceName(spec.vxlan?.vni ?? VXLAN_DEFAULTS.vni) : undefined
-  return { netns, devices: dev ? [dev] : [], routeRoot: spec.network, acceptRaOf: dev ? [dev] : [] }
+  return {netns, devices: dev ? [dev] : [], routeRoot: spec.network, acceptRaOf: dev ? [dev] : []}
 }
 
 type Json = Record<string, unknown>
@@ -37,7 +37,9 @@ const objects = (text: string): Json[] => {
     v = JSON.parse(text)
   } catch {
     // An iproute2 too old for -json, or a tool wrapper printing text: never plan from a guess.
-    throw new OperationFailedError(`iproute2 printed output that is not JSON (is iproute2 too old for -json?): ${quoted(text)}`)
+    throw new OperationFailedError(
+      `iproute2 printed output that is not JSON (is iproute2 too old for -json?): ${quoted(text)}`,
+    )
   }
   return Array.isArray(v) ? v.filter((x): x is Json => typeof x === 'object' && x !== null) : []
 }
@@ -65,7 +67,14 @@ export function parseLinks(text: string): LinkState[] {
         id: num(data.id) ?? 0,
         port: num(data.port) ?? 0,
         local: str(data.local),
-        link: typeof dev === 'number' ? dev : ifm ? Number(ifm[1]) : typeof dev === 'string' ? indexByName.get(dev) : undefined,
+        link:
+          typeof dev === 'number'
+            ? dev
+            : ifm
+              ? Number(ifm[1])
+              : typeof dev === 'string'
+                ? indexByName.get(dev)
+                : undefined,
         learning: data.learning === true,
         gbp: data.gbp === true,
         l2miss: data.l2miss === true,
@@ -84,7 +93,8 @@ export function parseAddrs(text: string): AddrState[] {
     for (const a of (Array.isArray(r.addr_info) ? r.addr_info : []) as Json[]) {
       const family = str(a.family)
       const address = str(a.local)
-      if ((family === 'inet' || family === 'inet6') && address) out.push({ dev, family, address, prefixLen: num(a.prefixlen) ?? 0 })
+      if ((family === 'inet' || family === 'inet6') && address)
+        out.push({dev, family, address, prefixLen: num(a.prefixlen) ?? 0})
     }
   }
   return out
@@ -139,15 +149,25 @@ async function show(tool: Tool, args: string[], opts: RunOptions): Promise<strin
 
 /** Read links, addresses, routes, neighbours and FDB entries in parallel (one process each). */
 export async function observe(opts: ObserveOptions = {}): Promise<NodeState> {
-  const ro: RunOptions = { netns: opts.netns, timeoutMs: opts.timeoutMs }
-  const routeArgs = ['-json', '-d', 'route', 'show', 'table', 'main', ...(opts.routeRoot ? ['root', opts.routeRoot] : [])]
+  const ro: RunOptions = {netns: opts.netns, timeoutMs: opts.timeoutMs}
+  const routeArgs = [
+    '-json',
+    '-d',
+    'route',
+    'show',
+    'table',
+    'main',
+    ...(opts.routeRoot ? ['root', opts.routeRoot] : []),
+  ]
   const devs = opts.devices
   const [links, addrs, routes, neighs, fdb, ras] = await Promise.all([
     show('ip', ['-json', '-d', 'link', 'show'], ro).then(parseLinks),
     show('ip', ['-json', 'addr', 'show'], ro).then(parseAddrs),
     show('ip', routeArgs, ro).then(parseRoutes),
     devs
-      ? Promise.all(devs.map((d) => show('ip', ['-json', 'neigh', 'show', 'dev', d], ro).then((t) => parseNeighbours(t, d))))
+      ? Promise.all(
+          devs.map((d) => show('ip', ['-json', 'neigh', 'show', 'dev', d], ro).then((t) => parseNeighbours(t, d))),
+        )
       : show('ip', ['-json', 'neigh', 'show'], ro).then((t) => [parseNeighbours(t)]),
     devs
       ? Promise.all(devs.map((d) => show('bridge', ['-json', 'fdb', 'show', 'dev', d], ro).then((t) => parseFdb(t, d))))
@@ -159,5 +179,5 @@ export async function observe(opts: ObserveOptions = {}): Promise<NodeState> {
     const v = ras[i]
     if (link && v !== undefined && /^-?\d+$/.test(v)) link.acceptRa = Number(v)
   })
-  return { links, addresses: addrs, routes, neighbours: neighs.flat(), fdb: fdb.flat() }
+  return {links, addresses: addrs, routes, neighbours: neighs.flat(), fdb: fdb.flat()}
 }

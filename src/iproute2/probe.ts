@@ -25,15 +25,20 @@ export interface ProbeOptions {
 const PING = 'ping' as Tool
 
 async function ping(ip: string, timeoutS: number): Promise<boolean> {
-  const r = await run(PING, ['-n', '-q', '-c', '1', '-W', String(timeoutS), ip], {timeoutMs: (timeoutS + 2) * 1000}).catch(() => null)
+  const r = await run(PING, ['-n', '-q', '-c', '1', '-W', String(timeoutS), ip], {
+    timeoutMs: (timeoutS + 2) * 1000,
+  }).catch(() => null)
   return r?.exitCode === 0
 }
 
-export async function probePeers(peers: ReadonlyArray<{subnet: string; publicIP: string}>, opts: ProbeOptions): Promise<ProbeResult[]> {
+export async function probePeers(
+  peers: ReadonlyArray<{subnet: string; publicIP: string}>,
+  opts: ProbeOptions,
+): Promise<ProbeResult[]> {
   return mapBounded(peers, opts.concurrency ?? 32, async (peer) => {
     const net = parsePrefix4(peer.subnet).net
     const targets = opts.hostGw ? [formatIp4(net), formatIp4(net + 1)] : [formatIp4(net)]
-    let target = targets[0]!
+    let target = targets[0]
     for (target of targets) {
       if (await ping(target, opts.timeoutS)) return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: true}
     }

@@ -14,7 +14,12 @@ import {CommandError, run, runChecked, type Tool} from './exec.js'
  * Runs a read; null when the tool is not installed (nothing of ours can be there) or, for an optional read, when it
  * fails at all. A required read that fails throws CommandError with the tool's message.
  */
-async function read<T>(need: 'required' | 'optional', tool: Tool, args: string[], parse: (text: string) => T): Promise<T | null> {
+async function read<T>(
+  need: 'required' | 'optional',
+  tool: Tool,
+  args: string[],
+  parse: (text: string) => T,
+): Promise<T | null> {
   try {
     return parse((await runChecked(tool, args)).stdout)
   } catch (error) {
@@ -27,7 +32,12 @@ async function read<T>(need: 'required' | 'optional', tool: Tool, args: string[]
 export async function observeTrafficRules(reads: TrafficReads): Promise<ObservedTraffic> {
   const families = Object.entries(reads.iptables) as Array<[IpFamily, 'required' | 'optional']>
   const [dumps, nft] = await Promise.all([
-    Promise.all(families.map(async ([f, need]) => [f, await read(need, f === 'ipv4' ? 'iptables-save' : 'ip6tables-save', [], parseIptablesSave)] as const)),
+    Promise.all(
+      families.map(
+        async ([f, need]) =>
+          [f, await read(need, f === 'ipv4' ? 'iptables-save' : 'ip6tables-save', [], parseIptablesSave)] as const,
+      ),
+    ),
     reads.nft ? read(reads.nft, 'nft', ['list', 'ruleset'], parseNftRuleset) : Promise.resolve(undefined),
   ])
   return {iptables: Object.fromEntries(dumps), ...(nft === undefined ? {} : {nft})}
@@ -68,6 +78,9 @@ export async function applyTrafficOps(ops: TrafficOp[]): Promise<void> {
 export function renderTrafficOps(ops: TrafficOp[]): string[] {
   return ops.flatMap((op) => [
     op.tool === 'nft' ? 'nft -f -' : `${op.tool} -w --noflush`,
-    ...op.payload.trimEnd().split('\n').map((l) => `  ${l}`),
+    ...op.payload
+      .trimEnd()
+      .split('\n')
+      .map((l) => `  ${l}`),
   ])
 }

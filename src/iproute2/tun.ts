@@ -16,5 +16,6 @@ export async function addPersistentTun(name: string): Promise<void> {
 /** Deletes a device; one that is already gone is fine. */
 export async function deleteLinkIfPresent(name: string): Promise<void> {
   const r = await run('ip', ['link', 'del', 'dev', name])
-  if (r.exitCode !== 0 && !/Cannot find device|does not exist/.test(r.stderr)) throw new Error(`ip link del ${name}: ${r.stderr.trim()}`)
+  if (r.exitCode !== 0 && !/Cannot find device|does not exist/.test(r.stderr))
+    throw new Error(`ip link del ${name}: ${r.stderr.trim()}`)
 }

@@ -105,12 +105,25 @@ const round = (ms: number) => Math.round(ms * 10) / 10
 /** The facts a backend plans from, for a subnet and a peer set still to fill in. */
 function planBase(ctx: ResolvedNode, request: ApplyRequest, prefix: string): Omit<PlanInput, 'ownSubnet' | 'peers'> {
   return {
-    config: ctx.config, network: ctx.network, options: ctx.options, ext: ctx.selected.ext, publicIP: ctx.selected.publicIP,
-    observed: ctx.observed, bridge: request.bridge, mtu: request.mtu, prefix, subnetFile: request.subnetFile, purpose: 'apply',
+    config: ctx.config,
+    network: ctx.network,
+    options: ctx.options,
+    ext: ctx.selected.ext,
+    publicIP: ctx.selected.publicIP,
+    observed: ctx.observed,
+    bridge: request.bridge,
+    mtu: request.mtu,
+    prefix,
+    subnetFile: request.subnetFile,
+    purpose: 'apply',
   }
 }
 
-export async function applyNode(store: FlannelStore, request: ApplyRequest, deps: ApplyDeps = {}): Promise<ApplyOutcome> {
+export async function applyNode(
+  store: FlannelStore,
+  request: ApplyRequest,
+  deps: ApplyDeps = {},
+): Promise<ApplyOutcome> {
   const now = deps.now ?? (() => new Date())
   const random = deps.randomBytes ?? cryptoRandomBytes
   const timings: Record<string, number> = {}
@@ -142,7 +155,8 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
 
   // 2. The device MAC: kept when the device stays, fresh when the plan will (re)create it.
   const macBytes = random(6)
-  const provisional = ctx.own?.subnet ?? previous ?? {family: 4 as const, ip: ctx.config.ipv4!.subnetMin, len: ctx.config.ipv4!.subnetLen}
+  const provisional = ctx.own?.subnet ??
+    previous ?? {family: 4 as const, ip: ctx.config.ipv4!.subnetMin, len: ctx.config.ipv4!.subnetLen}
   const device = backend.leaseDevice?.({...base, ownSubnet: formatIPv4Cidr(provisional), peers: [], macBytes}) ?? null
   const attrs = ownLeaseAttrs(backend, ctx.options, ctx.selected.publicIP, device ? {mac: device.mac} : null)
 
@@ -154,7 +168,11 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
   let acquired: AcquireResult | undefined
   let early: {ops: Op[]; result: ApplyResult | null} | undefined
   const planFor = (sub: Ipv4Net, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
-    const peerSel = selectPeers(ctx.listing.leases.filter((l) => !removed.has(l.key)), holder, ctx.publicIP)
+    const peerSel = selectPeers(
+      ctx.listing.leases.filter((l) => !removed.has(l.key)),
+      holder,
+      ctx.publicIP,
+    )
     const input: PlanInput = {...base, ownSubnet: formatIPv4Cidr(sub), peers: peerSel.peers, macBytes}
     const planned: BackendPlan = backend.plan(input, resident)
     return {input, planned, ignored: peerSel.ignored, ops: planned.ops()}
@@ -173,7 +191,10 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
     else {
       lease = null
       subnet = previous ?? previewAllocation(ctx)
-      if (!previous) warnings.push(`dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet)}`)
+      if (!previous)
+        warnings.push(
+          `dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet)}`,
+        )
     }
     lap('lease')
     planned = planFor(subnet, own)
@@ -181,7 +202,7 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
   } else {
     // The subnet this node will hold: its compatible lease's, else the previous one (§3.4 step 5), else a uniformly
     // random free one from the shared allocator, asked for explicitly so that the kernel work can start now.
-    const target = own && compatible ? own.subnet : previous ?? pickFree(ctx)
+    const target = own && compatible ? own.subnet : (previous ?? pickFree(ctx))
     planned = planFor(target, own) // before any write: a spec or plan error must not leave a lease behind
     // What does not depend on the subnet (device, peers' entries) runs while the lease is written; addresses, the
     // bridge and lines a backend planned as text wait for it. flanneld writes its lease first: the only visible
@@ -189,7 +210,14 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
     // apply (or teardown) settles.
     const earlyOps = planned.ops.filter((op) => subnetIndependent(op, request.bridge))
     const [got, ran] = await Promise.allSettled([
-      acquire(store, ctx, attrs, own && compatible ? undefined : target, request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS, warnings),
+      acquire(
+        store,
+        ctx,
+        attrs,
+        own && compatible ? undefined : target,
+        request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS,
+        warnings,
+      ),
       earlyOps.length > 0 ? applyOps(earlyOps) : Promise.resolve(null),
     ])
     if (got.status === 'rejected') throw got.reason
@@ -229,28 +257,43 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
   if (request.dryRun) {
     const s = summarize(ops)
     Object.assign(entries, {added: s.add, changed: s.change, removed: s.remove})
-  }
-  else if (ops.length > 0) count(await applyOps(ops))
+  } else if (ops.length > 0) count(await applyOps(ops))
   lap('kernel')
 
   // 5. Traffic rules and the subnet file, after the data plane as flanneld does; then the resident part takes the
   //    peers and records its state next to the subnet file (whose directory the subnet file step creates).
   const ownSubnet = formatIPv4Cidr(subnet)
   const rules = await ensureTrafficRules(
-    {mode: trafficModeOf(ctx.config), ipMasq: request.ipMasq, forwardRules: request.forwardRules, network: ctx.network, subnet: ownSubnet},
+    {
+      mode: trafficModeOf(ctx.config),
+      ipMasq: request.ipMasq,
+      forwardRules: request.forwardRules,
+      network: ctx.network,
+      subnet: ownSubnet,
+    },
     request.dryRun,
   )
-  const fileAction = await writeSubnetEnv(ctx.subnetFile, {network: ctx.network, ownSubnet, overlayMtu: plan.overlayMtu, ipMasq: request.ipMasq}, request.dryRun)
-  const committed = await backend.commit?.(plan, planned.input, resident, request.dryRun) ?? {entries: {added: 0, changed: 0, removed: 0}, writes: 0, changed: false}
+  const fileAction = await writeSubnetEnv(
+    ctx.subnetFile,
+    {network: ctx.network, ownSubnet, overlayMtu: plan.overlayMtu, ipMasq: request.ipMasq},
+    request.dryRun,
+  )
+  const committed = (await backend.commit?.(plan, planned.input, resident, request.dryRun)) ?? {
+    entries: {added: 0, changed: 0, removed: 0},
+    writes: 0,
+    changed: false,
+  }
   entries.added += committed.entries.added
   entries.changed += committed.entries.changed
   entries.removed += committed.entries.removed
   lap('finish')
 
   // Nothing renews a one-shot apply's lease: the node would silently leave the overlay when it expires.
-  const renewedBy = deps.session ? 'watch' as const : null
+  const renewedBy = deps.session ? ('watch' as const) : null
   if (!renewedBy && !request.dryRun && lease?.expiresAt) {
-    warnings.push(`this node's lease ${ownSubnet} expires at ${lease.expiresAt.toISOString()} (in ${formatDuration(lease.expiresAt.getTime() - now().getTime())}) and nothing renews it without --watch: run \`flannelctl node apply --watch\` (or flanneld), or apply again before then`)
+    warnings.push(
+      `this node's lease ${ownSubnet} expires at ${lease.expiresAt.toISOString()} (in ${formatDuration(lease.expiresAt.getTime() - now().getTime())}) and nothing renews it without --watch: run \`flannelctl node apply --watch\` (or flanneld), or apply again before then`,
+    )
   }
 
   const etcdWrites = acquired ? 1 + acquired.removed.length : 0
@@ -261,12 +304,19 @@ export async function applyNode(store: FlannelStore, request: ApplyRequest, deps
   const summary: ApplySummary = {
     dryRun: request.dryRun,
     changed: request.dryRun
-      ? decision.write || ops.length > 0 || committed.changed || rules.operations.length > 0 || fileAction === 'would-write'
+      ? decision.write ||
+        ops.length > 0 ||
+        committed.changed ||
+        rules.operations.length > 0 ||
+        fileAction === 'would-write'
       : total > 0 || committed.changed,
     backend: backend.name,
     network: ctx.network,
     interface: {
-      name: ctx.selected.ext.name, address: ctx.selected.ext.address, publicIP: ctx.selected.publicIP, mtu: ctx.selected.ext.mtu,
+      name: ctx.selected.ext.name,
+      address: ctx.selected.ext.address,
+      publicIP: ctx.selected.publicIP,
+      mtu: ctx.selected.ext.mtu,
       reason: ctx.selected.reason,
     },
     lease: {

@@ -28,7 +28,11 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
   const checks: Check[] = []
   const [host, subnetFile] = await Promise.all([readHostNetwork(), readSubnetFile(request.subnetFile)])
   const selected = await selectInterface(host, request)
-  checks.push({name: 'interface', ok: true, detail: `${selected.ext.name} ${selected.ext.address}/${selected.ext.prefixLen} mtu ${selected.ext.mtu}, public IP ${selected.publicIP} (${selected.reason})`})
+  checks.push({
+    name: 'interface',
+    ok: true,
+    detail: `${selected.ext.name} ${selected.ext.address}/${selected.ext.prefixLen} mtu ${selected.ext.mtu}, public IP ${selected.publicIP} (${selected.reason})`,
+  })
 
   let configured: ReturnType<typeof nodeConfig> | null = null
   let network: string | null = null
@@ -49,14 +53,33 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     if (error instanceof EtcdUnavailableError) etcdUnavailable = error
     checks.push({name: 'network config', ok: false, detail: (error as Error).message})
   }
-  const {backend, options} = configured ?? {backend: NODE_BACKENDS.vxlan!, options: {vxlan: undefined}}
+  const {backend, options} = configured ?? {backend: NODE_BACKENDS.vxlan, options: {vxlan: undefined}}
   const ctx = {backend, options, network: network ?? '0.0.0.0/32'}
   const observed = await observe(observeOptions(ctx))
-  const prereqs = evaluatePrereqs(await prereqFacts({
-    backend, options, network, deviceName: backend.deviceName(options), ext: selected.ext.name, ownSubnet,
-    bridge: request.bridge, ipMasq: request.ipMasq, host, observed, peerIPs,
-  }))
+  const prereqs = evaluatePrereqs(
+    await prereqFacts({
+      backend,
+      options,
+      network,
+      deviceName: backend.deviceName(options),
+      ext: selected.ext.name,
+      ownSubnet,
+      bridge: request.bridge,
+      ipMasq: request.ipMasq,
+      host,
+      observed,
+      peerIPs,
+    }),
+  )
   // A port held by this node's running resident part (udp: `node apply --watch`) is its own, not a conflict.
-  checks.push(...(await ownPortRows(backend, options, prereqs, {prefix: store.prefix, subnetFile: request.subnetFile}, 'state-file')))
+  checks.push(
+    ...(await ownPortRows(
+      backend,
+      options,
+      prereqs,
+      {prefix: store.prefix, subnetFile: request.subnetFile},
+      'state-file',
+    )),
+  )
   return {ok: checks.every((c) => c.ok), checks, ...(etcdUnavailable ? {etcdUnavailable} : {})}
 }

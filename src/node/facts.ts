@@ -19,7 +19,15 @@ import {type HostNetwork, type SelectedIface, selectExtIface} from '../dataplane
 import {findOwnLease} from '../dataplane/peers.js'
 import {evaluatePrereqs, type PrereqFacts} from '../dataplane/prereq.js'
 import {readSubnetFile, type SubnetFile} from '../host/subnet-file.js'
-import {iptablesCapability, readHostNetwork, readSysctls, routeDevices, tunCapability, udpPortBound, vxlanCapability} from '../iproute2/host.js'
+import {
+  iptablesCapability,
+  readHostNetwork,
+  readSysctls,
+  routeDevices,
+  tunCapability,
+  udpPortBound,
+  vxlanCapability,
+} from '../iproute2/host.js'
 import type {NodeRequest} from './request.js'
 
 export interface NodeContext {
@@ -47,9 +55,12 @@ export interface ResolvedNode extends NodeContext {
 
 /** The network config as the node commands need it: valid, IPv4, a backend they program. */
 export function nodeConfig(config: NetworkConfig): {backend: NodeBackend; options: BackendOptions} {
-  if (!config.ipv4) throw new InvalidInputError('the network has IPv4 disabled; node commands program IPv4 overlays only')
+  if (!config.ipv4)
+    throw new InvalidInputError('the network has IPv4 disabled; node commands program IPv4 overlays only')
   if (config.ipv6) {
-    throw new InvalidInputError('the network enables IPv6: node commands program IPv4 only (flannel-v6 devices and IPv6 routes are not supported yet)')
+    throw new InvalidInputError(
+      'the network enables IPv6: node commands program IPv4 only (flannel-v6 devices and IPv6 routes are not supported yet)',
+    )
   }
   const backend = nodeBackendFor(config)
   return {backend, options: backend.options(config)}
@@ -62,7 +73,12 @@ export async function selectInterface(host: HostNetwork, request: NodeRequest): 
     const route = (await routeDevices([request.ifaceCanReach])).get(request.ifaceCanReach)
     canReach = {ip: request.ifaceCanReach, ...route}
   }
-  return selectExtIface(host, {iface: request.iface, ifaceRegex: request.ifaceRegex, canReach, publicIP: request.publicIP})
+  return selectExtIface(host, {
+    iface: request.iface,
+    ifaceRegex: request.ifaceRegex,
+    canReach,
+    publicIP: request.publicIP,
+  })
 }
 
 /**
@@ -82,16 +98,43 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
   const {backend, options} = nodeConfig(config)
   const network = formatIPv4Cidr(config.ipv4!.network)
   const observedP = quiet(observe(observeOptions({backend, options, network})))
-  const ownP = quiet(Promise.all([selectedP, listingP]).then(([selected, listing]) =>
-    findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP, 'public IP'))))
+  const ownP = quiet(
+    Promise.all([selectedP, listingP]).then(([selected, listing]) =>
+      findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP, 'public IP')),
+    ),
+  )
   // The listing skips TTLs (one call per key); only the own lease's is needed.
-  const freshP = quiet(ownP.then((own) => (own && own.leaseId !== null ? store.getLease({ipv4: own.subnet, ipv6: own.ipv6Subnet}) : own ?? null)))
-  const [host, subnetFile, listing, selected, observed, own, ownFresh] = await Promise.all([hostP, fileP, listingP, selectedP, observedP, ownP, freshP])
+  const freshP = quiet(
+    ownP.then((own) =>
+      own && own.leaseId !== null ? store.getLease({ipv4: own.subnet, ipv6: own.ipv6Subnet}) : (own ?? null),
+    ),
+  )
+  const [host, subnetFile, listing, selected, observed, own, ownFresh] = await Promise.all([
+    hostP,
+    fileP,
+    listingP,
+    selectedP,
+    observedP,
+    ownP,
+    freshP,
+  ])
   const warnings = listing.skipped.map((s) => `skipping ${s.key}: ${s.reason}`)
   if (subnetFile.problem) warnings.push(subnetFile.problem)
   return {
-    config, network, backend, options, deviceName: backend.deviceName(options), host, selected,
-    publicIP: parseIPv4(selected.publicIP, 'public IP'), subnetFile, listing, own, ownFresh, observed, warnings,
+    config,
+    network,
+    backend,
+    options,
+    deviceName: backend.deviceName(options),
+    host,
+    selected,
+    publicIP: parseIPv4(selected.publicIP, 'public IP'),
+    subnetFile,
+    listing,
+    own,
+    ownFresh,
+    observed,
+    warnings,
   }
 }
 
@@ -126,8 +169,14 @@ export interface FactsInput {
 /** Reads what evaluatePrereqs judges. Cheap when everything is fine: file reads, at most a couple of processes. */
 export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
   const {observed} = input
-  const overlayDevs = [input.deviceName, input.bridge].filter((d): d is string => d !== undefined && observed.links.some((l) => l.name === d))
-  const sysctlKeys = ['net/ipv4/ip_forward', 'net/ipv4/conf/all/rp_filter', ...[input.ext, ...overlayDevs].map((d) => `net/ipv4/conf/${d}/rp_filter`)]
+  const overlayDevs = [input.deviceName, input.bridge].filter(
+    (d): d is string => d !== undefined && observed.links.some((l) => l.name === d),
+  )
+  const sysctlKeys = [
+    'net/ipv4/ip_forward',
+    'net/ipv4/conf/all/rp_filter',
+    ...[input.ext, ...overlayDevs].map((d) => `net/ipv4/conf/${d}/rp_filter`),
+  ]
   const port = input.backend.udpPort(input.options)
   const [vxlan, tun, sysctls, bound, iptables] = await Promise.all([
     vxlanCapability(observed.links),
@@ -149,7 +198,8 @@ export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
   return {
     backendName: input.backend.name,
     needs: input.backend.needs,
-    vxlan, tun,
+    vxlan,
+    tun,
     ipForward: sysctls.get('net/ipv4/ip_forward'),
     rpFilterAll: sysctls.get('net/ipv4/conf/all/rp_filter'),
     rpFilter: [
@@ -173,20 +223,42 @@ export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
  * The prerequisite rows for this node: the facts judged by src/dataplane/prereq.ts, with the backend's port counted as
  * free when this node's own resident part holds it.
  */
-export async function prerequisiteRows(ctx: ResolvedNode, request: NodeRequest, where: NodeLocation, previous: Ipv4Net | undefined,
-  holder: {resident: Resident | undefined} | 'state-file'): Promise<Check[]> {
-  const checks = evaluatePrereqs(await prereqFacts({
-    backend: ctx.backend, options: ctx.options, network: ctx.network, deviceName: ctx.deviceName, ext: ctx.selected.ext.name,
-    ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous) : undefined,
-    bridge: request.bridge, ipMasq: request.ipMasq, host: ctx.host, observed: ctx.observed,
-    peerIPs: ctx.listing.leases.map((l) => l.attrs.publicIP).filter((ip) => ip !== ctx.publicIP).map(formatIPv4),
-  }))
+export async function prerequisiteRows(
+  ctx: ResolvedNode,
+  request: NodeRequest,
+  where: NodeLocation,
+  previous: Ipv4Net | undefined,
+  holder: {resident: Resident | undefined} | 'state-file',
+): Promise<Check[]> {
+  const checks = evaluatePrereqs(
+    await prereqFacts({
+      backend: ctx.backend,
+      options: ctx.options,
+      network: ctx.network,
+      deviceName: ctx.deviceName,
+      ext: ctx.selected.ext.name,
+      ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous) : undefined,
+      bridge: request.bridge,
+      ipMasq: request.ipMasq,
+      host: ctx.host,
+      observed: ctx.observed,
+      peerIPs: ctx.listing.leases
+        .map((l) => l.attrs.publicIP)
+        .filter((ip) => ip !== ctx.publicIP)
+        .map(formatIPv4),
+    }),
+  )
   return ownPortRows(ctx.backend, ctx.options, checks, where, holder)
 }
 
 /** The backend's port row: bound by this node's own resident part is expected, not a conflict. */
-export async function ownPortRows(backend: NodeBackend, options: BackendOptions, checks: Check[], where: NodeLocation,
-  holder: {resident: Resident | undefined} | 'state-file'): Promise<Check[]> {
+export async function ownPortRows(
+  backend: NodeBackend,
+  options: BackendOptions,
+  checks: Check[],
+  where: NodeLocation,
+  holder: {resident: Resident | undefined} | 'state-file',
+): Promise<Check[]> {
   const port = backend.udpPort(options)
   if (port === null || !backend.ownPortHolder) return checks
   const name = `udp port ${port}`

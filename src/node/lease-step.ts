@@ -34,7 +34,13 @@ export function pickFree(ctx: NodeContext, random: () => number = Math.random): 
  * The lease step every backend shares: the exact value this node's lease must hold, whether its current lease is
  * still usable under the config, and whether it has to be written now (new, changed, or past its renewal point).
  */
-export function ownLeaseDecision(store: FlannelStore, ctx: ResolvedNode, attrs: LeaseAttrs, now: Date, renewMarginMs: number) {
+export function ownLeaseDecision(
+  store: FlannelStore,
+  ctx: ResolvedNode,
+  attrs: LeaseAttrs,
+  now: Date,
+  renewMarginMs: number,
+) {
   const value = store.encodeLease(attrs)
   const own = ctx.own
   const compatible = own ? isLeaseCompatible(ctx.config, own) : false
@@ -48,16 +54,34 @@ export function ownLeaseDecision(store: FlannelStore, ctx: ResolvedNode, attrs: 
  * `ask` is requested first: the previous subnet from the subnet file (flanneld's §3.4 step 5, which acquireLease does
  * not have) or the random free subnet already picked. If it was taken meanwhile, plain acquireLease decides.
  */
-export async function acquire(store: FlannelStore, ctx: NodeContext, attrs: LeaseAttrs, ask: Ipv4Net | undefined,
-  ttlSeconds: number, warnings: string[]): Promise<AcquireResult> {
+export async function acquire(
+  store: FlannelStore,
+  ctx: NodeContext,
+  attrs: LeaseAttrs,
+  ask: Ipv4Net | undefined,
+  ttlSeconds: number,
+  warnings: string[],
+): Promise<AcquireResult> {
   // An empty BackendType (udp) lets acquireLease take the network's own, which writes none, without a mismatch warning.
-  const request = {publicIP: attrs.publicIP, backendType: attrs.backendType || undefined, backendData: attrs.backendData}
+  const request = {
+    publicIP: attrs.publicIP,
+    backendType: attrs.backendType || undefined,
+    backendData: attrs.backendData,
+  }
   if (ask) {
     try {
-      return await acquireLease(store, request, {subnet: {ipv4: ask, ipv6: null}, ttlSeconds, config: ctx.config, listing: ctx.listing})
+      return await acquireLease(store, request, {
+        subnet: {ipv4: ask, ipv6: null},
+        ttlSeconds,
+        config: ctx.config,
+        listing: ctx.listing,
+      })
     } catch (error) {
       if (!(error instanceof OperationFailedError)) throw error
-      const what = ctx.subnetFile.env?.subnet && sameIpv4Net(ctx.subnetFile.env.subnet, ask) ? `previous subnet ${formatIPv4Cidr(ask)} from ${ctx.subnetFile.path}` : `subnet ${formatIPv4Cidr(ask)}`
+      const what =
+        ctx.subnetFile.env?.subnet && sameIpv4Net(ctx.subnetFile.env.subnet, ask)
+          ? `previous subnet ${formatIPv4Cidr(ask)} from ${ctx.subnetFile.path}`
+          : `subnet ${formatIPv4Cidr(ask)}`
       warnings.push(`${what} could not be used (${error.message}); acquiring another`)
     }
   }

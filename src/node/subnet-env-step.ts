@@ -15,11 +15,20 @@ export interface SubnetEnvWant {
 }
 
 const textOf = (want: SubnetEnvWant) =>
-  formatSubnetEnv({network: parseIPv4Cidr(want.network), subnet: parseIPv4Cidr(want.ownSubnet), mtu: want.overlayMtu, ipMasq: want.ipMasq})
+  formatSubnetEnv({
+    network: parseIPv4Cidr(want.network),
+    subnet: parseIPv4Cidr(want.ownSubnet),
+    mtu: want.overlayMtu,
+    ipMasq: want.ipMasq,
+  })
 
 export type SubnetFileAction = 'written' | 'unchanged' | 'would-write'
 
-export async function writeSubnetEnv(file: SubnetFile, want: SubnetEnvWant, dryRun: boolean): Promise<SubnetFileAction> {
+export async function writeSubnetEnv(
+  file: SubnetFile,
+  want: SubnetEnvWant,
+  dryRun: boolean,
+): Promise<SubnetFileAction> {
   const text = textOf(want)
   if (file.text === text) return 'unchanged'
   if (dryRun) return 'would-write'
@@ -38,5 +47,13 @@ export async function subnetFileRows(path: string, text: string | null, want: Su
   }
   const mode = await subnetFileMode(path)
   const modeOk = mode === 0o644
-  return [{name, ok: modeOk, detail: modeOk ? 'matches the lease and the config' : `content matches, but mode is ${mode?.toString(8)}, want 644`}]
+  return [
+    {
+      name,
+      ok: modeOk,
+      detail: modeOk
+        ? 'matches the lease and the config'
+        : `content matches, but mode is ${mode?.toString(8)}, want 644`,
+    },
+  ]
 }

@@ -42,26 +42,45 @@ export interface TeardownSummary {
 
 export async function teardownNode(store: FlannelStore, request: TeardownRequest): Promise<TeardownSummary> {
   const warnings: string[] = []
-  const [stored, host, subnetFile] = await Promise.all([getNetwork(store).catch((e: unknown) => {
-    if (e instanceof NotFoundError) return null
-    throw e
-  }), readHostNetwork(), readSubnetFile(request.subnetFile)])
+  const [stored, host, subnetFile] = await Promise.all([
+    getNetwork(store).catch((e: unknown) => {
+      if (e instanceof NotFoundError) return null
+      throw e
+    }),
+    readHostNetwork(),
+    readSubnetFile(request.subnetFile),
+  ])
   const config: NetworkConfig | null = stored?.config ?? null
-  const network = config?.ipv4 ? formatIPv4Cidr(config.ipv4.network) : subnetFile.env?.network ? formatIPv4Cidr(subnetFile.env.network) : null
+  const network = config?.ipv4
+    ? formatIPv4Cidr(config.ipv4.network)
+    : subnetFile.env?.network
+      ? formatIPv4Cidr(subnetFile.env.network)
+      : null
   if (!network) {
-    throw new OperationFailedError(`neither a network config at ${store.configKey} nor a subnet file at ${request.subnetFile}: cannot tell which routes are flannel's`, [
-      'pass --subnet-file of the node, or --prefix of its network',
-    ])
+    throw new OperationFailedError(
+      `neither a network config at ${store.configKey} nor a subnet file at ${request.subnetFile}: cannot tell which routes are flannel's`,
+      ['pass --subnet-file of the node, or --prefix of its network'],
+    )
   }
-  if (!config) warnings.push(`no usable network config at ${store.configKey}; using Network ${network} from ${request.subnetFile}`)
+  if (!config)
+    warnings.push(`no usable network config at ${store.configKey}; using Network ${network} from ${request.subnetFile}`)
   const {backend, options} = config ? nodeConfig(config) : {backend: {dataplane: 'vxlan' as const}, options: {}}
   const selected = await selectInterface(host, request)
   const listing = request.release ? await store.listLeases({ttl: false}) : null
   const own = listing ? findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP)) : undefined
-  const ownSubnet = own ? formatIPv4Cidr(own.subnet) : subnetFile.env?.subnet ? formatIPv4Cidr(subnetFile.env.subnet) : network
+  const ownSubnet = own
+    ? formatIPv4Cidr(own.subnet)
+    : subnetFile.env?.subnet
+      ? formatIPv4Cidr(subnetFile.env.subnet)
+      : network
 
   const spec: NodeSpec = {
-    backend: backend.dataplane, network, ownSubnet, extIface: selected.ext, publicIP: selected.publicIP, peers: [],
+    backend: backend.dataplane,
+    network,
+    ownSubnet,
+    extIface: selected.ext,
+    publicIP: selected.publicIP,
+    peers: [],
     ...('vxlan' in options && options.vxlan ? {vxlan: options.vxlan} : {}),
     ...(request.bridge ? {bridge: {name: request.bridge}} : {}),
   }
@@ -69,29 +88,36 @@ export async function teardownNode(store: FlannelStore, request: TeardownRequest
   // config says now; it deletes its device on the way out. Every backend is asked: the config may be gone or changed.
   const where = {prefix: store.prefix, subnetFile: request.subnetFile}
   const stops = new Map<string, {lines: string[]; found: boolean}>()
-  for (const b of Object.values(NODE_BACKENDS)) if (b.stopResident) stops.set(b.name, await b.stopResident(where, request.dryRun, warnings))
+  for (const b of Object.values(NODE_BACKENDS))
+    if (b.stopResident) stops.set(b.name, await b.stopResident(where, request.dryRun, warnings))
   // vxlan teardown also removes host-gw style routes; for a host-gw config look for a leftover flannel.1 as well.
   const observed = await observe(observeOptionsFor({...spec, backend: 'vxlan'}))
-  const deviceOps: Op[] = Object.values(NODE_BACKENDS).flatMap((b) => b.teardownOps?.(observed, Boolean(stops.get(b.name)?.found) || config?.backendName === b.name) ?? [])
+  const deviceOps: Op[] = Object.values(NODE_BACKENDS).flatMap(
+    (b) => b.teardownOps?.(observed, Boolean(stops.get(b.name)?.found) || config?.backendName === b.name) ?? [],
+  )
   const ops = [...deviceOps, ...teardownPlan(observed, {...spec, backend: 'vxlan'})]
   if (!request.dryRun && ops.length > 0) {
     const r = await applyOps(ops)
-    if (r.failed.length > 0) throw new OperationFailedError(`teardown failed: ${r.failed.map((f) => `${f.line}: ${f.message}`).join('; ')}`)
+    if (r.failed.length > 0)
+      throw new OperationFailedError(`teardown failed: ${r.failed.map((f) => `${f.line}: ${f.message}`).join('; ')}`)
   }
 
   const rules = await removeTrafficRules(request.dryRun)
   const masq = rules.action
 
-  let fileAction: TeardownSummary['subnetFile']['action'] = subnetFile.text === null ? 'absent' : request.dryRun ? 'would-remove' : 'removed'
+  let fileAction: TeardownSummary['subnetFile']['action'] =
+    subnetFile.text === null ? 'absent' : request.dryRun ? 'would-remove' : 'removed'
   if (fileAction === 'removed' && !(await removeSubnetFile(request.subnetFile))) fileAction = 'absent'
 
   let lease: TeardownSummary['lease']
-  if (!request.release) lease = {action: 'kept', reason: 'pass --release to delete this node\'s lease'}
+  if (!request.release) lease = {action: 'kept', reason: "pass --release to delete this node's lease"}
   else if (!own) lease = {action: 'none', reason: `no lease carries this node's public IP ${selected.publicIP}`}
   else if (request.dryRun) lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'would-release'}
   else {
     if (!(await store.deleteLease(own))) {
-      throw new OperationFailedError(`${own.key} changed since it was read (another writer); not released`, ['run the teardown again'])
+      throw new OperationFailedError(`${own.key} changed since it was read (another writer); not released`, [
+        'run the teardown again',
+      ])
     }
     lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'released'}
   }
@@ -99,7 +125,13 @@ export async function teardownNode(store: FlannelStore, request: TeardownRequest
   const removed = [...[...stops.values()].flatMap((s) => s.lines), ...renderPlan(ops)]
   return {
     dryRun: request.dryRun,
-    changed: removed.length > 0 || masq === 'removed' || masq === 'would-remove' || fileAction !== 'absent' || lease.action === 'released' || lease.action === 'would-release',
+    changed:
+      removed.length > 0 ||
+      masq === 'removed' ||
+      masq === 'would-remove' ||
+      fileAction !== 'absent' ||
+      lease.action === 'released' ||
+      lease.action === 'would-release',
     network,
     removed,
     masquerade: masq,

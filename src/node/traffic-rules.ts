@@ -4,7 +4,13 @@
  * seam apply (write), verify (rows) and teardown (remove) go through: a TrafficSpec from the request, then
  * read → plan → write through src/dataplane/traffic-*.ts (pure) and src/iproute2/traffic.ts (the only I/O).
  */
-import {planTraffic, planTrafficTeardown, TEARDOWN_READS, trafficReads, type TrafficRow} from '../dataplane/traffic-plan.js'
+import {
+  planTraffic,
+  planTrafficTeardown,
+  TEARDOWN_READS,
+  trafficReads,
+  type TrafficRow,
+} from '../dataplane/traffic-plan.js'
 import {desiredTrafficRules, type RulePurpose, type TrafficMode, type TrafficSpec} from '../dataplane/traffic-rules.js'
 import type {Check} from '../dataplane/types.js'
 import {applyTrafficOps, observeTrafficRules, probeRandomFully, renderTrafficOps} from '../iproute2/traffic.js'
@@ -45,7 +51,9 @@ export const trafficModeOf = (config: {parsed: {enableNFTables?: boolean}}): Tra
  */
 async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<TrafficSpec> {
   return {
-    mode: req.mode, ipMasq: req.ipMasq, forwardRules: req.forwardRules,
+    mode: req.mode,
+    ipMasq: req.ipMasq,
+    forwardRules: req.forwardRules,
     families: {ipv4: {network: req.network, subnet: req.subnet}},
     randomFully: writing && req.ipMasq ? await probeRandomFully(req.mode) : false,
   }
@@ -72,7 +80,10 @@ export async function ensureTrafficRules(req: TrafficRulesRequest, dryRun: boole
     mode: spec.mode,
     masquerade: actionOf(rows, 'masquerade', spec.ipMasq, dryRun),
     forwardRules: actionOf(rows, 'forward', spec.forwardRules, dryRun),
-    writes: {iptables: written.filter((o) => o.tool !== 'nft').length, nftables: written.filter((o) => o.tool === 'nft').length},
+    writes: {
+      iptables: written.filter((o) => o.tool !== 'nft').length,
+      nftables: written.filter((o) => o.tool === 'nft').length,
+    },
     operations: renderTrafficOps(ops),
   }
 }

@@ -37,12 +37,27 @@ function ownLeaseRow(ctx: ResolvedNode, now: Date): {row: Check; fresh: Lease | 
     const detail = `no lease carries this node's public IP ${ctx.selected.publicIP}${subnet ? ` (the subnet file names ${formatIPv4Cidr(subnet)})` : ''}; run \`${ctx.backend.applyHint}\``
     return {row: {name: 'own lease', ok: false, detail}, fresh, subnet}
   }
-  const expiry = isReservation(fresh) ? 'reservation, never expires'
-    : fresh.expiresAt ? `expires in ${formatDuration(fresh.expiresAt.getTime() - now.getTime())}` : 'expiry unknown'
-  return {row: {name: 'own lease', ok: true, detail: `${formatIPv4Cidr(fresh.subnet)} for ${formatIPv4(fresh.attrs.publicIP)} (${expiry})`}, fresh, subnet: fresh.subnet}
+  const expiry = isReservation(fresh)
+    ? 'reservation, never expires'
+    : fresh.expiresAt
+      ? `expires in ${formatDuration(fresh.expiresAt.getTime() - now.getTime())}`
+      : 'expiry unknown'
+  return {
+    row: {
+      name: 'own lease',
+      ok: true,
+      detail: `${formatIPv4Cidr(fresh.subnet)} for ${formatIPv4(fresh.attrs.publicIP)} (${expiry})`,
+    },
+    fresh,
+    subnet: fresh.subnet,
+  }
 }
 
-export async function verifyNode(store: FlannelStore, request: VerifyRequest, now: () => Date = () => new Date()): Promise<VerifyResult> {
+export async function verifyNode(
+  store: FlannelStore,
+  request: VerifyRequest,
+  now: () => Date = () => new Date(),
+): Promise<VerifyResult> {
   const ctx = await gatherNodeFacts(store, request)
   const {backend} = ctx
   const checks: Check[] = []
@@ -53,27 +68,57 @@ export async function verifyNode(store: FlannelStore, request: VerifyRequest, no
   const ownSubnet = formatIPv4Cidr(subnet)
   const peerSel = selectPeers(ctx.listing.leases, fresh ?? undefined, ctx.publicIP)
   const input: PlanInput = {
-    config: ctx.config, network: ctx.network, options: ctx.options, ext: ctx.selected.ext, publicIP: ctx.selected.publicIP,
-    ownSubnet, peers: peerSel.peers, observed: ctx.observed, bridge: request.bridge, mtu: request.mtu,
-    prefix: store.prefix, subnetFile: request.subnetFile, purpose: 'verify',
+    config: ctx.config,
+    network: ctx.network,
+    options: ctx.options,
+    ext: ctx.selected.ext,
+    publicIP: ctx.selected.publicIP,
+    ownSubnet,
+    peers: peerSel.peers,
+    observed: ctx.observed,
+    bridge: request.bridge,
+    mtu: request.mtu,
+    prefix: store.prefix,
+    subnetFile: request.subnetFile,
+    purpose: 'verify',
   }
   const plan = backend.plan(input, undefined)
   if (fresh) checks.push(...backend.leaseRows(fresh, input, plan))
   checks.push(...plan.checks())
   if (backend.residentRows) checks.push(...(await backend.residentRows(input, plan, now())))
-  checks.push(...(await subnetFileRows(ctx.subnetFile.path, ctx.subnetFile.text, {network: ctx.network, ownSubnet, overlayMtu: plan.overlayMtu, ipMasq: request.ipMasq})))
-  checks.push(...(await trafficRuleRows({
-    mode: trafficModeOf(ctx.config), ipMasq: request.ipMasq, forwardRules: request.forwardRules, network: ctx.network, subnet: ownSubnet,
-  })))
+  checks.push(
+    ...(await subnetFileRows(ctx.subnetFile.path, ctx.subnetFile.text, {
+      network: ctx.network,
+      ownSubnet,
+      overlayMtu: plan.overlayMtu,
+      ipMasq: request.ipMasq,
+    })),
+  )
+  checks.push(
+    ...(await trafficRuleRows({
+      mode: trafficModeOf(ctx.config),
+      ipMasq: request.ipMasq,
+      forwardRules: request.forwardRules,
+      network: ctx.network,
+      subnet: ownSubnet,
+    })),
+  )
 
   let unreachable: VerifyResult['unreachable'] = []
   if (request.probe) {
-    const results = await probePeers(plan.probe.peers, {timeoutS: request.probeTimeoutS ?? 1, hostGw: plan.probe.hostGw})
+    const results = await probePeers(plan.probe.peers, {
+      timeoutS: request.probeTimeoutS ?? 1,
+      hostGw: plan.probe.hostGw,
+    })
     unreachable = results.filter((r) => !r.ok).map((r) => ({subnet: r.subnet, publicIP: r.publicIP}))
     for (const r of results.filter((x) => !x.ok)) {
       checks.push({name: `probe ${r.subnet}`, ok: false, detail: `${r.target} unreachable (peer ${r.publicIP})`})
     }
-    checks.push({name: 'probe', ok: unreachable.length === 0, detail: `${results.length - unreachable.length}/${results.length} peers answer`})
+    checks.push({
+      name: 'probe',
+      ok: unreachable.length === 0,
+      detail: `${results.length - unreachable.length}/${results.length} peers answer`,
+    })
   }
   return finish(checks, ownSubnet, unreachable)
 }

@@ -89,7 +89,12 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
       const started = performance.now()
       try {
         const out = await opts.reconcile()
-        opts.hooks?.reconciled({trigger, durationMs: performance.now() - started, summary: out.summary, lease: out.lease})
+        opts.hooks?.reconciled({
+          trigger,
+          durationMs: performance.now() - started,
+          summary: out.summary,
+          lease: out.lease,
+        })
         own = out.lease
         revision = Math.max(revision, out.revision)
         failures = 0
@@ -99,7 +104,9 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         failures++
         opts.hooks?.reconciled({trigger, durationMs: performance.now() - started, error: error as Error})
         const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures - 1, 6))
-        opts.onWarning(`reconcile (${trigger}) failed: ${(error as Error).message.replace(/\s+/g, ' ')}; retrying in ${Math.round(wait / 1000)}s`)
+        opts.onWarning(
+          `reconcile (${trigger}) failed: ${(error as Error).message.replace(/\s+/g, ' ')}; retrying in ${Math.round(wait / 1000)}s`,
+        )
         clearTimeout(retryTimer)
         retryTimer = setTimeout(() => request(`retry after: ${trigger}`), wait)
       }
@@ -139,10 +146,11 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         revision = Math.max(revision, batch.revision)
         if (batch.events.length === 0) continue
         for (const ev of batch.events) {
-          if (ev.type === 'delete' && own && ev.kv.key === own.key) deletes.push({key: ev.kv.key, revision: ev.kv.modRevision})
+          if (ev.type === 'delete' && own && ev.kv.key === own.key)
+            deletes.push({key: ev.kv.key, revision: ev.kv.modRevision})
         }
         if (!running) judgeDeletes()
-        const first = batch.events[0]!
+        const first = batch.events[0]
         const more = batch.events.length > 1 ? ` (+${batch.events.length - 1})` : ''
         request(`${first.type} ${first.kv.key}${more}`, opts.debounceMs ?? 100)
       }
@@ -154,7 +162,9 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         start = 'compaction'
         continue
       }
-      opts.onWarning(`lease watch ${end.kind === 'canceled' ? `canceled: ${end.reason}` : `interrupted: ${end.error}`}; reconnecting in ${backoff} ms`)
+      opts.onWarning(
+        `lease watch ${end.kind === 'canceled' ? `canceled: ${end.reason}` : `interrupted: ${end.error}`}; reconnecting in ${backoff} ms`,
+      )
       opts.hooks?.etcdError(`lease watch ${end.kind}`)
       start = 'restart'
       await sleep(backoff, undefined, {signal}).catch(() => undefined)
@@ -166,14 +176,17 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   armRenewal()
   opts.hooks?.attach((trigger) => request(trigger, opts.debounceMs ?? 100))
   const resync = setInterval(() => request('resync'), opts.resyncMs)
-  const watching = watchLoop().catch((error: unknown) => opts.onWarning(`lease watch stopped: ${(error as Error).message}`))
+  const watching = watchLoop().catch((error: unknown) =>
+    opts.onWarning(`lease watch stopped: ${(error as Error).message}`),
+  )
   await stopped
   clearInterval(resync)
   clearTimeout(renewTimer)
   clearTimeout(retryTimer)
   clearTimeout(debounceTimer)
   pending = null
-  await running
+  // request() sets `running` from callbacks, which TypeScript's narrowing does not see.
+  await (running as Promise<void> | null)
   await watching
   return revokedKey ? {kind: 'revoked', key: revokedKey} : {kind: 'stopped'}
 }

@@ -23,7 +23,13 @@ export interface DoctorOptions {
 async function configFacts(store: FlannelStore): Promise<ConfigFacts> {
   try {
     const network = await getNetwork(store)
-    return {present: true, key: store.configKey, config: network.config, problem: network.problem, warnings: network.warnings}
+    return {
+      present: true,
+      key: store.configKey,
+      config: network.config,
+      problem: network.problem,
+      warnings: network.warnings,
+    }
   } catch (error) {
     if (error instanceof NotFoundError) return {present: false, key: store.configKey}
     throw error
@@ -32,7 +38,12 @@ async function configFacts(store: FlannelStore): Promise<ConfigFacts> {
 
 export async function runDoctor(store: FlannelStore, options: DoctorOptions): Promise<DoctorReport> {
   const endpoints = await checkEndpoints(store.etcd)
-  const base = {endpoints, prefix: store.prefix, subnetsRange: store.subnetsRange, renewMarginSeconds: options.renewMarginMs / 1000}
+  const base = {
+    endpoints,
+    prefix: store.prefix,
+    subnetsRange: store.subnetsRange,
+    renewMarginSeconds: options.renewMarginMs / 1000,
+  }
   if (!endpoints.some((e) => e.reachable)) {
     const checks = diagnose({...base, config: {present: false, key: store.configKey}, leases: null, unreadable: []})
     return {endpoints, checks, verdict: verdict(checks), unreachable: true}

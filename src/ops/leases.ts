@@ -9,7 +9,16 @@
  * Lease vs reservation: a lease is a key attached to an etcd lease (it expires unless renewed); a reservation
  * is a key without one (it never expires). Both hold their subnet for allocation purposes.
  */
-import {allocateSubnet, checkRequestedSubnet, exhaustedIpv6, findOverlapping, isLeaseCompatible, type Occupant, pickIpv6, type RandomSource} from '../core/allocator.js'
+import {
+  allocateSubnet,
+  checkRequestedSubnet,
+  exhaustedIpv6,
+  findOverlapping,
+  isLeaseCompatible,
+  type Occupant,
+  pickIpv6,
+  type RandomSource,
+} from '../core/allocator.js'
 import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError, NotFoundError, OperationFailedError} from '../core/errors.js'
 import {parseJson} from '../core/json-ast.js'
@@ -27,7 +36,6 @@ export const DEFAULT_TTL_SECONDS = SUBNET_TTL_SECONDS
 /** etcd's MaxLeaseTTL. */
 const MAX_TTL_SECONDS = 9_000_000_000
 
-
 /** Lost create/compare-and-swap races tolerated before giving up (flanneld's raceRetries). */
 export const DEFAULT_MAX_ATTEMPTS = 10
 
@@ -36,7 +44,8 @@ export function ttlSeconds(ms: number | undefined, flag = '--ttl'): number {
   if (ms === undefined) return DEFAULT_TTL_SECONDS
   const seconds = Math.ceil(ms / 1000)
   if (seconds < 1) throw new InvalidInputError(`${flag} must be at least 1s`)
-  if (seconds > MAX_TTL_SECONDS) throw new InvalidInputError(`${flag} must be at most ${MAX_TTL_SECONDS}s (etcd's maximum lease TTL)`)
+  if (seconds > MAX_TTL_SECONDS)
+    throw new InvalidInputError(`${flag} must be at most ${MAX_TTL_SECONDS}s (etcd's maximum lease TTL)`)
   return seconds
 }
 
@@ -74,12 +83,16 @@ export function buildLeaseAttrs(config: NetworkConfig, request: LeaseRequest): {
   }
   const type = (request.backendType ?? config.backendName).toLowerCase()
   if (request.backendType !== undefined && type !== config.backendName) {
-    warnings.push(`backend type ${quoted(type)} differs from the network's backend ${config.backendName || '(none)'}: peers ignore leases of another type (except udp)`)
+    warnings.push(
+      `backend type ${quoted(type)} differs from the network's backend ${config.backendName || '(none)'}: peers ignore leases of another type (except udp)`,
+    )
   }
   const backendData = request.backendData == null ? null : checkJsonFlag(request.backendData, '--backend-data')
   const backendV6Data = request.backendV6Data == null ? null : checkJsonFlag(request.backendV6Data, '--backend-v6-data')
   if (type === 'vxlan' && backendData === null && config.enableIPv4) {
-    warnings.push('a vxlan lease without --backend-data has no VtepMAC: peers skip it until flanneld on that node rewrites it')
+    warnings.push(
+      'a vxlan lease without --backend-data has no VtepMAC: peers skip it until flanneld on that node rewrites it',
+    )
   }
   const attrs = leaseAttrs({
     publicIP: request.publicIP,
@@ -99,7 +112,6 @@ function holderText(lease: Lease): string {
   return `${isReservation(lease) ? 'reserved for' : 'leased to'} ${formatIPv4(lease.attrs.publicIP)} (key ${lease.key})`
 }
 
-
 /** Leases plus keys that parse as subnets but carry a value flanneld cannot decode: all hold address space. */
 function occupantsOf(listing: LeaseListing): Occupant[] {
   const occupants: Occupant[] = [...listing.leases]
@@ -111,9 +123,14 @@ function occupantsOf(listing: LeaseListing): Occupant[] {
 }
 
 /** After a lost compare-and-swap: say who holds the subnet now. */
-async function changedMeanwhile(store: FlannelStore, lease: Lease, nothing = 'nothing written'): Promise<OperationFailedError> {
+async function changedMeanwhile(
+  store: FlannelStore,
+  lease: Lease,
+  nothing = 'nothing written',
+): Promise<OperationFailedError> {
   const now = await store.getLease({ipv4: lease.subnet, ipv6: lease.ipv6Subnet}).catch(() => null)
-  if (!now) return new OperationFailedError(`${describe(lease)} was deleted meanwhile (it expired or was revoked); ${nothing}`)
+  if (!now)
+    return new OperationFailedError(`${describe(lease)} was deleted meanwhile (it expired or was revoked); ${nothing}`)
   return new OperationFailedError(
     `${describe(lease)} changed meanwhile (mod revision ${lease.modRevision} → ${now.modRevision}): it is now ${holderText(now)}; ${nothing}`,
     ['look at it with `flannelctl subnets get`, then retry'],
@@ -164,10 +181,16 @@ export interface AcquireOptions {
  * 3. otherwise a free subnet is picked at random (or the requested one is checked) and created with
  *    Version == 0 on its own etcd lease. A lost race re-lists and retries, up to maxAttempts times.
  */
-export async function acquireLease(store: FlannelStore, request: LeaseRequest, options: AcquireOptions = {}): Promise<AcquireResult> {
-  const config = options.config ?? await requireValidNetwork(store)
+export async function acquireLease(
+  store: FlannelStore,
+  request: LeaseRequest,
+  options: AcquireOptions = {},
+): Promise<AcquireResult> {
+  const config = options.config ?? (await requireValidNetwork(store))
   if (!config.ipv4) {
-    throw new OperationFailedError('the network has IPv4 disabled: flanneld\'s etcd subnet manager cannot hand out IPv6-only leases')
+    throw new OperationFailedError(
+      "the network has IPv4 disabled: flanneld's etcd subnet manager cannot hand out IPv6-only leases",
+    )
   }
   const {attrs, warnings} = buildLeaseAttrs(config, request)
   store.encodeLease(attrs) // invalid backend data is an input error (exit 2) before anything is read or written
@@ -182,21 +205,26 @@ export async function acquireLease(store: FlannelStore, request: LeaseRequest, o
 
   let snapshot = options.listing
   while (retries < maxAttempts) {
-    const listing = snapshot ?? await store.listLeases({ttl: false, pageSize: LISTING_PAGE})
+    const listing = snapshot ?? (await store.listLeases({ttl: false, pageSize: LISTING_PAGE}))
     snapshot = undefined
     const ours = listing.leases.filter((l) => l.attrs.publicIP === request.publicIP)
     for (const lease of ours) {
       if (!isCanonical(store, lease) && !warned.has(lease.key)) {
         warned.add(lease.key)
-        warnings.push(`ignoring ${lease.key}: it names this public IP but is not the key flanneld would use for ${describe(lease)}`)
+        warnings.push(
+          `ignoring ${lease.key}: it names this public IP but is not the key flanneld would use for ${describe(lease)}`,
+        )
       }
     }
     const mine = ours.find((l) => isCanonical(store, l))
     if (mine && isLeaseCompatible(config, mine)) {
       if (requested && !(sameIpv4Net(requested.ipv4, mine.subnet) && (!requested.ipv6 || samePart6(requested, mine)))) {
-        throw new OperationFailedError(`${formatIPv4(request.publicIP)} already holds ${describe(mine)} (${isReservation(mine) ? 'reservation' : 'lease'}); not acquiring ${formatSubnetPair(requested)} as well`, [
-          `flanneld reuses the first lease of a public IP; revoke ${describe(mine)} first, or acquire without --subnet`,
-        ])
+        throw new OperationFailedError(
+          `${formatIPv4(request.publicIP)} already holds ${describe(mine)} (${isReservation(mine) ? 'reservation' : 'lease'}); not acquiring ${formatSubnetPair(requested)} as well`,
+          [
+            `flanneld reuses the first lease of a public IP; revoke ${describe(mine)} first, or acquire without --subnet`,
+          ],
+        )
       }
       const reservation = isReservation(mine)
       const written = await store.replaceLeaseRecord(mine, attrs, reservation ? null : ttl)
@@ -208,7 +236,9 @@ export async function acquireLease(store: FlannelStore, request: LeaseRequest, o
       // flanneld deletes a lease of its IP that no longer fits the config and allocates anew.
       if (await store.deleteLease(mine)) {
         removed.push(mine)
-        warnings.push(`deleted ${describe(mine)} (${isReservation(mine) ? 'reservation' : 'lease'} of this public IP): it does not fit the network config any more`)
+        warnings.push(
+          `deleted ${describe(mine)} (${isReservation(mine) ? 'reservation' : 'lease'} of this public IP): it does not fit the network config any more`,
+        )
       } else {
         retries++
       }
@@ -222,7 +252,11 @@ export async function acquireLease(store: FlannelStore, request: LeaseRequest, o
       if (holder) throw takenError(requested, holder)
       let ipv6 = requested.ipv6
       if (config.ipv6 && !ipv6) {
-        ipv6 = pickIpv6(config.ipv6, occupants.flatMap((o) => (o.ipv6Subnet ? [o.ipv6Subnet] : [])), random)
+        ipv6 = pickIpv6(
+          config.ipv6,
+          occupants.flatMap((o) => (o.ipv6Subnet ? [o.ipv6Subnet] : [])),
+          random,
+        )
         if (!ipv6) throw new OperationFailedError(exhaustedIpv6(config.ipv6))
       }
       pair = {ipv4: requested.ipv4, ipv6}
@@ -235,13 +269,19 @@ export async function acquireLease(store: FlannelStore, request: LeaseRequest, o
     if (created) return {action: 'allocated', lease: created, removed, retries, warnings}
     retries++
   }
-  throw new OperationFailedError(`lost the race for a subnet ${maxAttempts} times in a row (other nodes are acquiring at the same time); nothing written`, [
-    'run the command again',
-  ])
+  throw new OperationFailedError(
+    `lost the race for a subnet ${maxAttempts} times in a row (other nodes are acquiring at the same time); nothing written`,
+    ['run the command again'],
+  )
 }
 
 function samePart6(requested: SubnetPair, lease: Lease): boolean {
-  return requested.ipv6 !== null && lease.ipv6Subnet !== null && requested.ipv6.ip === lease.ipv6Subnet.ip && requested.ipv6.len === lease.ipv6Subnet.len
+  return (
+    requested.ipv6 !== null &&
+    lease.ipv6Subnet !== null &&
+    requested.ipv6.ip === lease.ipv6Subnet.ip &&
+    requested.ipv6.len === lease.ipv6Subnet.len
+  )
 }
 
 function takenError(requested: SubnetPair, holder: Occupant): OperationFailedError {
@@ -249,11 +289,14 @@ function takenError(requested: SubnetPair, holder: Occupant): OperationFailedErr
   if ('key' in holder) {
     const lease = holder as Lease
     const same = sameIpv4Net(lease.subnet, requested.ipv4)
-    return new OperationFailedError(`${text} is taken: ${same ? '' : `it overlaps ${describe(lease)}, `}${holderText(lease)}`, [
-      'pick another subnet, or omit --subnet to get a free one',
-    ])
+    return new OperationFailedError(
+      `${text} is taken: ${same ? '' : `it overlaps ${describe(lease)}, `}${holderText(lease)}`,
+      ['pick another subnet, or omit --subnet to get a free one'],
+    )
   }
-  return new OperationFailedError(`${text} is taken: it overlaps ${formatIPv4Cidr(holder.subnet)}, a key whose value flanneld cannot decode`)
+  return new OperationFailedError(
+    `${text} is taken: it overlaps ${formatIPv4Cidr(holder.subnet)}, a key whose value flanneld cannot decode`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------- lookups
@@ -262,9 +305,10 @@ function takenError(requested: SubnetPair, holder: Occupant): OperationFailedErr
 export async function findLease(store: FlannelStore, pair: SubnetPair): Promise<Lease> {
   const lease = await lookupLease(store, pair)
   if (lease) return lease
-  throw new NotFoundError(`no lease or reservation for subnet ${formatSubnetPair(pair)} (key ${leaseKey(store.prefix, pair)})`, [
-    'list them with `flannelctl subnets list`',
-  ])
+  throw new NotFoundError(
+    `no lease or reservation for subnet ${formatSubnetPair(pair)} (key ${leaseKey(store.prefix, pair)})`,
+    ['list them with `flannelctl subnets list`'],
+  )
 }
 
 // ---------------------------------------------------------------------------------------------- renew
@@ -276,9 +320,10 @@ export async function findLease(store: FlannelStore, pair: SubnetPair): Promise<
 export async function renewLease(store: FlannelStore, pair: SubnetPair, ttl = DEFAULT_TTL_SECONDS): Promise<Lease> {
   const lease = await findLease(store, pair)
   if (isReservation(lease)) {
-    throw new OperationFailedError(`${describe(lease)} is a reservation for ${formatIPv4(lease.attrs.publicIP)}: it has no etcd lease and never expires, so there is nothing to renew`, [
-      `to turn it into a lease that expires, use \`flannelctl subnets unreserve ${formatIPv4Cidr(lease.subnet)}\``,
-    ])
+    throw new OperationFailedError(
+      `${describe(lease)} is a reservation for ${formatIPv4(lease.attrs.publicIP)}: it has no etcd lease and never expires, so there is nothing to renew`,
+      [`to turn it into a lease that expires, use \`flannelctl subnets unreserve ${formatIPv4Cidr(lease.subnet)}\``],
+    )
   }
   const written = await store.replaceLeaseRecord(lease, lease.attrs, ttl)
   if (!written) throw await changedMeanwhile(store, lease)
@@ -319,13 +364,20 @@ export interface ReserveOptions {
  * (expiry − renew margin, local_manager.go CompleteLease) fires at once, and RenewLease re-puts the key on a new
  * 24 h etcd lease (subnetTTL).
  */
-export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, request: ReserveRequest, options: ReserveOptions = {}): Promise<ReserveResult> {
+export async function reserveSubnet(
+  store: FlannelStore,
+  pair: SubnetPair,
+  request: ReserveRequest,
+  options: ReserveOptions = {},
+): Promise<ReserveResult> {
   const config = await requireValidNetwork(store)
   const existing = await lookupLease(store, pair)
   if (existing) return convertToReservation(store, config, existing, request, Boolean(options.force))
 
   if (request.publicIP === undefined) {
-    throw new InvalidInputError(`${formatSubnetPair(pair)} has no lease to convert; to create a reservation, name the node with --public-ip`)
+    throw new InvalidInputError(
+      `${formatSubnetPair(pair)} has no lease to convert; to create a reservation, name the node with --public-ip`,
+    )
   }
   checkRequestedSubnet(config, pair)
   const {attrs, warnings} = buildLeaseAttrs(config, {...request, publicIP: request.publicIP})
@@ -336,12 +388,18 @@ export async function reserveSubnet(store: FlannelStore, pair: SubnetPair, reque
   if (holder) throw takenError(pair, holder)
   let ipv6 = pair.ipv6
   if (config.ipv6 && !ipv6) {
-    ipv6 = pickIpv6(config.ipv6, occupants.flatMap((o) => (o.ipv6Subnet ? [o.ipv6Subnet] : [])), options.random ?? Math.random)
+    ipv6 = pickIpv6(
+      config.ipv6,
+      occupants.flatMap((o) => (o.ipv6Subnet ? [o.ipv6Subnet] : [])),
+      options.random ?? Math.random,
+    )
     if (!ipv6) throw new OperationFailedError(exhaustedIpv6(config.ipv6))
   }
   const first = listing.leases.find((l) => l.attrs.publicIP === request.publicIP && isCanonical(store, l))
   if (first) {
-    warnings.push(`${formatIPv4(request.publicIP)} already holds ${describe(first)}; flanneld reuses the first of its leases in key order, so one of the two stays unused`)
+    warnings.push(
+      `${formatIPv4(request.publicIP)} already holds ${describe(first)}; flanneld reuses the first of its leases in key order, so one of the two stays unused`,
+    )
   }
   const created = await store.createLeaseRecord({ipv4: pair.ipv4, ipv6}, attrs, null)
   if (!created) throw new OperationFailedError(`${formatSubnetPair(pair)} was taken meanwhile; nothing written`)
@@ -358,19 +416,35 @@ function refuseLiveLease(lease: Lease): void {
   )
 }
 
-async function convertToReservation(store: FlannelStore, config: NetworkConfig, existing: Lease, request: ReserveRequest, force: boolean): Promise<ReserveResult> {
+async function convertToReservation(
+  store: FlannelStore,
+  config: NetworkConfig,
+  existing: Lease,
+  request: ReserveRequest,
+  force: boolean,
+): Promise<ReserveResult> {
   if (request.publicIP !== undefined && request.publicIP !== existing.attrs.publicIP) {
-    throw new OperationFailedError(`${describe(existing)} is ${holderText(existing)}, not ${formatIPv4(request.publicIP)}; nothing written`, [
-      'revoke it first if that node is gone',
-    ])
+    throw new OperationFailedError(
+      `${describe(existing)} is ${holderText(existing)}, not ${formatIPv4(request.publicIP)}; nothing written`,
+      ['revoke it first if that node is gone'],
+    )
   }
-  if (request.backendType !== undefined || request.backendData != null || request.backendV6Data != null || request.publicIPv6 != null) {
-    throw new InvalidInputError('--public-ipv6/--backend-type/--backend-data only apply to a new reservation; an existing lease keeps its value')
+  if (
+    request.backendType !== undefined ||
+    request.backendData != null ||
+    request.backendV6Data != null ||
+    request.publicIPv6 != null
+  ) {
+    throw new InvalidInputError(
+      '--public-ipv6/--backend-type/--backend-data only apply to a new reservation; an existing lease keeps its value',
+    )
   }
   if (!force) refuseLiveLease(existing)
   const warnings: string[] = []
   if (!isLeaseCompatible(config, existing)) {
-    warnings.push(`${describe(existing)} does not fit the network config: flanneld on ${formatIPv4(existing.attrs.publicIP)} deletes it when it starts`)
+    warnings.push(
+      `${describe(existing)} does not fit the network config: flanneld on ${formatIPv4(existing.attrs.publicIP)} deletes it when it starts`,
+    )
   }
   if (isReservation(existing)) return {action: 'unchanged', lease: existing, warnings}
   const written = await store.replaceLeaseRecord(existing, existing.attrs, null)
@@ -387,7 +461,11 @@ export interface UnreserveResult {
 }
 
 /** Turns a reservation back into a lease that expires after ttl seconds (compare-and-swap). */
-export async function unreserveSubnet(store: FlannelStore, pair: SubnetPair, ttl = DEFAULT_TTL_SECONDS): Promise<UnreserveResult> {
+export async function unreserveSubnet(
+  store: FlannelStore,
+  pair: SubnetPair,
+  ttl = DEFAULT_TTL_SECONDS,
+): Promise<UnreserveResult> {
   const lease = await findLease(store, pair)
   if (!isReservation(lease)) return {action: 'unchanged', lease}
   const written = await store.replaceLeaseRecord(lease, lease.attrs, ttl)

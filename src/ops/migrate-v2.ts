@@ -27,27 +27,36 @@ export async function readV2Source(client: EtcdV2Client, prefix: string): Promis
   const subnetsPath = joinKey(prefix, 'subnets')
   const [config, subnets] = await Promise.all([client.get(configPath), client.get(subnetsPath, true)])
   if (!config.node && !subnets.node) {
-    throw new InvalidInputError(`no flannel data in etcd v2 under ${prefix} (neither ${configPath} nor ${subnetsPath} exists)`, [
-      'check --v2-prefix (flanneld --etcd-prefix of the v2-era flanneld)',
-    ])
+    throw new InvalidInputError(
+      `no flannel data in etcd v2 under ${prefix} (neither ${configPath} nor ${subnetsPath} exists)`,
+      ['check --v2-prefix (flanneld --etcd-prefix of the v2-era flanneld)'],
+    )
   }
   const keys: V2Source['keys'] = []
   const unreadable: TransferItem[] = []
   let configValue: string | null = null
-  if (config.node?.dir) unreadable.push({...unreadableItem(configPath, 'a directory, not a network config'), kind: 'config'})
+  if (config.node?.dir)
+    unreadable.push({...unreadableItem(configPath, 'a directory, not a network config'), kind: 'config'})
   else if (config.node) {
     configValue = config.node.value ?? ''
     keys.push({key: configPath, modifiedIndex: config.node.modifiedIndex})
   }
   const entries: SourceEntry[] = []
-  const children: V2Node[] = subnets.node?.dir ? subnets.node.nodes ?? [] : subnets.node ? [subnets.node] : []
+  const children: V2Node[] = subnets.node?.dir ? (subnets.node.nodes ?? []) : subnets.node ? [subnets.node] : []
   for (const node of children) {
     if (node.dir || node.key === subnetsPath) {
-      unreadable.push(unreadableItem(node.key, node.dir ? 'a directory, not a lease' : 'subnets is a key, not a directory'))
+      unreadable.push(
+        unreadableItem(node.key, node.dir ? 'a directory, not a lease' : 'subnets is a key, not a directory'),
+      )
       continue
     }
     keys.push({key: node.key, modifiedIndex: node.modifiedIndex})
-    entries.push({name: node.key.slice(subnetsPath.length + 1), label: node.key, value: node.value ?? '', ttl: node.expiration ? node.ttl ?? 0 : null})
+    entries.push({
+      name: node.key.slice(subnetsPath.length + 1),
+      label: node.key,
+      value: node.value ?? '',
+      ttl: node.expiration ? (node.ttl ?? 0) : null,
+    })
   }
   return {
     prefix,
@@ -71,7 +80,9 @@ export async function deleteV2Source(client: EtcdV2Client, read: V2Source): Prom
   const leases = read.keys.filter((k) => k.key !== configPath)
   const config = read.keys.filter((k) => k.key === configPath)
   const record = (key: string, deleted: boolean) => (deleted ? result.deleted : result.changed).push(key)
-  await mapBounded(leases, DELETE_CONCURRENCY, async ({key, modifiedIndex}) => record(key, await client.deleteIf(key, modifiedIndex)))
+  await mapBounded(leases, DELETE_CONCURRENCY, async ({key, modifiedIndex}) =>
+    record(key, await client.deleteIf(key, modifiedIndex)),
+  )
   for (const {key, modifiedIndex} of config) record(key, await client.deleteIf(key, modifiedIndex))
   if (result.changed.length === 0) {
     await client.deleteEmptyDir(joinKey(read.prefix, 'subnets'))

@@ -40,7 +40,11 @@ export interface OrphanedLease {
   reasons: string[]
 }
 
-export async function createNetwork(store: FlannelStore, text: string, options: {force: boolean; dryRun: boolean; orphanLeases?: boolean}): Promise<CreateResult> {
+export async function createNetwork(
+  store: FlannelStore,
+  text: string,
+  options: {force: boolean; dryRun: boolean; orphanLeases?: boolean},
+): Promise<CreateResult> {
   const validated = validateConfigText(text)
   const result = {key: store.configKey, config: JSON.parse(text) as unknown, warnings: validated.warnings}
   if (options.dryRun) return {...result, action: 'dry-run'}
@@ -56,17 +60,28 @@ export async function createNetwork(store: FlannelStore, text: string, options: 
   // that lease and takes a new subnet, renumbering its pods. Say which leases that would hit before doing it.
   const {leases} = await store.listLeases({ttl: false})
   const orphaned: OrphanedLease[] = leases
-    .map((lease) => ({subnet: formatSubnetPair({ipv4: lease.subnet, ipv6: lease.ipv6Subnet}), publicIP: lease.attrs.publicIP, reasons: incompatibilities(lease, validated.config)}))
+    .map((lease) => ({
+      subnet: formatSubnetPair({ipv4: lease.subnet, ipv6: lease.ipv6Subnet}),
+      publicIP: lease.attrs.publicIP,
+      reasons: incompatibilities(lease, validated.config),
+    }))
     .filter((o) => o.reasons.length > 0)
   if (orphaned.length > 0 && !options.orphanLeases) {
-    const shown = orphaned.slice(0, 5).map((o) => `${o.subnet} (${o.reasons[0]})`).join(', ')
+    const shown = orphaned
+      .slice(0, 5)
+      .map((o) => `${o.subnet} (${o.reasons[0]})`)
+      .join(', ')
     throw new OperationFailedError(
       `refusing to replace ${store.configKey}: the new config would orphan ${orphaned.length} existing lease(s): ${shown}${orphaned.length > 5 ? ', …' : ''}`,
-      ['those nodes would be renumbered when flanneld restarts; pass --orphan-leases to replace the config anyway, or `subnets reclaim --incompatible` afterwards'],
+      [
+        'those nodes would be renumbered when flanneld restarts; pass --orphan-leases to replace the config anyway, or `subnets reclaim --incompatible` afterwards',
+      ],
     )
   }
   if (!(await store.replaceConfig(text, existing.modRevision))) {
-    throw new OperationFailedError(`the config at ${store.configKey} was changed by someone else meanwhile; nothing written`)
+    throw new OperationFailedError(
+      `the config at ${store.configKey} was changed by someone else meanwhile; nothing written`,
+    )
   }
   return {...result, action: 'replaced'}
 }
@@ -87,7 +102,7 @@ export async function getNetwork(store: FlannelStore): Promise<StoredNetwork> {
       'create one with `flannelctl network create --network 10.1.0.0/16`, or check --prefix',
     ])
   }
-  let object: unknown = null
+  let object: unknown
   try {
     object = JSON.parse(stored.value)
   } catch {
@@ -105,7 +120,8 @@ export async function getNetwork(store: FlannelStore): Promise<StoredNetwork> {
 /** Loads and validates the stored config; commands that need a valid config use this. */
 export async function requireValidNetwork(store: FlannelStore): Promise<NetworkConfig> {
   const network = await getNetwork(store)
-  if (!network.config) throw new OperationFailedError(`the network config at ${store.configKey} is invalid: ${network.problem}`)
+  if (!network.config)
+    throw new OperationFailedError(`the network config at ${store.configKey} is invalid: ${network.problem}`)
   return network.config
 }
 
@@ -120,9 +136,10 @@ export async function planNetworkDelete(store: FlannelStore, force: boolean): Pr
   if (!stored) throw new NotFoundError(`no network config at ${store.configKey}`)
   const {leases} = await store.listLeases()
   if (leases.length > 0 && !force) {
-    throw new OperationFailedError(`refusing to delete ${store.configKey}: ${leases.length} subnet lease(s) still exist`, [
-      'list them with `flannelctl subnets list`; pass --force to delete the config anyway (leases are kept)',
-    ])
+    throw new OperationFailedError(
+      `refusing to delete ${store.configKey}: ${leases.length} subnet lease(s) still exist`,
+      ['list them with `flannelctl subnets list`; pass --force to delete the config anyway (leases are kept)'],
+    )
   }
   return {key: store.configKey, stored, leaseCount: leases.length}
 }

@@ -5,7 +5,14 @@
  */
 import {InvalidInputError} from '../core/errors.js'
 import {type Lease, leaseView, type LeaseView} from '../core/lease.js'
-import {hasAnyCriterion, parseAddressList, planReclaim, type ReclaimCriteria, type ReclaimCriterion, type ReclaimReason} from '../core/reclaim.js'
+import {
+  hasAnyCriterion,
+  parseAddressList,
+  planReclaim,
+  type ReclaimCriteria,
+  type ReclaimCriterion,
+  type ReclaimReason,
+} from '../core/reclaim.js'
 import type {FlannelStore, SkippedKey} from '../etcd/store.js'
 import {grantedTtls} from '../etcd/watch.js'
 import {requireValidNetwork} from './network.js'
@@ -58,19 +65,34 @@ export interface CriteriaRequest {
   olderThanMs?: number
 }
 
-export const CRITERION_FLAGS = ['--incompatible', '--duplicates', '--stale', '--public-ip', '--not-in', '--older-than'] as const
+export const CRITERION_FLAGS = [
+  '--incompatible',
+  '--duplicates',
+  '--stale',
+  '--public-ip',
+  '--not-in',
+  '--older-than',
+] as const
 
 function entry(lease: Lease, reasons: ReclaimReason[]): PlanEntry {
-  return {view: leaseView(lease), reasons, target: {key: lease.key, modRevision: lease.modRevision, leaseId: lease.leaseId}}
+  return {
+    view: leaseView(lease),
+    reasons,
+    target: {key: lease.key, modRevision: lease.modRevision, leaseId: lease.leaseId},
+  }
 }
 
 function liveIPsFrom(notIn: {source: string; text: string}): {ips: Set<number>; source: string} {
   const {ips, invalid} = parseAddressList(notIn.text)
   if (invalid.length > 0) {
-    const shown = invalid.slice(0, 5).map((i) => `line ${i.line}: "${i.text}"`).join(', ')
-    throw new InvalidInputError(`--not-in ${notIn.source}: not IPv4 addresses: ${shown}${invalid.length > 5 ? ` and ${invalid.length - 5} more` : ''}`, [
-      'one node IP per line; "#" starts a comment',
-    ])
+    const shown = invalid
+      .slice(0, 5)
+      .map((i) => `line ${i.line}: "${i.text}"`)
+      .join(', ')
+    throw new InvalidInputError(
+      `--not-in ${notIn.source}: not IPv4 addresses: ${shown}${invalid.length > 5 ? ` and ${invalid.length - 5} more` : ''}`,
+      ['one node IP per line; "#" starts a comment'],
+    )
   }
   if (ips.size === 0) {
     throw new InvalidInputError(`--not-in ${notIn.source} lists no address: that would select every lease`, [
@@ -95,7 +117,8 @@ export async function planByCriteria(store: FlannelStore, request: CriteriaReque
   }
   if (request.incompatible) criteria.incompatible = await requireValidNetwork(store)
   const listing = await store.listLeases()
-  const granted = criteria.olderThanSeconds === undefined ? new Map<string, number>() : await grantedTtls(store.etcd, listing.leases)
+  const granted =
+    criteria.olderThanSeconds === undefined ? new Map<string, number>() : await grantedTtls(store.etcd, listing.leases)
   const candidates = planReclaim(listing.leases, criteria, granted)
   const used: ReclaimCriterion[] = []
   if (request.incompatible) used.push('incompatible')
@@ -105,8 +128,12 @@ export async function planByCriteria(store: FlannelStore, request: CriteriaReque
   if (criteria.liveIPs) used.push('not-in')
   if (criteria.olderThanSeconds !== undefined) used.push('older-than')
   return {
-    prefix: store.prefix, revision: listing.revision, criteria: used,
-    planned: candidates.map((c) => entry(c.lease, c.reasons)), skipped: [], unreadable: listing.skipped,
+    prefix: store.prefix,
+    revision: listing.revision,
+    criteria: used,
+    planned: candidates.map((c) => entry(c.lease, c.reasons)),
+    skipped: [],
+    unreadable: listing.skipped,
   }
 }
 
@@ -135,11 +162,19 @@ export function parseReport(text: string, source: string): ReportEntry[] {
   if (!Array.isArray(planned)) throw reportError(source, 'no "planned" array')
   return planned.map((raw: unknown, index) => {
     const item = raw as Partial<LeaseView> & {reasons?: unknown}
-    if (typeof item !== 'object' || item === null || typeof item.key !== 'string' || !Number.isSafeInteger(item.modRevision)) {
+    if (
+      typeof item !== 'object' ||
+      item === null ||
+      typeof item.key !== 'string' ||
+      !Number.isSafeInteger(item.modRevision)
+    ) {
       throw reportError(source, `planned[${index}] has no "key" and "modRevision"`)
     }
     const reasons = Array.isArray(item.reasons)
-      ? item.reasons.filter((r): r is ReclaimReason => typeof r === 'object' && r !== null && typeof (r as ReclaimReason).detail === 'string')
+      ? item.reasons.filter(
+          (r): r is ReclaimReason =>
+            typeof r === 'object' && r !== null && typeof (r as ReclaimReason).detail === 'string',
+        )
       : []
     return {view: item as LeaseView, reasons, key: item.key, modRevision: item.modRevision!}
   })
@@ -153,7 +188,9 @@ export async function planFromReport(store: FlannelStore, text: string, source: 
   const entries = parseReport(text, source)
   for (const item of entries) {
     if (!item.key.startsWith(store.subnetsRange)) {
-      throw new InvalidInputError(`${source}: ${item.key} is not under ${store.subnetsRange}`, ['use the --prefix the report was made with'])
+      throw new InvalidInputError(`${source}: ${item.key} is not under ${store.subnetsRange}`, [
+        'use the --prefix the report was made with',
+      ])
     }
   }
   const listing = await store.listLeases()
@@ -163,17 +200,31 @@ export async function planFromReport(store: FlannelStore, text: string, source: 
   for (const item of entries) {
     const lease = current.get(item.key)
     if (!lease) {
-      skipped.push({view: item.view, reasons: item.reasons, target: {key: item.key, modRevision: item.modRevision, leaseId: null}, skipReason: 'no longer exists (or is no longer a readable lease)'})
+      skipped.push({
+        view: item.view,
+        reasons: item.reasons,
+        target: {key: item.key, modRevision: item.modRevision, leaseId: null},
+        skipReason: 'no longer exists (or is no longer a readable lease)',
+      })
     } else if (lease.modRevision !== item.modRevision) {
       skipped.push({
-        view: item.view, reasons: item.reasons, target: {key: item.key, modRevision: item.modRevision, leaseId: lease.leaseId},
+        view: item.view,
+        reasons: item.reasons,
+        target: {key: item.key, modRevision: item.modRevision, leaseId: lease.leaseId},
         skipReason: `changed since the report (mod revision ${item.modRevision}, now ${lease.modRevision}): renewed or rewritten, kept`,
       })
     } else {
       planned.push(entry(lease, item.reasons))
     }
   }
-  return {prefix: store.prefix, revision: listing.revision, criteria: ['from-report'], planned, skipped, unreadable: listing.skipped}
+  return {
+    prefix: store.prefix,
+    revision: listing.revision,
+    criteria: ['from-report'],
+    planned,
+    skipped,
+    unreadable: listing.skipped,
+  }
 }
 
 /** Deletes each planned lease only if it is still at the planned mod revision (and frees its etcd lease). */
@@ -190,4 +241,3 @@ export async function executeReclaim(store: FlannelStore, plan: ReclaimPlan): Pr
   }
   return {plan, deleted, skipped}
 }
-

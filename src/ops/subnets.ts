@@ -35,9 +35,11 @@ export async function lookupLease(store: FlannelStore, pair: SubnetPair): Promis
   const exact = await store.getLease(pair)
   if (exact || pair.ipv6 !== null) return exact
   const {leases} = await store.listLeases({ttl: false, pageSize: LISTING_PAGE})
-  const matches = leases.filter((l) => sameIpv4Net(l.subnet, pair.ipv4) && l.ipv6Subnet !== null && isCanonical(store, l))
+  const matches = leases.filter(
+    (l) => sameIpv4Net(l.subnet, pair.ipv4) && l.ipv6Subnet !== null && isCanonical(store, l),
+  )
   if (matches.length !== 1) return null
-  return store.getLease({ipv4: matches[0]!.subnet, ipv6: matches[0]!.ipv6Subnet})
+  return store.getLease({ipv4: matches[0].subnet, ipv6: matches[0].ipv6Subnet})
 }
 
 export async function getLease(store: FlannelStore, pair: SubnetPair): Promise<Lease> {

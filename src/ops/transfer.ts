@@ -44,7 +44,8 @@ async function writeOne(store: FlannelStore, item: TransferItem, now: () => Date
     ttl = secondsLeft(item.deadlineMs, now())
     if (ttl <= 0) return {item, outcome: 'skipped', ttl: null, reason: 'expired before it could be written'}
   }
-  const created = item.kind === 'config' ? await store.createConfig(item.value) : await store.createKey(item.key, item.value, ttl)
+  const created =
+    item.kind === 'config' ? await store.createConfig(item.value) : await store.createKey(item.key, item.value, ttl)
   if (created) return {item, outcome: 'done', ttl, reason: null}
   const current = await store.get(item.key)
   if (current?.value === item.value) return {item, outcome: 'identical', ttl: null, reason: null}
@@ -52,7 +53,11 @@ async function writeOne(store: FlannelStore, item: TransferItem, now: () => Date
 }
 
 /** Carries out a plan in its order: all leases (concurrently), then the config. */
-export async function executeTransfer(store: FlannelStore, items: readonly TransferItem[], now: () => Date = () => new Date()): Promise<TransferResult[]> {
+export async function executeTransfer(
+  store: FlannelStore,
+  items: readonly TransferItem[],
+  now: () => Date = () => new Date(),
+): Promise<TransferResult[]> {
   const leases = items.filter((i) => i.kind === 'lease')
   const rest = items.filter((i) => i.kind !== 'lease')
   const results = await mapBounded(leases, WRITE_CONCURRENCY, (item) => writeOne(store, item, now))

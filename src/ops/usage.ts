@@ -17,8 +17,15 @@ export interface UsageReport {
 export async function networkUsage(store: FlannelStore): Promise<UsageReport> {
   const config = await requireValidNetwork(store)
   if (!config.ipv4) {
-    throw new OperationFailedError(`the network at ${store.configKey} has IPv4 disabled; network usage counts IPv4 subnets only`)
+    throw new OperationFailedError(
+      `the network at ${store.configKey} has IPv4 disabled; network usage counts IPv4 subnets only`,
+    )
   }
   const listing = await store.listLeases()
-  return {config, usage: computeUsage(config.ipv4, listing.leases), revision: listing.revision, unreadable: listing.skipped}
+  return {
+    config,
+    usage: computeUsage(config.ipv4, listing.leases),
+    revision: listing.revision,
+    unreadable: listing.skipped,
+  }
 }

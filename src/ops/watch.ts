@@ -94,13 +94,19 @@ const HAZARD = 'running flanneld daemons cannot parse this event and drop all th
 
 function knownFromLease(lease: Lease): Known {
   return {
-    pair: {ipv4: lease.subnet, ipv6: lease.ipv6Subnet}, attrs: lease.attrs, leaseId: lease.leaseId,
-    expiresAtMs: lease.expiresAt ? lease.expiresAt.getTime() : null, modRevision: lease.modRevision,
+    pair: {ipv4: lease.subnet, ipv6: lease.ipv6Subnet},
+    attrs: lease.attrs,
+    leaseId: lease.leaseId,
+    expiresAtMs: lease.expiresAt ? lease.expiresAt.getTime() : null,
+    modRevision: lease.modRevision,
   }
 }
 
 /** The differences between what a watcher knew and a fresh listing, as flanneld's snapshot diff plus renewals. */
-export function diffListing(known: ReadonlyMap<string, {modRevision: number}>, leases: readonly Lease[]): {added: Lease[]; renewed: Lease[]; removedKeys: string[]} {
+export function diffListing(
+  known: ReadonlyMap<string, {modRevision: number}>,
+  leases: readonly Lease[],
+): {added: Lease[]; renewed: Lease[]; removedKeys: string[]} {
   const added: Lease[] = []
   const renewed: Lease[] = []
   const present = new Set<string>()
@@ -119,7 +125,10 @@ export class LeaseWatcher {
   private readonly warnedKeys = new Set<string>()
   private revision = 0
 
-  constructor(private readonly source: WatchSource, private readonly options: WatchOptions) {}
+  constructor(
+    private readonly source: WatchSource,
+    private readonly options: WatchOptions,
+  ) {}
 
   private get signal(): AbortSignal {
     return this.options.signal
@@ -135,8 +144,14 @@ export class LeaseWatcher {
 
   private leaseEvent(type: LeaseEventType, lease: Lease, resync?: boolean): void {
     this.event({
-      type, key: lease.key, pair: {ipv4: lease.subnet, ipv6: lease.ipv6Subnet}, attrs: lease.attrs, leaseId: lease.leaseId,
-      ttl: lease.ttl, revision: lease.modRevision, ...(resync ? {resync} : {}),
+      type,
+      key: lease.key,
+      pair: {ipv4: lease.subnet, ipv6: lease.ipv6Subnet},
+      attrs: lease.attrs,
+      leaseId: lease.leaseId,
+      ttl: lease.ttl,
+      revision: lease.modRevision,
+      ...(resync ? {resync} : {}),
     })
   }
 
@@ -184,14 +199,18 @@ export class LeaseWatcher {
       }
       const end = step.value
       if (end.kind === 'stopped' || this.signal.aborted) return
-      if (end.kind === 'canceled') throw new OperationFailedError(`etcd canceled the watch on the subnets range: ${end.reason}`)
+      if (end.kind === 'canceled')
+        throw new OperationFailedError(`etcd canceled the watch on the subnets range: ${end.reason}`)
       if (end.kind === 'compacted') {
-        this.warn(`revision ${this.revision + 1} was compacted (etcd keeps history from revision ${end.compactRevision}); re-listing and reporting the differences`)
+        this.warn(
+          `revision ${this.revision + 1} was compacted (etcd keeps history from revision ${end.compactRevision}); re-listing and reporting the differences`,
+        )
         await this.relist(minBackoff, maxBackoff)
         backoff = minBackoff
         continue
       }
-      if (!interrupted) this.warn(`watch interrupted (${firstLine(end.error)}); reconnecting from revision ${this.revision + 1}`)
+      if (!interrupted)
+        this.warn(`watch interrupted (${firstLine(end.error)}); reconnecting from revision ${this.revision + 1}`)
       interrupted = true
       await this.source.sleep(backoff, this.signal)
       backoff = Math.min(backoff * 2, maxBackoff)
@@ -209,7 +228,8 @@ export class LeaseWatcher {
         this.takeListing(listing)
         for (const lease of added) this.leaseEvent('added', lease, true)
         for (const lease of renewed) this.leaseEvent('renewed', lease, true)
-        for (const {key, known} of gone) await this.removal(key, known.pair, known.attrs, known.leaseId, known, listing.revision, true)
+        for (const {key, known} of gone)
+          await this.removal(key, known.pair, known.attrs, known.leaseId, known, listing.revision, true)
         return
       } catch (error) {
         this.warn(`re-listing failed (${firstLine((error as Error).message)}); retrying`)
@@ -239,7 +259,7 @@ export class LeaseWatcher {
           // keep what we knew
         }
       }
-      const leaseId = event.prev ? event.prev.leaseId : before?.leaseId ?? null
+      const leaseId = event.prev ? event.prev.leaseId : (before?.leaseId ?? null)
       await this.removal(kv.key, pair, attrs, leaseId, before, kv.modRevision, false)
       return
     }
@@ -248,7 +268,9 @@ export class LeaseWatcher {
       attrs = parseLeaseAttrs(kv.value)
     } catch (error) {
       this.known.delete(kv.key)
-      this.warn(`ignoring PUT of ${kv.key} at revision ${kv.modRevision}: invalid lease value (${(error as Error).message}); ${HAZARD}`)
+      this.warn(
+        `ignoring PUT of ${kv.key} at revision ${kv.modRevision}: invalid lease value (${(error as Error).message}); ${HAZARD}`,
+      )
       return
     }
     let ttl: number | null = null
@@ -269,7 +291,15 @@ export class LeaseWatcher {
   }
 
   /** Emits removed or expired for a key that is gone, by the heuristic in the module comment. */
-  private async removal(key: string, pair: SubnetPair, attrs: LeaseAttrs | null, leaseId: bigint | null, before: Known | undefined, revision: number, resync: boolean): Promise<void> {
+  private async removal(
+    key: string,
+    pair: SubnetPair,
+    attrs: LeaseAttrs | null,
+    leaseId: bigint | null,
+    before: Known | undefined,
+    revision: number,
+    resync: boolean,
+  ): Promise<void> {
     let type: 'removed' | 'expired' = 'removed'
     let cause = 'key deleted'
     if (leaseId !== null) {

@@ -19,7 +19,13 @@ function paint(cell: Cell, style: PrintStyle): string {
   if (typeof cell === 'string') return cell
   const c = style.chalk
   const tones: Record<Tone, (s: string) => string> = {
-    ok: c.green, bad: c.red.bold, warn: c.yellow, dim: c.dim, leased: c.blue, reserved: c.magenta, free: c.green,
+    ok: c.green,
+    bad: c.red.bold,
+    warn: c.yellow,
+    dim: c.dim,
+    leased: c.blue,
+    reserved: c.magenta,
+    free: c.green,
   }
   return tones[cell.tone](cell.text)
 }
@@ -33,16 +39,38 @@ function renderTable(view: View, style: PrintStyle): string {
       // Borderless, like kubectl and etcdctl -w table-less output: easy to read, easy to grep.
       style: {head: [], border: [], compact: true, 'padding-left': 0, 'padding-right': 0},
       chars: {
-        top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '',
-        'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '   ',
+        top: '',
+        'top-mid': '',
+        'top-left': '',
+        'top-right': '',
+        bottom: '',
+        'bottom-mid': '',
+        'bottom-left': '',
+        'bottom-right': '',
+        left: '',
+        'left-mid': '',
+        mid: '',
+        'mid-mid': '',
+        right: '',
+        'right-mid': '',
+        middle: '   ',
       },
     })
     for (const row of human.rows) table.push(row.map((cell) => paint(cell, style)))
-    lines.push(human.rows.length > 0 ? table.toString().split('\n').map((line) => line.trimEnd()).join('\n') : style.chalk.dim('(none)'))
+    lines.push(
+      human.rows.length > 0
+        ? table
+            .toString()
+            .split('\n')
+            .map((line) => line.trimEnd())
+            .join('\n')
+        : style.chalk.dim('(none)'),
+    )
     for (const cell of human.footer ?? []) lines.push(paint(cell, style))
   } else if (human.kind === 'fields') {
     const width = Math.max(0, ...human.fields.map(([label]) => label.length))
-    for (const [label, value] of human.fields) lines.push(`${style.chalk.bold(label.padEnd(width))}  ${paint(value, style)}`)
+    for (const [label, value] of human.fields)
+      lines.push(`${style.chalk.bold(label.padEnd(width))}  ${paint(value, style)}`)
     for (const cell of human.footer ?? []) lines.push(paint(cell, style))
   } else {
     for (const cell of human.lines) lines.push(paint(cell, style))
@@ -62,11 +90,19 @@ function renderSimple(view: View): string {
 
 export function render(view: View, format: OutputFormat, style: PrintStyle): string {
   switch (format) {
-    case 'json': return `${JSON.stringify(view.data, null, 2)}\n`
-    case 'yaml': return toYaml(view.data ?? null)
-    case 'simple': return renderSimple(view)
-    case 'table': return renderTable(view, style)
-    case 'wide': return renderTable({...view, human: view.wide?.() ?? view.human}, style)
-    default: throw new InvalidInputError(`unknown output format ${quoted(String(format))} (allowed: ${OUTPUT_FORMATS.join(', ')})`)
+    case 'json':
+      return `${JSON.stringify(view.data, null, 2)}\n`
+    case 'yaml':
+      return toYaml(view.data ?? null)
+    case 'simple':
+      return renderSimple(view)
+    case 'table':
+      return renderTable(view, style)
+    case 'wide':
+      return renderTable({...view, human: view.wide?.() ?? view.human}, style)
+    default:
+      throw new InvalidInputError(
+        `unknown output format ${quoted(String(format))} (allowed: ${OUTPUT_FORMATS.join(', ')})`,
+      )
   }
 }

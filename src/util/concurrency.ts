@@ -1,11 +1,15 @@
 /** Maps items with at most `limit` promises in flight, keeping the input order in the result. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length)
   let next = 0
   const worker = async () => {
     while (next < items.length) {
       const index = next++
-      results[index] = await fn(items[index]!, index)
+      results[index] = await fn(items[index], index)
     }
   }
   await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))

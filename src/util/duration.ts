@@ -13,7 +13,7 @@ export function parseDuration(text: string, what = 'duration'): number {
   let total = 0
   let matched = 0
   for (let match = pattern.exec(trimmed); match; match = pattern.exec(trimmed)) {
-    total += Number(match[1]) * UNIT_MS[match[2]!]!
+    total += Number(match[1]) * UNIT_MS[match[2]]
     matched = pattern.lastIndex
   }
   if (trimmed === '' || matched !== trimmed.length || !Number.isFinite(total)) {

@@ -23,7 +23,9 @@ const ERRNO_TEXT: Record<string, string> = {
 /** `cannot read --from-report "plan.json": no such file`: the one wording for every command that takes a file. */
 export function fileReadError(error: unknown, path: string, what?: string): InvalidInputError {
   const {code, message} = error as NodeJS.ErrnoException
-  const reason = (code && ERRNO_TEXT[code]) ?? (message ? message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : String(error))
+  const reason =
+    (code && ERRNO_TEXT[code]) ??
+    (message ? message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : String(error))
   return new InvalidInputError(`cannot read ${what ? `${what} ` : ''}${quoted(path)}: ${reason}`)
 }
 
@@ -39,7 +41,8 @@ export function readFileOrFail(path: string, what?: string): Buffer {
 /** Reads a file argument, where "-" means standard input. Errors name the file, never a stack. */
 export async function readInput(path: string, what?: string): Promise<string> {
   if (path === '-') {
-    if (process.stdin.isTTY) throw new InvalidInputError('reading from "-" needs data on standard input (pipe or redirect it)')
+    if (process.stdin.isTTY)
+      throw new InvalidInputError('reading from "-" needs data on standard input (pipe or redirect it)')
     const chunks: Buffer[] = []
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString('utf8')

@@ -33,20 +33,25 @@ export function redact(text: string): string {
     const uri = encodeURIComponent(secret)
     if (uri !== secret) out = out.split(uri).join(REDACTED)
   }
-  return out
-    // A PEM private key block, also one cut off before its END line.
-    .replace(/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*$)/g, '[REDACTED PRIVATE KEY]')
-    // password: "x", "password":"x", password=x, passwd=x, pwd=x (quoted values may contain spaces).
-    .replace(/((?:password|passwd|pwd)["']?\s*[:=]\s*)(["'])(?:\\.|(?!\2).)*\2/gi, `$1$2${REDACTED}$2`)
-    .replace(/((?:password|passwd|pwd)["']?\s*[:=]\s*)(?!["'[])[^\s,;&}]+/gi, `$1${REDACTED}`)
-    // --password x / --password=x, and --user name:password (either spelling, also as env assignments).
-    .replace(/(--password[= ])(?!\[REDACTED\])\S+/g, `$1${REDACTED}`)
-    // ("name:password" itself is the placeholder of help texts; a real password "password" is still a registered secret.)
-    .replace(/((?:--user[= ]|(?:FLANNELCTL|ETCDCTL)_USER=)[^:\s]+:)(?!\[REDACTED\]|password\b)\S+/gi, `$1${REDACTED}`)
-    .replace(/((?:FLANNELCTL|ETCDCTL)_PASSWORD=)(?!\[REDACTED\])\S+/g, `$1${REDACTED}`)
-    // Auth tokens (etcd simple tokens look like "abcdEF.42"; JWTs are three base64url parts).
-    .replace(/(token["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s"',}]+/gi, `$1${REDACTED}`)
-    .replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, REDACTED)
-    // user:password@ in URLs.
-    .replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, `$1${REDACTED}@`)
+  return (
+    out
+      // A PEM private key block, also one cut off before its END line.
+      .replace(
+        /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[\s\S]*$)/g,
+        '[REDACTED PRIVATE KEY]',
+      )
+      // password: "x", "password":"x", password=x, passwd=x, pwd=x (quoted values may contain spaces).
+      .replace(/((?:password|passwd|pwd)["']?\s*[:=]\s*)(["'])(?:\\.|(?!\2).)*\2/gi, `$1$2${REDACTED}$2`)
+      .replace(/((?:password|passwd|pwd)["']?\s*[:=]\s*)(?!["'[])[^\s,;&}]+/gi, `$1${REDACTED}`)
+      // --password x / --password=x, and --user name:password (either spelling, also as env assignments).
+      .replace(/(--password[= ])(?!\[REDACTED\])\S+/g, `$1${REDACTED}`)
+      // ("name:password" itself is the placeholder of help texts; a real password "password" is still a registered secret.)
+      .replace(/((?:--user[= ]|(?:FLANNELCTL|ETCDCTL)_USER=)[^:\s]+:)(?!\[REDACTED\]|password\b)\S+/gi, `$1${REDACTED}`)
+      .replace(/((?:FLANNELCTL|ETCDCTL)_PASSWORD=)(?!\[REDACTED\])\S+/g, `$1${REDACTED}`)
+      // Auth tokens (etcd simple tokens look like "abcdEF.42"; JWTs are three base64url parts).
+      .replace(/(token["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s"',}]+/gi, `$1${REDACTED}`)
+      .replace(/\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}/g, REDACTED)
+      // user:password@ in URLs.
+      .replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, `$1${REDACTED}@`)
+  )
 }

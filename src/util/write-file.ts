@@ -12,6 +12,8 @@ export async function writeFileAtomic(path: string, text: string): Promise<void>
     await rename(temp, path)
   } catch (error) {
     await rm(temp, {force: true})
-    throw new InvalidInputError(`cannot write "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new InvalidInputError(
+      `cannot write "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
 }

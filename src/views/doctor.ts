@@ -16,7 +16,11 @@ export interface DoctorJson {
   verdict: string
 }
 
-const RESULT: Record<Severity, Cell> = {ok: {text: 'ok', tone: 'ok'}, warn: {text: 'WARN', tone: 'warn'}, fail: {text: 'FAIL', tone: 'bad'}}
+const RESULT: Record<Severity, Cell> = {
+  ok: {text: 'ok', tone: 'ok'},
+  warn: {text: 'WARN', tone: 'warn'},
+  fail: {text: 'FAIL', tone: 'bad'},
+}
 
 export function checkJson(check: Check): CheckJson {
   return {name: check.name, ok: check.severity !== 'fail', detail: check.detail, severity: check.severity}

@@ -24,12 +24,22 @@ function ttlText(lease: Lease): string {
 export function acquireView(result: AcquireResult): View {
   const ip = formatIPv4(result.lease.attrs.publicIP)
   const action: Cell = {
-    allocated: {text: `allocated: new subnet for ${ip} on a fresh etcd lease${ttlText(result.lease)}`, tone: 'ok' as const},
-    renewed: {text: `renewed: the existing lease of ${ip}, on a fresh etcd lease${ttlText(result.lease)}`, tone: 'ok' as const},
-    reused: {text: `reused: the reservation for ${ip}, kept a reservation (no etcd lease, never expires)`, tone: 'reserved' as const},
+    allocated: {
+      text: `allocated: new subnet for ${ip} on a fresh etcd lease${ttlText(result.lease)}`,
+      tone: 'ok' as const,
+    },
+    renewed: {
+      text: `renewed: the existing lease of ${ip}, on a fresh etcd lease${ttlText(result.lease)}`,
+      tone: 'ok' as const,
+    },
+    reused: {
+      text: `reused: the reservation for ${ip}, kept a reservation (no etcd lease, never expires)`,
+      tone: 'reserved' as const,
+    },
   }[result.action]
   const footer: Cell[] = []
-  if (result.retries > 0) footer.push({text: `(${result.retries} lost race(s) with concurrent writers, retried)`, tone: 'dim'})
+  if (result.retries > 0)
+    footer.push({text: `(${result.retries} lost race(s) with concurrent writers, retried)`, tone: 'dim'})
   return leaseActionView(action, result.lease, footer)
 }
 
@@ -40,7 +50,10 @@ export function renewView(lease: Lease): View {
 export function reserveView(result: ReserveResult): View {
   const ip = formatIPv4(result.lease.attrs.publicIP)
   const action: Cell = {
-    converted: {text: `reserved: the lease of ${ip} is now a reservation (no etcd lease, never expires)`, tone: 'reserved' as const},
+    converted: {
+      text: `reserved: the lease of ${ip} is now a reservation (no etcd lease, never expires)`,
+      tone: 'reserved' as const,
+    },
     created: {text: `reserved: new reservation for ${ip} (no etcd lease, never expires)`, tone: 'reserved' as const},
     unchanged: {text: `unchanged: already a reservation for ${ip}`, tone: 'dim' as const},
   }[result.action]
@@ -48,9 +61,10 @@ export function reserveView(result: ReserveResult): View {
 }
 
 export function unreserveView(result: UnreserveResult): View {
-  const action: Cell = result.action === 'converted'
-    ? {text: `unreserved: now a lease that expires unless renewed${ttlText(result.lease)}`, tone: 'ok'}
-    : {text: 'unchanged: already a lease that expires (not a reservation)', tone: 'dim'}
+  const action: Cell =
+    result.action === 'converted'
+      ? {text: `unreserved: now a lease that expires unless renewed${ttlText(result.lease)}`, tone: 'ok'}
+      : {text: 'unchanged: already a lease that expires (not a reservation)', tone: 'dim'}
   return leaseActionView(action, result.lease)
 }
 
@@ -90,8 +104,13 @@ export function revokePlanView(leases: readonly Lease[], dryRun: boolean): View 
   return {
     data,
     human: {
-      kind: 'table', head: PLAN_HEAD, rows: planRows(leases),
-      footer: [`${verb} ${leases.length} key(s), each only if still at the mod revision shown.`, ...consequences(leases)],
+      kind: 'table',
+      head: PLAN_HEAD,
+      rows: planRows(leases),
+      footer: [
+        `${verb} ${leases.length} key(s), each only if still at the mod revision shown.`,
+        ...consequences(leases),
+      ],
     },
   }
 }
@@ -101,14 +120,19 @@ export function revokeResultView(outcomes: readonly RevokeOutcome[]): View {
     dryRun: false,
     planned: outcomes.map((o) => leaseView(o.lease)),
     deleted: outcomes.filter((o) => o.deleted).map((o) => o.lease.key),
-    skipped: outcomes.filter((o) => !o.deleted).map((o) => ({key: o.lease.key, subnet: leaseView(o.lease).subnet, reason: o.reason ?? ''})),
+    skipped: outcomes
+      .filter((o) => !o.deleted)
+      .map((o) => ({key: o.lease.key, subnet: leaseView(o.lease).subnet, reason: o.reason ?? ''})),
   }
   return {
     data,
     human: {
       kind: 'table',
       head: ['KEY', 'RESULT'],
-      rows: outcomes.map((o) => [o.lease.key, o.deleted ? {text: 'revoked', tone: 'ok'} : {text: `skipped: ${o.reason ?? ''}`, tone: 'bad'}]),
+      rows: outcomes.map((o) => [
+        o.lease.key,
+        o.deleted ? {text: 'revoked', tone: 'ok'} : {text: `skipped: ${o.reason ?? ''}`, tone: 'bad'},
+      ]),
       footer: [`Revoked ${data.deleted.length} of ${outcomes.length}.`],
     },
   }

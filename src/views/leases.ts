@@ -6,7 +6,9 @@ import type {Cell, TableView, View} from '../output/view.js'
 import {formatDuration} from '../util/duration.js'
 
 function subnetText(lease: Lease): string {
-  return lease.ipv6Subnet ? `${formatIPv4Cidr(lease.subnet)} ${formatIPv6Cidr(lease.ipv6Subnet)}` : formatIPv4Cidr(lease.subnet)
+  return lease.ipv6Subnet
+    ? `${formatIPv4Cidr(lease.subnet)} ${formatIPv6Cidr(lease.ipv6Subnet)}`
+    : formatIPv4Cidr(lease.subnet)
 }
 
 function ttlCell(lease: Lease): Cell {
@@ -41,8 +43,8 @@ function wideLeaseTable(leases: readonly Lease[]): TableView {
     const [, publicIP, ...rest] = leaseRow(lease)
     const extra: Cell[] = [view.leaseId ?? '-', view.expiresAt ?? '-', String(view.modRevision)]
     return dualStack
-      ? [view.subnet, view.ipv6Subnet ?? '-', publicIP!, view.publicIPv6 ?? '-', ...rest, ...extra]
-      : [subnetText(lease), publicIP!, ...rest, ...extra]
+      ? [view.subnet, view.ipv6Subnet ?? '-', publicIP, view.publicIPv6 ?? '-', ...rest, ...extra]
+      : [subnetText(lease), publicIP, ...rest, ...extra]
   })
   return {kind: 'table', head, rows}
 }
@@ -50,7 +52,11 @@ function wideLeaseTable(leases: readonly Lease[]): TableView {
 const WIDE_HEAD = ['LEASE ID', 'EXPIRES', 'MOD REV']
 
 export function leaseListView(leases: readonly Lease[]): View {
-  return {data: leases.map(leaseView), human: {kind: 'table', head: LEASE_HEAD, rows: leases.map(leaseRow)}, wide: () => wideLeaseTable(leases)}
+  return {
+    data: leases.map(leaseView),
+    human: {kind: 'table', head: LEASE_HEAD, rows: leases.map(leaseRow)},
+    wide: () => wideLeaseTable(leases),
+  }
 }
 
 export function leaseDetailView(lease: Lease): View {

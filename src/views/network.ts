@@ -31,14 +31,19 @@ function configFields(config: NetworkConfig): Array<[string, Cell]> {
   )
   const backend = effectiveConfigView(config).Backend as Record<string, unknown>
   const options = Object.entries(backend).filter(([k]) => k !== 'Type')
-  if (options.length > 0) fields.push(['BackendOptions', options.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')])
+  if (options.length > 0)
+    fields.push(['BackendOptions', options.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')])
   return fields
 }
 
 export function effectiveConfigViewOf(config: NetworkConfig, warnings: string[]): View {
   return {
     data: effectiveConfigView(config),
-    human: {kind: 'fields', fields: configFields(config), footer: warnings.map((w) => ({text: `warning: ${w}`, tone: 'warn' as const}))},
+    human: {
+      kind: 'fields',
+      fields: configFields(config),
+      footer: warnings.map((w) => ({text: `warning: ${w}`, tone: 'warn' as const})),
+    },
   }
 }
 
@@ -49,7 +54,11 @@ export function storedNetworkView(network: StoredNetwork): View {
   fields.push(['ModRevision', String(network.stored.modRevision)])
   return {
     data: network.object,
-    human: {kind: 'fields', fields, footer: network.warnings.map((w) => ({text: `warning: ${w}`, tone: 'warn' as const}))},
+    human: {
+      kind: 'fields',
+      fields,
+      footer: network.warnings.map((w) => ({text: `warning: ${w}`, tone: 'warn' as const})),
+    },
   }
 }
 

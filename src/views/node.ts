@@ -7,8 +7,12 @@ import type {Cell, View} from '../output/view.js'
 function leaseText(s: ApplySummary): string {
   const l = s.lease
   const what = {
-    allocated: 'allocated', renewed: 'renewed', reused: 'reused (reservation)', unchanged: 'unchanged',
-    'would-allocate': 'would be allocated', 'would-renew': 'would be renewed',
+    allocated: 'allocated',
+    renewed: 'renewed',
+    reused: 'reused (reservation)',
+    unchanged: 'unchanged',
+    'would-allocate': 'would be allocated',
+    'would-renew': 'would be renewed',
   }[l.action]
   const expiry = l.expiresAt ? `, expires ${l.expiresAt}` : l.leaseId === null && l.key ? ', reservation' : ''
   return `${l.subnet} ${what}: ${l.reason}${expiry}`
@@ -16,7 +20,8 @@ function leaseText(s: ApplySummary): string {
 
 function writesCell(s: ApplySummary): Cell {
   const w = s.writes
-  if (s.dryRun) return {text: s.changed ? 'dry run: changes planned, nothing written' : 'dry run: nothing to change', tone: 'dim'}
+  if (s.dryRun)
+    return {text: s.changed ? 'dry run: changes planned, nothing written' : 'dry run: nothing to change', tone: 'dim'}
   if (w.total === 0) return {text: 'none: the node was already up to date', tone: 'ok'}
   return `${w.total} (etcd ${w.etcd}, kernel ${w.kernel}, iptables ${w.iptables}, nftables ${w.nftables}, subnet file ${w.subnetFile})`
 }
@@ -25,14 +30,27 @@ export function applyView(s: ApplySummary): View {
   const e = s.entries
   const fields: Array<[string, Cell]> = [
     ['Lease', leaseText(s)],
-    ['Interface', `${s.interface.name} ${s.interface.address} mtu ${s.interface.mtu}, public IP ${s.interface.publicIP} (${s.interface.reason})`],
+    [
+      'Interface',
+      `${s.interface.name} ${s.interface.address} mtu ${s.interface.mtu}, public IP ${s.interface.publicIP} (${s.interface.reason})`,
+    ],
     ['Backend', `${s.backend}, network ${s.network}`],
   ]
-  if (s.device) fields.push(['Device', `${s.device.name}${s.device.mac ? ` mac ${s.device.mac}` : ''} mtu ${s.device.mtu} (${s.device.action})`]) // a TUN has no MAC
+  if (s.device)
+    fields.push([
+      'Device',
+      `${s.device.name}${s.device.mac ? ` mac ${s.device.mac}` : ''} mtu ${s.device.mtu} (${s.device.action})`,
+    ]) // a TUN has no MAC
   if (s.bridge) fields.push(['Bridge', `${s.bridge.name} ${s.bridge.address}`])
   fields.push(
     ['Peers', String(s.peers)],
-    ['Entries', {text: `${e.added} added, ${e.changed} changed, ${e.removed} removed${e.failed ? `, ${e.failed} FAILED` : ''}`, tone: e.failed ? 'bad' : 'ok'}],
+    [
+      'Entries',
+      {
+        text: `${e.added} added, ${e.changed} changed, ${e.removed} removed${e.failed ? `, ${e.failed} FAILED` : ''}`,
+        tone: e.failed ? 'bad' : 'ok',
+      },
+    ],
     ['Masquerade', `${s.masquerade} (${s.trafficMode})`],
     ['Forward rules', `${s.forwardRules} (${s.trafficMode})`],
     ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
@@ -51,33 +69,57 @@ export function watchEventView(s: ApplySummary, trigger: string, at: Date): View
   const parts = [
     `lease ${s.lease.subnet} ${s.lease.action}`,
     `entries +${e.added} ~${e.changed} -${e.removed}${e.failed ? ` !${e.failed}` : ''}`,
-    ...(s.device && s.device.action !== 'kept' ? [`device ${s.device.name} ${s.device.action}${s.device.mac ? ` (mac ${s.device.mac})` : ''}`] : []),
+    ...(s.device && s.device.action !== 'kept'
+      ? [`device ${s.device.name} ${s.device.action}${s.device.mac ? ` (mac ${s.device.mac})` : ''}`]
+      : []),
     `writes ${s.writes.total}`,
   ]
   return {
     data: {at: at.toISOString(), trigger, ...s},
-    human: {kind: 'text', lines: [`${at.toISOString()} ${trigger}: ${parts.join(', ')}`, ...s.failures.map((f) => ({text: `  FAILED: ${f.line}: ${f.message}`, tone: 'bad' as const}))]},
+    human: {
+      kind: 'text',
+      lines: [
+        `${at.toISOString()} ${trigger}: ${parts.join(', ')}`,
+        ...s.failures.map((f) => ({text: `  FAILED: ${f.line}: ${f.message}`, tone: 'bad' as const})),
+      ],
+    },
   }
 }
 
 /** `node verify` and `node check`: rows (name, ok/FAIL, detail) and a verdict. JSON: {ok, checks}. */
-const STATUS: Record<Severity, Cell> = {ok: {text: 'ok', tone: 'ok'}, warn: {text: 'WARN', tone: 'warn'}, fail: {text: 'FAIL', tone: 'bad'}}
+const STATUS: Record<Severity, Cell> = {
+  ok: {text: 'ok', tone: 'ok'},
+  warn: {text: 'WARN', tone: 'warn'},
+  fail: {text: 'FAIL', tone: 'bad'},
+}
 
 /** Rows with severities; the verdict fails on a failed row, and with `strict` on a warning too. */
-export function checksView(result: {ok: boolean; checks: Check[]}, what: string, extra: Record<string, unknown> = {}, strict = false): View {
+export function checksView(
+  result: {ok: boolean; checks: Check[]},
+  what: string,
+  extra: Record<string, unknown> = {},
+  strict = false,
+): View {
   const failed = result.checks.filter((c) => severityOf(c) === 'fail')
   const warned = result.checks.filter((c) => severityOf(c) === 'warn')
   const names = (list: Check[]) => list.map((c) => c.name).join(', ')
   let verdict: Cell
   if (!result.ok) {
     const also = warned.length > 0 ? `; ${warned.length} warning(s): ${names(warned)}` : ''
-    verdict = {text: `${what}: FAILED (${failed.length} of ${result.checks.length} checks: ${names(failed)}${also})`, tone: 'bad'}
+    verdict = {
+      text: `${what}: FAILED (${failed.length} of ${result.checks.length} checks: ${names(failed)}${also})`,
+      tone: 'bad',
+    }
   } else if (warned.length > 0) {
     const text = `${what}: ${strict ? 'FAILED (--strict)' : 'OK'} with ${warned.length} warning(s) (${result.checks.length} checks; warnings: ${names(warned)})`
     verdict = {text, tone: strict ? 'bad' : 'warn'}
   } else verdict = {text: `${what}: OK (${result.checks.length} checks)`, tone: 'ok'}
   return {
-    data: {ok: result.ok, checks: result.checks.map((c) => ({name: c.name, ok: c.ok, detail: c.detail, severity: severityOf(c)})), ...extra},
+    data: {
+      ok: result.ok,
+      checks: result.checks.map((c) => ({name: c.name, ok: c.ok, detail: c.detail, severity: severityOf(c)})),
+      ...extra,
+    },
     human: {
       kind: 'table',
       head: ['CHECK', 'STATUS', 'DETAIL'],
@@ -87,7 +129,11 @@ export function checksView(result: {ok: boolean; checks: Check[]}, what: string,
     wide: () => ({
       kind: 'table',
       head: ['CHECK', 'STATUS', 'OBSERVED', 'WANTED'],
-      rows: result.checks.map((c) => [c.name, c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'}, ...observedWanted(c)]),
+      rows: result.checks.map((c) => [
+        c.name,
+        c.ok ? {text: 'ok', tone: 'ok'} : {text: 'FAIL', tone: 'bad'},
+        ...observedWanted(c),
+      ]),
       footer: [verdict],
     }),
   }
@@ -106,14 +152,29 @@ export function observedWanted(check: Check): [Cell, Cell] {
 }
 
 export function teardownView(s: TeardownSummary): View {
-  const lease = 'key' in s.lease ? `${s.lease.subnet} ${s.lease.action === 'released' ? 'released' : 'would be released'} (${s.lease.key})` : `${s.lease.action}: ${s.lease.reason}`
+  const lease =
+    'key' in s.lease
+      ? `${s.lease.subnet} ${s.lease.action === 'released' ? 'released' : 'would be released'} (${s.lease.key})`
+      : `${s.lease.action}: ${s.lease.reason}`
   const fields: Array<[string, Cell]> = [
     ['Network', s.network],
-    ['Removed', s.removed.length === 0 ? {text: 'nothing (no flannel device or routes)', tone: 'dim'} : `${s.removed.length} operation(s)${s.dryRun ? ' planned' : ''}`],
+    [
+      'Removed',
+      s.removed.length === 0
+        ? {text: 'nothing (no flannel device or routes)', tone: 'dim'}
+        : `${s.removed.length} operation(s)${s.dryRun ? ' planned' : ''}`,
+    ],
     ['Traffic rules', s.masquerade],
     ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
     ['Lease', lease],
-    ['Result', s.dryRun ? {text: 'dry run: nothing changed', tone: 'dim'} : s.changed ? 'torn down' : {text: 'nothing to do', tone: 'ok'}],
+    [
+      'Result',
+      s.dryRun
+        ? {text: 'dry run: nothing changed', tone: 'dim'}
+        : s.changed
+          ? 'torn down'
+          : {text: 'nothing to do', tone: 'ok'},
+    ],
   ]
   return {data: s, human: {kind: 'fields', fields, footer: [...s.removed, ...s.rules].map((o) => `  ${o}`)}}
 }

@@ -36,7 +36,11 @@ function skippedJson(entry: SkippedEntry): SkippedEntryJson {
   return {...entryJson(entry), reason: entry.skipReason}
 }
 
-export function reclaimDocument(plan: ReclaimPlan, result: ReclaimResult | null, dryRun = result === null): ReclaimDocument {
+export function reclaimDocument(
+  plan: ReclaimPlan,
+  result: ReclaimResult | null,
+  dryRun = result === null,
+): ReclaimDocument {
   return {
     dryRun,
     prefix: plan.prefix,
@@ -67,7 +71,10 @@ function plural(count: number, word: string): string {
 }
 
 function skippedLines(skipped: readonly SkippedEntry[]): Cell[] {
-  return skipped.map((s) => ({text: `skipped ${subnetText(s.view)} (${s.view.key}): ${s.skipReason}`, tone: 'warn' as const}))
+  return skipped.map((s) => ({
+    text: `skipped ${subnetText(s.view)} (${s.view.key}): ${s.skipReason}`,
+    tone: 'warn' as const,
+  }))
 }
 
 /** The plan: what would be deleted and why; as a document, the result of a run that deleted nothing. */
@@ -77,7 +84,10 @@ export function reclaimPlanView(plan: ReclaimPlan, options: {dryRun: boolean}): 
   if (plan.planned.length === 0) footer.push(`Nothing to reclaim (${source}).`)
   else footer.push(`${plural(plan.planned.length, 'lease')} selected (${source}).`)
   if (options.dryRun && plan.planned.length > 0) {
-    footer.push({text: 'Dry run: nothing deleted. To free exactly these later, save the plan with -o json and pass it to --from-report.', tone: 'dim'})
+    footer.push({
+      text: 'Dry run: nothing deleted. To free exactly these later, save the plan with -o json and pass it to --from-report.',
+      tone: 'dim',
+    })
   }
   return {
     data: reclaimDocument(plan, null, options.dryRun),
@@ -92,7 +102,10 @@ export function reclaimPlanView(plan: ReclaimPlan, options: {dryRun: boolean}): 
 
 /** After the deletes: one line per lease and a summary. */
 export function reclaimResultView(result: ReclaimResult): View {
-  const lines: Cell[] = result.deleted.map((e) => ({text: `deleted ${subnetText(e.view)} (${e.view.key})`, tone: 'ok' as const}))
+  const lines: Cell[] = result.deleted.map((e) => ({
+    text: `deleted ${subnetText(e.view)} (${e.view.key})`,
+    tone: 'ok' as const,
+  }))
   lines.push(...skippedLines(result.skipped))
   const summary = `${plural(result.deleted.length, 'lease')} deleted, ${result.skipped.length} skipped.`
   lines.push(result.skipped.length > 0 ? {text: summary, tone: 'warn'} : summary)

@@ -50,13 +50,27 @@ interface Row {
 function planRow(item: TransferItem, verb: TransferVerb): Row {
   const status = item.action === 'create' ? verb.plan : item.action
   const tone: Tone = item.action === 'create' ? 'ok' : item.action === 'identical' ? 'dim' : 'bad'
-  return {item, status, tone, ttl: item.ttl, reason: item.reason, attention: item.action === 'conflict' || item.action === 'skip'}
+  return {
+    item,
+    status,
+    tone,
+    ttl: item.ttl,
+    reason: item.reason,
+    attention: item.action === 'conflict' || item.action === 'skip',
+  }
 }
 
 function resultRow(result: TransferResult, verb: TransferVerb): Row {
   const status = result.outcome === 'done' ? verb.done : result.outcome
   const tone: Tone = result.outcome === 'done' ? 'ok' : result.outcome === 'identical' ? 'dim' : 'bad'
-  return {item: result.item, status, tone, ttl: result.ttl, reason: result.reason, attention: result.outcome === 'conflict' || result.outcome === 'skipped'}
+  return {
+    item: result.item,
+    status,
+    tone,
+    ttl: result.ttl,
+    reason: result.reason,
+    attention: result.outcome === 'conflict' || result.outcome === 'skipped',
+  }
 }
 
 function ttlCell(row: Row): string {
@@ -69,29 +83,64 @@ function build(rows: Row[], meta: Omit<TransferJson, 'items' | 'summary'>, foote
   const summary: Record<string, number> = {}
   for (const row of rows) summary[row.status] = (summary[row.status] ?? 0) + 1
   const items: TransferItemJson[] = rows.map((r) => ({
-    kind: r.item.kind, source: r.item.source, key: r.item.key, status: r.status, ttl: r.item.kind === 'config' ? null : r.ttl,
-    reservation: r.item.reservation, reason: r.reason,
+    kind: r.item.kind,
+    source: r.item.source,
+    key: r.item.key,
+    status: r.status,
+    ttl: r.item.kind === 'config' ? null : r.ttl,
+    reservation: r.item.reservation,
+    reason: r.reason,
   }))
   const shown = rows.length <= ROWS_IN_FULL ? rows : rows.filter((r) => r.attention)
-  const counts = Object.entries(summary).map(([status, n]) => `${n} ${status}`).join(', ') || 'nothing to do'
+  const counts =
+    Object.entries(summary)
+      .map(([status, n]) => `${n} ${status}`)
+      .join(', ') || 'nothing to do'
   const tail: Cell[] = []
-  if (shown.length < rows.length) tail.push({text: `(${rows.length - shown.length} rows without problems not shown; -o json lists every key)`, tone: 'dim'})
+  if (shown.length < rows.length)
+    tail.push({
+      text: `(${rows.length - shown.length} rows without problems not shown; -o json lists every key)`,
+      tone: 'dim',
+    })
   tail.push(`${meta.dryRun ? 'Plan' : 'Result'}: ${counts}`, ...footer)
   return {
     data: {...meta, items, summary} satisfies TransferJson,
     human: {
       kind: 'table',
       head: ['KEY', 'STATUS', 'TTL', 'SOURCE / REASON'],
-      rows: shown.map((r) => [r.item.key || '-', {text: r.status, tone: r.tone}, ttlCell(r), r.reason ?? r.item.source]),
+      rows: shown.map((r) => [
+        r.item.key || '-',
+        {text: r.status, tone: r.tone},
+        ttlCell(r),
+        r.reason ?? r.item.source,
+      ]),
       footer: tail,
     },
   }
 }
 
-export function transferPlanView(items: readonly TransferItem[], verb: TransferVerb, meta: Omit<TransferJson, 'items' | 'summary'>, footer: Cell[] = []): View {
-  return build(items.map((i) => planRow(i, verb)), meta, footer)
+export function transferPlanView(
+  items: readonly TransferItem[],
+  verb: TransferVerb,
+  meta: Omit<TransferJson, 'items' | 'summary'>,
+  footer: Cell[] = [],
+): View {
+  return build(
+    items.map((i) => planRow(i, verb)),
+    meta,
+    footer,
+  )
 }
 
-export function transferResultView(results: readonly TransferResult[], verb: TransferVerb, meta: Omit<TransferJson, 'items' | 'summary'>, footer: Cell[] = []): View {
-  return build(results.map((r) => resultRow(r, verb)), meta, footer)
+export function transferResultView(
+  results: readonly TransferResult[],
+  verb: TransferVerb,
+  meta: Omit<TransferJson, 'items' | 'summary'>,
+  footer: Cell[] = [],
+): View {
+  return build(
+    results.map((r) => resultRow(r, verb)),
+    meta,
+    footer,
+  )
 }

@@ -42,7 +42,12 @@ function runJson(run: FreeRun, len: number): FreeRunJson {
 }
 
 function brief(lease: Lease) {
-  return {subnet: formatIPv4Cidr(lease.subnet), key: lease.key, publicIP: formatIPv4(lease.attrs.publicIP), reservation: lease.leaseId === null}
+  return {
+    subnet: formatIPv4Cidr(lease.subnet),
+    key: lease.key,
+    publicIP: formatIPv4(lease.attrs.publicIP),
+    reservation: lease.leaseId === null,
+  }
 }
 
 export function usageJson(report: UsageReport): UsageJson {
@@ -76,11 +81,11 @@ export function mapLines(report: UsageReport, paint: Painter = (text) => text): 
   const labels = map.rows.map((row) => formatIPv4(row.first))
   const width = Math.max(0, ...labels.map((l) => l.length))
   return map.rows.map((row, i) => {
-    let line = `${labels[i]!.padEnd(width)} `
+    let line = `${labels[i].padEnd(width)} `
     let start = 0
     for (let j = 1; j <= row.cells.length; j++) {
       if (j === row.cells.length || row.cells[j] !== row.cells[start]) {
-        const state = row.cells[start]!
+        const state = row.cells[start]
         line += paint(MAP_GLYPHS[state].repeat(j - start), MAP_TONES[state])
         start = j
       }
@@ -102,19 +107,48 @@ export function usageView(report: UsageReport, paint: Painter = (text) => text):
       : {text: 'Largest free run: none — the range is full', tone: 'bad'},
   ]
   if (data.outsideRange.length > 0) {
-    lines.push({text: `Outside SubnetMin..SubnetMax (not counted): ${plural(data.outsideRange.length, 'lease')}: ${data.outsideRange.slice(0, 6).map((l) => l.subnet).join(', ')}${data.outsideRange.length > 6 ? ', …' : ''}`, tone: 'warn'})
+    lines.push({
+      text: `Outside SubnetMin..SubnetMax (not counted): ${plural(data.outsideRange.length, 'lease')}: ${data.outsideRange
+        .slice(0, 6)
+        .map((l) => l.subnet)
+        .join(', ')}${data.outsideRange.length > 6 ? ', …' : ''}`,
+      tone: 'warn',
+    })
   }
   if (data.wrongLength.length > 0) {
-    lines.push({text: `Not /${len} (counted for the subnets they cover): ${data.wrongLength.slice(0, 6).map((l) => l.subnet).join(', ')}${data.wrongLength.length > 6 ? ', …' : ''}`, tone: 'warn'})
+    lines.push({
+      text: `Not /${len} (counted for the subnets they cover): ${data.wrongLength
+        .slice(0, 6)
+        .map((l) => l.subnet)
+        .join(', ')}${data.wrongLength.length > 6 ? ', …' : ''}`,
+      tone: 'warn',
+    })
   }
   if (usage.total > 0) {
     const blockPrefix = len - Math.log2(map.blockSize)
-    lines.push('', map.blockSize === 1 ? `One cell per /${len} subnet:` : `One cell per block of ${map.blockSize} subnets (a /${blockPrefix}):`)
+    lines.push(
+      '',
+      map.blockSize === 1
+        ? `One cell per /${len} subnet:`
+        : `One cell per block of ${map.blockSize} subnets (a /${blockPrefix}):`,
+    )
     lines.push(...mapLines(report, paint))
-    const legend = map.blockSize === 1
-      ? [['leased', 'leased'], ['reserved', 'reserved'], ['free', 'free']] as const
-      : [['leased', 'all leased'], ['reserved', 'all reserved'], ['partial', 'partly used'], ['free', 'all free']] as const
-    lines.push(`Legend: ${legend.map(([state, label]) => `${paint(MAP_GLYPHS[state], MAP_TONES[state])} ${label}`).join('  ')}`)
+    const legend =
+      map.blockSize === 1
+        ? ([
+            ['leased', 'leased'],
+            ['reserved', 'reserved'],
+            ['free', 'free'],
+          ] as const)
+        : ([
+            ['leased', 'all leased'],
+            ['reserved', 'all reserved'],
+            ['partial', 'partly used'],
+            ['free', 'all free'],
+          ] as const)
+    lines.push(
+      `Legend: ${legend.map(([state, label]) => `${paint(MAP_GLYPHS[state], MAP_TONES[state])} ${label}`).join('  ')}`,
+    )
   }
   return {data, human: {kind: 'text', lines}}
 }

@@ -49,15 +49,28 @@ export function watchEventJson(event: LeaseEvent): WatchEventJson {
   return json
 }
 
-const TONES: Record<LeaseEventType, Tone | null> = {snapshot: null, added: 'ok', renewed: 'dim', removed: 'warn', expired: 'bad'}
+const TONES: Record<LeaseEventType, Tone | null> = {
+  snapshot: null,
+  added: 'ok',
+  renewed: 'dim',
+  removed: 'warn',
+  expired: 'bad',
+}
 
 /** `<ISO time> <type> <subnet> <publicIP> backend=… ttl=… rev=… [(cause)] [resync]` */
 export function watchEventLine(event: LeaseEvent): Cell {
   const json = watchEventJson(event)
-  const parts = [json.time, json.type, json.ipv6Subnet ? `${json.subnet},${json.ipv6Subnet}` : json.subnet, json.publicIP ?? '-']
+  const parts = [
+    json.time,
+    json.type,
+    json.ipv6Subnet ? `${json.subnet},${json.ipv6Subnet}` : json.subnet,
+    json.publicIP ?? '-',
+  ]
   if (event.type !== 'removed' && event.type !== 'expired') {
     parts.push(`backend=${json.backendType || (json.backendType === '' ? 'udp/alloc' : '-')}`)
-    parts.push(`ttl=${event.leaseId === null ? 'reservation' : event.ttl === null ? '?' : formatDuration(event.ttl * 1000)}`)
+    parts.push(
+      `ttl=${event.leaseId === null ? 'reservation' : event.ttl === null ? '?' : formatDuration(event.ttl * 1000)}`,
+    )
   }
   parts.push(`rev=${json.revision}`)
   if (json.cause) parts.push(`(${json.cause})`)

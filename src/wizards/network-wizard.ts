@@ -19,12 +19,17 @@ export async function runNetworkWizard(): Promise<string | undefined> {
   // inquirer's question typing cannot express answers that depend on earlier answers; the shapes are checked at runtime.
   const questions = [
     {
-      type: 'input', name: 'network', message: 'Overlay network (CIDR):', default: '10.1.0.0/16',
+      type: 'input',
+      name: 'network',
+      message: 'Overlay network (CIDR):',
+      default: '10.1.0.0/16',
       validate: (value: string) => (tryParseIPv4Cidr(value) ? true : 'enter an IPv4 CIDR such as 10.1.0.0/16'),
     },
     {type: 'select', name: 'backend', message: 'Backend:', choices: [...CREATE_BACKENDS], default: 'vxlan'},
     {
-      type: 'number', name: 'subnetLen', message: 'Subnet length per node:',
+      type: 'number',
+      name: 'subnetLen',
+      message: 'Subnet length per node:',
       default: (a: Answers) => loadNetworkConfig(JSON.stringify({Network: a.network})).ipv4?.subnetLen ?? 24,
     },
     {type: 'number', name: 'vni', message: 'VXLAN VNI:', default: 1, when: (a: Answers) => a.backend === 'vxlan'},
@@ -41,6 +46,8 @@ export async function runNetworkWizard(): Promise<string | undefined> {
   const text = JSON.stringify(config)
   loadNetworkConfig(text)
   process.stdout.write(`\n${JSON.stringify(config, null, 2)}\n\n`)
-  const {ok} = await inquirer.prompt<{ok: boolean}>([{type: 'confirm', name: 'ok', message: 'Write this config to etcd?', default: true}])
+  const {ok} = await inquirer.prompt<{ok: boolean}>([
+    {type: 'confirm', name: 'ok', message: 'Write this config to etcd?', default: true},
+  ])
   return ok ? text : undefined
 }

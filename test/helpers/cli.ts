@@ -30,10 +30,22 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   const started = Date.now()
   const argv = options.netns ? ['netns', 'exec', options.netns, process.execPath, BIN, ...args] : [BIN, ...args]
   const command = options.netns ? 'ip' : process.execPath
-  const env: Record<string, string | undefined> = {...process.env, NO_COLOR: '1', FLANNELCTL_ENDPOINTS: undefined, ETCDCTL_ENDPOINTS: undefined, ...options.env}
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: '1',
+    FLANNELCTL_ENDPOINTS: undefined,
+    ETCDCTL_ENDPOINTS: undefined,
+    ...options.env,
+  }
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key]
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, {env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, uid: options.uid, gid: options.gid})
+    const child = spawn(command, argv, {
+      env: env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: options.cwd,
+      uid: options.uid,
+      gid: options.gid,
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -49,7 +61,10 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
 }
 
 /** Runs the CLI and parses stdout as JSON, failing with the full output when it is not. */
-export async function runJson<T = unknown>(args: string[], options: CliOptions = {}): Promise<{result: CliResult; json: T}> {
+export async function runJson<T = unknown>(
+  args: string[],
+  options: CliOptions = {},
+): Promise<{result: CliResult; json: T}> {
   const result = await runCli([...args, '-o', 'json'], options)
   try {
     return {result, json: JSON.parse(result.stdout) as T}

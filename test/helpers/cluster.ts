@@ -24,8 +24,17 @@ export interface ClusterTls {
 }
 
 /** TLS with client-certificate authentication from a test PKI: the server and client certificates of its CA. */
-export function clientCertTls(pki: Pick<Pki, 'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey'>): ClusterTls {
-  return {ca: pki.ca, cert: pki.serverCert, key: pki.serverKey, clientCertAuth: true, clientCert: pki.clientCert, clientKey: pki.clientKey}
+export function clientCertTls(
+  pki: Pick<Pki, 'ca' | 'serverCert' | 'serverKey' | 'clientCert' | 'clientKey'>,
+): ClusterTls {
+  return {
+    ca: pki.ca,
+    cert: pki.serverCert,
+    key: pki.serverKey,
+    clientCertAuth: true,
+    clientCert: pki.clientCert,
+    clientKey: pki.clientKey,
+  }
 }
 
 export interface ClusterOptions {
@@ -91,33 +100,64 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     mkdirSync(dataDir)
     logs.push('')
     members.push({
-      name: `m${i}`, endpoint: `${scheme}://127.0.0.1:${clientPort}`, peerUrl: `http://127.0.0.1:${peerPort}`, dataDir,
-      process: null, log: () => logs[i]!,
+      name: `m${i}`,
+      endpoint: `${scheme}://127.0.0.1:${clientPort}`,
+      peerUrl: `http://127.0.0.1:${peerPort}`,
+      dataDir,
+      process: null,
+      log: () => logs[i],
     })
   }
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',')
 
   const etcdctl = (args: string[], opts: {endpoints?: string[]; user?: string; input?: string} = {}): EtcdctlResult => {
-    const result = spawnSync('etcdctl', [
-      `--endpoints=${(opts.endpoints ?? members.map((m) => m.endpoint)).join(',')}`, ...tlsArgs(options.tls),
-      ...(opts.user ? [`--user=${opts.user}`] : []), ...args,
-    ], {env: {...process.env, ETCDCTL_API: '3'}, input: opts.input, encoding: 'utf8', timeout: 20_000})
+    const result = spawnSync(
+      'etcdctl',
+      [
+        `--endpoints=${(opts.endpoints ?? members.map((m) => m.endpoint)).join(',')}`,
+        ...tlsArgs(options.tls),
+        ...(opts.user ? [`--user=${opts.user}`] : []),
+        ...args,
+      ],
+      {env: {...process.env, ETCDCTL_API: '3'}, input: opts.input, encoding: 'utf8', timeout: 20_000},
+    )
     return {status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? ''}
   }
 
   const launch = (i: number): void => {
-    const m = members[i]!
+    const m = members[i]
     const tls = options.tls
-    const child = spawn('etcd', [
-      '--name', m.name, '--data-dir', m.dataDir,
-      '--listen-client-urls', m.endpoint, '--advertise-client-urls', m.endpoint,
-      '--listen-peer-urls', m.peerUrl, '--initial-advertise-peer-urls', m.peerUrl,
-      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
-      '--log-level', 'error', '--logger', 'zap',
-      ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key] : []),
-      ...(tls?.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.ca] : []),
-      ...(options.extraArgs ?? []),
-    ], {stdio: ['ignore', 'ignore', 'pipe']})
+    const child = spawn(
+      'etcd',
+      [
+        '--name',
+        m.name,
+        '--data-dir',
+        m.dataDir,
+        '--listen-client-urls',
+        m.endpoint,
+        '--advertise-client-urls',
+        m.endpoint,
+        '--listen-peer-urls',
+        m.peerUrl,
+        '--initial-advertise-peer-urls',
+        m.peerUrl,
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        token,
+        '--log-level',
+        'error',
+        '--logger',
+        'zap',
+        ...(tls ? ['--cert-file', tls.cert, '--key-file', tls.key] : []),
+        ...(tls?.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.ca] : []),
+        ...(options.extraArgs ?? []),
+      ],
+      {stdio: ['ignore', 'ignore', 'pipe']},
+    )
     child.stderr?.on('data', (chunk: Buffer) => {
       logs[i] = (logs[i] + chunk.toString()).slice(-4000)
     })
@@ -125,25 +165,29 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
 
   const running = (i: number): boolean => {
-    const p = members[i]!.process
+    const p = members[i].process
     return p !== null && p.exitCode === null && p.signalCode === null
   }
 
   const waitHealthy = async (indexes: number[], timeoutMs: number): Promise<void> => {
     const deadline = Date.now() + timeoutMs
     for (;;) {
-      const unhealthy = indexes.filter((i) => etcdctl(['endpoint', 'health', '--command-timeout=1s'], {endpoints: [members[i]!.endpoint]}).status !== 0)
+      const unhealthy = indexes.filter(
+        (i) => etcdctl(['endpoint', 'health', '--command-timeout=1s'], {endpoints: [members[i].endpoint]}).status !== 0,
+      )
       if (unhealthy.length === 0) return
       const dead = unhealthy.filter((i) => !running(i))
       if (dead.length > 0 || Date.now() > deadline) {
-        throw new Error(`etcd member(s) ${unhealthy.map((i) => members[i]!.name).join(',')} not healthy: ${unhealthy.map((i) => members[i]!.log()).join('\n')}`)
+        throw new Error(
+          `etcd member(s) ${unhealthy.map((i) => members[i].name).join(',')} not healthy: ${unhealthy.map((i) => members[i].log()).join('\n')}`,
+        )
       }
       await sleep(100)
     }
   }
 
   const kill = async (i: number): Promise<void> => {
-    const child = members[i]!.process
+    const child = members[i].process
     if (!child || !running(i)) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGKILL')
@@ -157,7 +201,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
 
   try {
     for (let i = 0; i < size; i++) launch(i)
-    await waitHealthy(members.map((_, i) => i), 30_000)
+    await waitHealthy(
+      members.map((_, i) => i),
+      30_000,
+    )
   } catch (error) {
     await stop()
     throw error
@@ -178,18 +225,24 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       for (;;) {
         for (let i = 0; i < size; i++) {
           if (!running(i)) continue
-          const status = etcdctl(['endpoint', 'status', '-w', 'json', '--command-timeout=1s'], {endpoints: [members[i]!.endpoint]})
+          const status = etcdctl(['endpoint', 'status', '-w', 'json', '--command-timeout=1s'], {
+            endpoints: [members[i].endpoint],
+          })
           if (status.status !== 0) continue
-          const [entry] = parseStatus(status.stdout) as Array<{Status: {header: {member_id: number | string}; leader: number | string}}>
-          const leaderId = String(entry!.Status.leader)
+          const [entry] = parseStatus(status.stdout) as Array<{
+            Status: {header: {member_id: number | string}; leader: number | string}
+          }>
+          const leaderId = String(entry.Status.leader)
           if (leaderId === '0') continue
           // Map the leader's member ID to our index through the member's own status.
           for (let j = 0; j < size; j++) {
             if (!running(j)) continue
-            const other = etcdctl(['endpoint', 'status', '-w', 'json', '--command-timeout=1s'], {endpoints: [members[j]!.endpoint]})
+            const other = etcdctl(['endpoint', 'status', '-w', 'json', '--command-timeout=1s'], {
+              endpoints: [members[j].endpoint],
+            })
             if (other.status !== 0) continue
             const [own] = parseStatus(other.stdout) as Array<{Status: {header: {member_id: number | string}}}>
-            if (String(own!.Status.header.member_id) === leaderId) return j
+            if (String(own.Status.header.member_id) === leaderId) return j
           }
         }
         if (Date.now() > deadline) throw new Error('no etcd leader elected')

@@ -35,18 +35,29 @@ export async function freePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }
 
 function inNetns(netns: string | undefined, argv: string[]): [string, string[]] {
-  return netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0]!, argv.slice(1)]
+  return netns ? ['ip', ['netns', 'exec', netns, ...argv]] : [argv[0], argv.slice(1)]
 }
 
-export function etcdctl(endpoint: string, args: string[], options: {netns?: string; input?: string; api?: 2 | 3} = {}): {status: number; stdout: string; stderr: string} {
+export function etcdctl(
+  endpoint: string,
+  args: string[],
+  options: {netns?: string; input?: string; api?: 2 | 3} = {},
+): {status: number; stdout: string; stderr: string} {
   const [cmd, argv] = inNetns(options.netns, ['etcdctl', `--endpoints=${endpoint}`, ...args])
-  const result = spawnSync(cmd, argv, {env: {...process.env, ETCDCTL_API: String(options.api ?? 3)}, input: options.input, encoding: 'utf8', timeout: 20_000})
+  const result = spawnSync(cmd, argv, {
+    env: {...process.env, ETCDCTL_API: String(options.api ?? 3)},
+    input: options.input,
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
   return {status: result.status ?? -1, stdout: result.stdout ?? '', stderr: result.stderr ?? ''}
 }
 
@@ -58,10 +69,25 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdMem
   const endpoint = `http://${host}:${clientPort}`
   const name = `fctl-${process.pid}-${clientPort}`
   const [cmd, argv] = inNetns(options.netns, [
-    'etcd', '--name', name, '--data-dir', dataDir,
-    '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://${host}:${peerPort}`, '--initial-advertise-peer-urls', `http://${host}:${peerPort}`,
-    '--initial-cluster', `${name}=http://${host}:${peerPort}`, '--log-level', 'error', '--logger', 'zap',
+    'etcd',
+    '--name',
+    name,
+    '--data-dir',
+    dataDir,
+    '--listen-client-urls',
+    endpoint,
+    '--advertise-client-urls',
+    endpoint,
+    '--listen-peer-urls',
+    `http://${host}:${peerPort}`,
+    '--initial-advertise-peer-urls',
+    `http://${host}:${peerPort}`,
+    '--initial-cluster',
+    `${name}=http://${host}:${peerPort}`,
+    '--log-level',
+    'error',
+    '--logger',
+    'zap',
     ...(options.enableV2 ? ['--enable-v2=true'] : []),
     ...(options.extraArgs ?? []),
   ])

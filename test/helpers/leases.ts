@@ -7,7 +7,7 @@ export function vxlanBackendData(vtepMAC: string): string {
 
 /** The tests' MAC convention: 0e:aa:bb:cc:dd: and the last two decimal digits of the IP's last octet. */
 export function macForIp(publicIP: string): string {
-  return `0e:aa:bb:cc:dd:${publicIP.split('.')[3]!.padStart(2, '0').slice(-2)}`
+  return `0e:aa:bb:cc:dd:${publicIP.split('.')[3].padStart(2, '0').slice(-2)}`
 }
 
 /** An IPv4 vxlan lease value for VNI 1. */

@@ -3,9 +3,9 @@
  * through a Topology and removed by Topology.destroy() (call it from an `after`/`finally` hook). Nothing here runs a
  * command in the caller's (root) namespace except `ip netns add/del` and `ip -n <ns>`, which only touch the named one.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import type { TestContext } from 'node:test'
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import type {TestContext} from 'node:test'
 
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0
@@ -34,9 +34,12 @@ export interface ShResult {
 }
 
 /** Run argv (no shell). Throws with stderr unless allowFail. */
-export function sh(argv: string[], opts: { input?: string; allowFail?: boolean; timeoutMs?: number } = {}): Promise<ShResult> {
+export function sh(
+  argv: string[],
+  opts: {input?: string; allowFail?: boolean; timeoutMs?: number} = {},
+): Promise<ShResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(argv[0], argv.slice(1), {stdio: ['pipe', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000)
@@ -48,7 +51,7 @@ export function sh(argv: string[], opts: { input?: string; allowFail?: boolean; 
     })
     child.on('close', (code) => {
       clearTimeout(timer)
-      const r = { stdout, stderr, code: code ?? -1 }
+      const r = {stdout, stderr, code: code ?? -1}
       if (r.code !== 0 && !opts.allowFail) reject(new Error(`${argv.join(' ')} exited ${r.code}: ${stderr.trim()}`))
       else resolve(r)
     })
@@ -92,7 +95,7 @@ export class Topology {
   }
 
   /** Run argv inside ns (`ip netns exec`). */
-  exec(ns: string, argv: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}): Promise<ShResult> {
+  exec(ns: string, argv: string[], opts: {allowFail?: boolean; timeoutMs?: number} = {}): Promise<ShResult> {
     return sh(['ip', 'netns', 'exec', ns, ...argv], opts)
   }
 
@@ -102,7 +105,7 @@ export class Topology {
 
   /** A long-running process inside ns; killed by destroy(). */
   spawn(ns: string, argv: string[]): ChildProcess {
-    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: 'ignore' })
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: 'ignore'})
     this.procs.push(child)
     return child
   }
@@ -119,7 +122,7 @@ export class Topology {
     const ns = await this.namespace(role)
     await this.ip(ns, 'link', 'add', 'br0', 'type', 'bridge')
     await this.ip(ns, 'link', 'set', 'br0', 'up')
-    return { ns, bridge: 'br0' }
+    return {ns, bridge: 'br0'}
   }
 
   /** Connect `ns` to the switch with interface `ifName` (optionally addressed, e.g. '192.0.2.1/24'). */
@@ -135,7 +138,7 @@ export class Topology {
     process.off('exit', this.onExit)
     for (const p of this.procs.splice(0)) if (p.exitCode === null) p.kill('SIGKILL')
     const names = this.namespaces.splice(0)
-    await Promise.all(names.map((ns) => sh(['ip', 'netns', 'del', ns], { allowFail: true })))
+    await Promise.all(names.map((ns) => sh(['ip', 'netns', 'del', ns], {allowFail: true})))
   }
 }
 
@@ -143,8 +146,14 @@ export class Topology {
  * A pod as the CNI bridge plugin attaches one to a node: its own namespace, a veth on the node's bridge, the subnet's
  * .2 with a default route via .1 (the bridge). `mtu` sets both ends (the overlay MTU); without it they keep 1500.
  */
-export async function attachPod(topo: Topology, nodeNs: string, role: string, subnet: string, opts: { bridge?: string; mtu?: number } = {}): Promise<{ ns: string; ip: string }> {
-  const base = subnet.split('/')[0]!.split('.').slice(0, 3).join('.')
+export async function attachPod(
+  topo: Topology,
+  nodeNs: string,
+  role: string,
+  subnet: string,
+  opts: {bridge?: string; mtu?: number} = {},
+): Promise<{ns: string; ip: string}> {
+  const base = subnet.split('/')[0].split('.').slice(0, 3).join('.')
   const ns = await topo.namespace(role)
   await topo.veth(nodeNs, 'vpod', ns, 'eth0')
   const mtu = opts.mtu === undefined ? [] : ['mtu', String(opts.mtu)]
@@ -152,16 +161,16 @@ export async function attachPod(topo: Topology, nodeNs: string, role: string, su
   if (opts.mtu !== undefined) await topo.ip(ns, 'link', 'set', 'eth0', ...mtu)
   await topo.ip(ns, 'addr', 'add', `${base}.2/${subnet.split('/')[1] ?? '24'}`, 'dev', 'eth0')
   await topo.ip(ns, 'route', 'add', 'default', 'via', `${base}.1`)
-  return { ns, ip: `${base}.2` }
+  return {ns, ip: `${base}.2`}
 }
 
 /**
  * The lab every overlay test starts from: a switch, and etcd in its own namespace on it at 192.0.2.250. The caller
  * starts etcd (test/helpers/etcd.ts) in `etcdNs`; kept here so the addresses stay in one place.
  */
-export async function overlayLab(topo: Topology): Promise<{ sw: Switch; etcdNs: string }> {
+export async function overlayLab(topo: Topology): Promise<{sw: Switch; etcdNs: string}> {
   const sw = await topo.switch('sw')
   const etcdNs = await topo.namespace('etcd')
   await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
-  return { sw, etcdNs }
+  return {sw, etcdNs}
 }

@@ -42,8 +42,21 @@ function key(dir: string, name: string): string {
 function selfSignedCa(dir: string, name: string, cn: string): string {
   key(dir, name)
   openssl(dir, [
-    'req', '-x509', '-new', '-key', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    `${name}.key`,
+    '-out',
+    `${name}.pem`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ])
   return join(dir, `${name}.pem`)
 }
@@ -54,8 +67,22 @@ function issue(dir: string, ca: string, name: string, cn: string, extensions: st
   openssl(dir, ['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`])
   writeFileSync(join(dir, `${name}.ext`), `${extensions.join('\n')}\n`)
   openssl(dir, [
-    'x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-set_serial', String(Date.now() % 1e9 + name.length),
-    '-days', '2', '-out', `${name}.pem`, '-extfile', `${name}.ext`,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.pem`,
+    '-CAkey',
+    `${ca}.key`,
+    '-set_serial',
+    String((Date.now() % 1e9) + name.length),
+    '-days',
+    '2',
+    '-out',
+    `${name}.pem`,
+    '-extfile',
+    `${name}.ext`,
   ])
   return {cert: join(dir, `${name}.pem`), key: keyPath}
 }
@@ -68,15 +95,44 @@ function issueExpired(dir: string, ca: string, name: string, cn: string): {cert:
   openssl(dir, ['req', '-new', '-key', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`])
   writeFileSync(join(dir, 'index.txt'), '')
   writeFileSync(join(dir, 'serial'), '1000\n')
-  writeFileSync(join(dir, 'ca.cnf'), [
-    '[ca]', 'default_ca = throwaway', '[throwaway]', `dir = ${dir}`, 'database = $dir/index.txt', 'serial = $dir/serial',
-    'new_certs_dir = $dir', `certificate = $dir/${ca}.pem`, `private_key = $dir/${ca}.key`, 'default_md = sha256',
-    'policy = anything', 'unique_subject = no', 'copy_extensions = none', 'x509_extensions = client_ext',
-    '[anything]', 'commonName = supplied', '[client_ext]', ...CLIENT_EXT, '',
-  ].join('\n'))
+  writeFileSync(
+    join(dir, 'ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = throwaway',
+      '[throwaway]',
+      `dir = ${dir}`,
+      'database = $dir/index.txt',
+      'serial = $dir/serial',
+      'new_certs_dir = $dir',
+      `certificate = $dir/${ca}.pem`,
+      `private_key = $dir/${ca}.key`,
+      'default_md = sha256',
+      'policy = anything',
+      'unique_subject = no',
+      'copy_extensions = none',
+      'x509_extensions = client_ext',
+      '[anything]',
+      'commonName = supplied',
+      '[client_ext]',
+      ...CLIENT_EXT,
+      '',
+    ].join('\n'),
+  )
   openssl(dir, [
-    'ca', '-batch', '-config', 'ca.cnf', '-notext', '-in', `${name}.csr`, '-out', `${name}.pem`,
-    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z',
+    'ca',
+    '-batch',
+    '-config',
+    'ca.cnf',
+    '-notext',
+    '-in',
+    `${name}.csr`,
+    '-out',
+    `${name}.pem`,
+    '-startdate',
+    '20200101000000Z',
+    '-enddate',
+    '20200102000000Z',
   ])
   return {cert: join(dir, `${name}.pem`), key: keyPath}
 }
@@ -86,17 +142,27 @@ export function createPki(): Pki {
   try {
     const ca = selfSignedCa(dir, 'ca', 'flannelctl test CA')
     const server = issue(dir, 'ca', 'server', 'etcd-server', [
-      'basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage=serverAuth,clientAuth', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ])
     const client = issue(dir, 'ca', 'client', 'flannelctl-client', CLIENT_EXT)
     const otherCa = selfSignedCa(dir, 'other-ca', 'unrelated CA')
     const otherClient = issue(dir, 'other-ca', 'other-client', 'flannelctl-client', CLIENT_EXT)
     const expired = issueExpired(dir, 'ca', 'expired-client', 'flannelctl-client')
     return {
-      dir, ca, serverCert: server.cert, serverKey: server.key, clientCert: client.cert, clientKey: client.key,
-      otherCa, otherClientCert: otherClient.cert, otherClientKey: otherClient.key,
-      expiredClientCert: expired.cert, expiredClientKey: expired.key,
+      dir,
+      ca,
+      serverCert: server.cert,
+      serverKey: server.key,
+      clientCert: client.cert,
+      clientKey: client.key,
+      otherCa,
+      otherClientCert: otherClient.cert,
+      otherClientKey: otherClient.key,
+      expiredClientCert: expired.cert,
+      expiredClientKey: expired.key,
       remove: () => rmSync(dir, {recursive: true, force: true}),
     }
   } catch (error) {

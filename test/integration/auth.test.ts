@@ -48,7 +48,7 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
 
   before(async () => {
     etcd = await startCluster({size: 1})
-    env = {FLANNELCTL_ENDPOINTS: etcd.endpoints[0]!, FLANNELCTL_PREFIX: PREFIX}
+    env = {FLANNELCTL_ENDPOINTS: etcd.endpoints[0], FLANNELCTL_PREFIX: PREFIX}
     const ok = (args: string[]) => {
       const result = etcd.etcdctl(args)
       assert.equal(result.status, 0, `etcdctl ${args.join(' ')}: ${result.stderr}`)
@@ -58,7 +58,10 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
     ok(['user', 'add', 'root', `--new-user-password=${ROOT.split(':')[1]}`])
     ok(['role', 'add', 'flannel-read'])
     ok(['role', 'grant-permission', 'flannel-read', 'read', PREFIX, '--prefix'])
-    for (const [user, password] of [['reader', 'readerpw'], ['u', 'secretpw']]) {
+    for (const [user, password] of [
+      ['reader', 'readerpw'],
+      ['u', 'secretpw'],
+    ]) {
       ok(['user', 'add', user, `--new-user-password=${password}`])
       ok(['user', 'grant-role', user, 'flannel-read'])
     }
@@ -77,7 +80,10 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
     ] as Array<[string[], Record<string, string>]>) {
       const {result, json} = await runJson(['subnets', 'list', ...args, ...TIMEOUTS], {env: {...env, ...extraEnv}})
       assert.equal(result.code, 0, result.stderr)
-      assert.deepEqual((json as Array<{subnet: string}>).map((l) => l.subnet), ['10.1.7.0/24'])
+      assert.deepEqual(
+        (json as Array<{subnet: string}>).map((l) => l.subnet),
+        ['10.1.7.0/24'],
+      )
     }
     const got = await runCli(['network', 'get', '--user', 'reader:readerpw', ...TIMEOUTS], {env})
     assert.equal(got.code, 0, got.stderr)
@@ -95,19 +101,31 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
 
     const acquire = await runCli(['subnets', 'acquire', '--public-ip', '192.0.2.9', ...user], {env})
     assert.equal(acquire.code, 1, acquire.stderr)
-    assert.match(acquire.stderr, /^Error: permission denied: etcd user "reader" may not write \/lab\/network\/subnets\/10\.1\.\d+\.0-24$/m)
+    assert.match(
+      acquire.stderr,
+      /^Error: permission denied: etcd user "reader" may not write \/lab\/network\/subnets\/10\.1\.\d+\.0-24$/m,
+    )
     const revoke = await runCli(['subnets', 'revoke', '10.1.7.0/24', '--yes', ...user], {env})
     assert.equal(revoke.code, 1, revoke.stderr)
-    assert.match(revoke.stderr, /^Error: permission denied: etcd user "reader" may not delete \/lab\/network\/subnets\/10\.1\.7\.0-24$/m)
+    assert.match(
+      revoke.stderr,
+      /^Error: permission denied: etcd user "reader" may not delete \/lab\/network\/subnets\/10\.1\.7\.0-24$/m,
+    )
     // Checked as root: the same keys, and no etcd lease left over from a grant before the refused put.
     assert.deepEqual(snapshot(), before)
-    assert.equal(etcd.etcdctl(['get', `${PREFIX}/config`, '--print-value-only'], {user: ROOT}).stdout.trim(), '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}')
+    assert.equal(
+      etcd.etcdctl(['get', `${PREFIX}/config`, '--print-value-only'], {user: ROOT}).stdout.trim(),
+      '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}',
+    )
   })
 
   it('a wrong password is exit 3 "authentication failed"; no password on a non-terminal is exit 2', async () => {
     const wrong = await runCli(['subnets', 'list', '--user', 'reader:nope', ...TIMEOUTS], {env})
     assert.equal(wrong.code, 3)
-    assert.match(wrong.stderr, /^Error: etcd authentication failed for user "reader" at http:\/\/127\.0\.0\.1:\d+: wrong user name or password$/m)
+    assert.match(
+      wrong.stderr,
+      /^Error: etcd authentication failed for user "reader" at http:\/\/127\.0\.0\.1:\d+: wrong user name or password$/m,
+    )
     assert.doesNotMatch(wrong.stderr, /\n\s+at /)
     const missing = await runCli(['subnets', 'list', '--user', 'reader', ...TIMEOUTS], {env})
     assert.equal(missing.code, 2)
@@ -115,20 +133,26 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
   })
 
   it('never prints the password, even with --debug (permission denied and wrong password)', async () => {
-    const denied = await runCli(['network', 'create', '--network', '10.9.0.0/16', '--force', '--user', 'u:secretpw', '--debug', ...TIMEOUTS], {env})
+    const denied = await runCli(
+      ['network', 'create', '--network', '10.9.0.0/16', '--force', '--user', 'u:secretpw', '--debug', ...TIMEOUTS],
+      {env},
+    )
     assert.equal(denied.code, 1)
     assert.match(denied.stderr, /permission denied/)
     assert.match(denied.stderr, /\n\s+at /, '--debug shows the stack')
     const wrong = await runCli(['subnets', 'list', '--user', 'u:secretpw-wrong', '--debug', ...TIMEOUTS], {env})
     assert.equal(wrong.code, 3)
-    const viaFlag = await runCli(['subnets', 'get', '10.1.99.0/24', '--user', 'u', '--password', 'secretpw', '--debug', ...TIMEOUTS], {env})
+    const viaFlag = await runCli(
+      ['subnets', 'get', '10.1.99.0/24', '--user', 'u', '--password', 'secretpw', '--debug', ...TIMEOUTS],
+      {env},
+    )
     assert.equal(viaFlag.code, 4)
     for (const result of [denied, wrong, viaFlag]) {
       assert.doesNotMatch(result.stdout + result.stderr, /secretpw/, result.stderr)
     }
   })
 
-  it('a password from FLANNELCTL_PASSWORD is in no process\'s argv while the command runs', async () => {
+  it("a password from FLANNELCTL_PASSWORD is in no process's argv while the command runs", async () => {
     // An endpoint that accepts connections and never answers keeps the command waiting for its whole budget.
     const sockets: Socket[] = []
     const silent: Server = createServer((socket) => sockets.push(socket))
@@ -136,7 +160,10 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
     const port = (silent.address() as {port: number}).port
     try {
       const password = `pw-env-${process.pid}-${Date.now()}`
-      const running = runCli(['subnets', 'list', '--user', 'reader', '--endpoints', `http://127.0.0.1:${port}`, ...TIMEOUTS], {env: {...env, FLANNELCTL_PASSWORD: password}})
+      const running = runCli(
+        ['subnets', 'list', '--user', 'reader', '--endpoints', `http://127.0.0.1:${port}`, ...TIMEOUTS],
+        {env: {...env, FLANNELCTL_PASSWORD: password}},
+      )
       let scans = 0
       const started = Date.now()
       while (Date.now() - started < 2500) {
@@ -154,26 +181,46 @@ describe('etcd authentication and role permissions', {timeout: 150_000}, () => {
     }
   })
 
-  it('prompts on a terminal without echoing, and the typed password is in no argv', {skip: spawnSync('script', ['--version']).status !== 0 && 'no script(1) for a pseudo-terminal'}, async () => {
-    const command = [process.execPath, BIN, 'subnets', 'list', '--user', 'reader', '--endpoints', env.FLANNELCTL_ENDPOINTS!, '--prefix', PREFIX, ...TIMEOUTS]
-      .map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')
-    const child = spawn('script', ['-qefc', command, '/dev/null'], {env: {...process.env, NO_COLOR: '1', FLANNELCTL_PASSWORD: '', ETCDCTL_PASSWORD: ''}, stdio: ['pipe', 'pipe', 'pipe']})
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
-    const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
-    const deadline = Date.now() + 20_000
-    while (!output.includes('etcd password for reader:') && Date.now() < deadline) await sleep(50)
-    assert.match(output, /etcd password for reader: /, 'prompted')
-    const beforeTyping = output.length
-    child.stdin.write('readerpw\r')
-    while (child.exitCode === null && Date.now() < deadline) {
-      assert.deepEqual(argvContaining('readerpw'), [])
-      await sleep(50)
-    }
-    const code = await exited
-    assert.equal(code, 0, output)
-    const after = output.slice(beforeTyping)
-    assert.doesNotMatch(after, /readerpw/, 'the password is not echoed')
-    assert.match(after, /10\.1\.7\.0\/24/)
-  })
+  it(
+    'prompts on a terminal without echoing, and the typed password is in no argv',
+    {skip: spawnSync('script', ['--version']).status !== 0 && 'no script(1) for a pseudo-terminal'},
+    async () => {
+      const command = [
+        process.execPath,
+        BIN,
+        'subnets',
+        'list',
+        '--user',
+        'reader',
+        '--endpoints',
+        env.FLANNELCTL_ENDPOINTS,
+        '--prefix',
+        PREFIX,
+        ...TIMEOUTS,
+      ]
+        .map((a) => `'${a.replace(/'/g, `'\\''`)}'`)
+        .join(' ')
+      const child = spawn('script', ['-qefc', command, '/dev/null'], {
+        env: {...process.env, NO_COLOR: '1', FLANNELCTL_PASSWORD: '', ETCDCTL_PASSWORD: ''},
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+      let output = ''
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)))
+      const deadline = Date.now() + 20_000
+      while (!output.includes('etcd password for reader:') && Date.now() < deadline) await sleep(50)
+      assert.match(output, /etcd password for reader: /, 'prompted')
+      const beforeTyping = output.length
+      child.stdin.write('readerpw\r')
+      while (child.exitCode === null && Date.now() < deadline) {
+        assert.deepEqual(argvContaining('readerpw'), [])
+        await sleep(50)
+      }
+      const code = await exited
+      assert.equal(code, 0, output)
+      const after = output.slice(beforeTyping)
+      assert.doesNotMatch(after, /readerpw/, 'the password is not echoed')
+      assert.match(after, /10\.1\.7\.0\/24/)
+    },
+  )
 })

@@ -37,13 +37,20 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
   let cluster: Cluster
   let startMs = 0
   const env = () => ({FLANNELCTL_ENDPOINTS: cluster.endpoints.join(','), FLANNELCTL_PREFIX: PREFIX})
-  const cli = (args: string[], endpoints?: string[]) => runCli([...args, ...TIMEOUTS, ...(endpoints ? ['--endpoints', endpoints.join(',')] : [])], {env: env(), timeoutMs: 30_000})
+  const cli = (args: string[], endpoints?: string[]) =>
+    runCli([...args, ...TIMEOUTS, ...(endpoints ? ['--endpoints', endpoints.join(',')] : [])], {
+      env: env(),
+      timeoutMs: 30_000,
+    })
   /** The longest a command may take: its etcd budget plus starting Node and oclif (measured: this box may be busy). */
   const bound = () => DIAL_MS + COMMAND_MS + Math.max(1500, 2 * startMs)
 
   before(async () => {
     cluster = await startCluster({size: 3})
-    assert.equal(cluster.etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.20.0.0/16","Backend":{"Type":"vxlan"}}']).status, 0)
+    assert.equal(
+      cluster.etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.20.0.0/16","Backend":{"Type":"vxlan"}}']).status,
+      0,
+    )
     // Process start + loading etcd3/gRPC + one answered call: 0.5 s on an idle box, seconds on a busy one.
     for (let i = 0; i < 2; i++) startMs = Math.max(startMs, (await cli(['network', 'get'])).elapsedMs)
   })
@@ -57,9 +64,13 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
     await cluster.kill(follower)
     try {
       // The dead member first, then the others: etcd3 alone would fail on the first refused connection.
-      const order = [cluster.endpoints[follower]!, ...cluster.endpoints.filter((_, i) => i !== follower)]
+      const order = [cluster.endpoints[follower], ...cluster.endpoints.filter((_, i) => i !== follower)]
       for (let i = 0; i < 4; i++) {
-        for (const args of [['network', 'get'], ['subnets', 'list'], ['subnets', 'acquire', '--public-ip', '198.51.100.1', '-o', 'json']]) {
+        for (const args of [
+          ['network', 'get'],
+          ['subnets', 'list'],
+          ['subnets', 'acquire', '--public-ip', '198.51.100.1', '-o', 'json'],
+        ]) {
           const result = await cli(args, order)
           assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
           assert.ok(result.elapsedMs < bound(), `${args.join(' ')} took ${result.elapsedMs} ms`)
@@ -82,15 +93,30 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
     // Two workers (this is a 2-core machine), each owning its nodes so they never race each other on purpose.
     const worker = async (nodes: number[]) => {
       for (let i = 0; !done; i++) {
-        const node = nodes[i % nodes.length]!
+        const node = nodes[i % nodes.length]
         const record = (op: string, result: CliResult) => {
           ops.push({op, node, code: result.code, elapsedMs: result.elapsedMs, phase, error: errorLine(result)})
           return result
         }
         const mine = held.get(node)
         if (hasAcquire && (mine === undefined || mine === 'uncertain' || i % 3 === 0)) {
-          const result = record('acquire', await cli(['subnets', 'acquire', '--public-ip', nodeIp(node), '--backend-data', `{"VNI":1,"VtepMAC":"0e:00:00:00:00:${String(node + 10).padStart(2, '0')}"}`, '-o', 'json']))
-          held.set(node, result.code === 0 ? {subnet: (JSON.parse(result.stdout) as {subnet: string}).subnet} : 'uncertain')
+          const result = record(
+            'acquire',
+            await cli([
+              'subnets',
+              'acquire',
+              '--public-ip',
+              nodeIp(node),
+              '--backend-data',
+              `{"VNI":1,"VtepMAC":"0e:00:00:00:00:${String(node + 10).padStart(2, '0')}"}`,
+              '-o',
+              'json',
+            ]),
+          )
+          held.set(
+            node,
+            result.code === 0 ? {subnet: (JSON.parse(result.stdout) as {subnet: string}).subnet} : 'uncertain',
+          )
         } else if (hasAcquire && mine !== undefined && mine !== 'uncertain' && i % 3 === 1) {
           const result = record('renew', await cli(['subnets', 'renew', mine.subnet, '-o', 'json']))
           if (result.code !== 0) held.set(node, 'uncertain')
@@ -142,10 +168,14 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
       byPhase.set(o.phase, row)
     }
     for (const [p, row] of byPhase) t.diagnostic(`${p}: ${row.ok} ok, ${row.unavailable} exit 3, ${row.other} other`)
-    for (const o of ops.filter((x) => x.code !== 0)) t.diagnostic(`  ${o.phase} | ${o.op} node ${o.node} | exit ${o.code} | ${o.elapsedMs} ms | ${o.error}`)
-    for (const o of ops.filter((x) => x.code === 0 && x.elapsedMs > 2 * startMs)) t.diagnostic(`  slow: ${o.phase} | ${o.op} node ${o.node} | ${o.elapsedMs} ms`)
+    for (const o of ops.filter((x) => x.code !== 0))
+      t.diagnostic(`  ${o.phase} | ${o.op} node ${o.node} | exit ${o.code} | ${o.elapsedMs} ms | ${o.error}`)
+    for (const o of ops.filter((x) => x.code === 0 && x.elapsedMs > 2 * startMs))
+      t.diagnostic(`  slow: ${o.phase} | ${o.op} node ${o.node} | ${o.elapsedMs} ms`)
     const slowest = Math.max(...ops.map((o) => o.elapsedMs))
-    t.diagnostic(`${ops.length} commands, slowest ${slowest} ms (bound ${bound()} ms, healthy command ${startMs} ms), acquire present: ${hasAcquire}`)
+    t.diagnostic(
+      `${ops.length} commands, slowest ${slowest} ms (bound ${bound()} ms, healthy command ${startMs} ms), acquire present: ${hasAcquire}`,
+    )
 
     assert.ok(ops.length >= 10, `only ${ops.length} commands ran`)
     for (const o of ops) {
@@ -153,25 +183,40 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
       if (o.code === 3) assert.match(o.error, RETRYABLE, `${o.op} during "${o.phase}"`)
       assert.ok(o.elapsedMs < bound(), `${o.op} during "${o.phase}" took ${o.elapsedMs} ms (bound ${bound()} ms)`)
     }
-    assert.ok(ops.filter((o) => o.phase === 'recovered' && o.code === 0).length > 0, 'commands succeed again after recovery')
+    assert.ok(
+      ops.filter((o) => o.phase === 'recovered' && o.code === 0).length > 0,
+      'commands succeed again after recovery',
+    )
 
     if (hasAcquire) {
       const listed = cluster.etcdctl(['get', '--prefix', `${PREFIX}/subnets/`, '-w', 'json'])
       assert.equal(listed.status, 0, listed.stderr)
-      const kvs = ((JSON.parse(listed.stdout) as {kvs?: Array<{key: string; value: string; lease?: number}>}).kvs ?? [])
-        .map((kv) => ({key: Buffer.from(kv.key, 'base64').toString(), value: JSON.parse(Buffer.from(kv.value, 'base64').toString()) as {PublicIP: string}, leased: kv.lease !== undefined}))
+      const kvs = (
+        (JSON.parse(listed.stdout) as {kvs?: Array<{key: string; value: string; lease?: number}>}).kvs ?? []
+      ).map((kv) => ({
+        key: Buffer.from(kv.key, 'base64').toString(),
+        value: JSON.parse(Buffer.from(kv.value, 'base64').toString()) as {PublicIP: string},
+        leased: kv.lease !== undefined,
+      }))
       const perNode = new Map<string, string[]>()
       for (const kv of kvs) perNode.set(kv.value.PublicIP, [...(perNode.get(kv.value.PublicIP) ?? []), kv.key])
-      for (const [ip, keys] of perNode) assert.equal(keys.length, 1, `node ${ip} holds ${keys.length} subnets: ${keys.join(', ')}`)
+      for (const [ip, keys] of perNode)
+        assert.equal(keys.length, 1, `node ${ip} holds ${keys.length} subnets: ${keys.join(', ')}`)
       let certain = 0
       for (const [node, state] of held) {
         if (state === 'uncertain') continue
         certain++
         const keys = perNode.get(nodeIp(node)) ?? []
-        assert.deepEqual(keys, [`${PREFIX}/subnets/${state.subnet.replace('/', '-')}`], `lease of node ${nodeIp(node)} (last reported ${state.subnet}) lost`)
+        assert.deepEqual(
+          keys,
+          [`${PREFIX}/subnets/${state.subnet.replace('/', '-')}`],
+          `lease of node ${nodeIp(node)} (last reported ${state.subnet}) lost`,
+        )
         assert.ok(kvs.find((kv) => kv.key === keys[0])!.leased, 'still attached to a live etcd lease')
       }
-      t.diagnostic(`final: ${kvs.length} leases for ${perNode.size} nodes, ${certain} nodes' last report verified, ${[...held.values()].filter((s) => s === 'uncertain').length} uncertain (last command exit 3)`)
+      t.diagnostic(
+        `final: ${kvs.length} leases for ${perNode.size} nodes, ${certain} nodes' last report verified, ${[...held.values()].filter((s) => s === 'uncertain').length} uncertain (last command exit 3)`,
+      )
     }
   })
 
@@ -190,7 +235,12 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
           else assert.equal(await store.createConfig('{"Network":"10.50.0.0/16"}'), true)
           outcomes.push({kind, ok: true, ms: Date.now() - started, key: store.configKey})
         } catch (error) {
-          outcomes.push({kind, ok: false, ms: Date.now() - started, error: error instanceof EtcdUnavailableError ? error.message : `NOT UNAVAILABLE: ${String(error)}`})
+          outcomes.push({
+            kind,
+            ok: false,
+            ms: Date.now() - started,
+            error: error instanceof EtcdUnavailableError ? error.message : `NOT UNAVAILABLE: ${String(error)}`,
+          })
         }
       }
     }
@@ -211,7 +261,9 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
     for (const kind of ['read', 'write'] as const) {
       const mine = outcomes.filter((o) => o.kind === kind)
       const failed = mine.filter((o) => !o.ok)
-      t.diagnostic(`${kind}s: ${mine.length}, ${failed.length} failed, slowest ${Math.max(...mine.map((o) => o.ms))} ms`)
+      t.diagnostic(
+        `${kind}s: ${mine.length}, ${failed.length} failed, slowest ${Math.max(...mine.map((o) => o.ms))} ms`,
+      )
       const reasons = new Map<string, number>()
       for (const f of failed) {
         const reason = f.error!.replace(/127\.0\.0\.1:\d+/g, 'M').replace(/\/inproc\/\S+/g, 'KEY')
@@ -224,23 +276,35 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
       assert.ok(o.ms < budget + 300, `a ${o.kind} took ${o.ms} ms (budget ${budget} ms)`)
     }
     const written = outcomes.filter((o) => o.kind === 'write' && o.ok)
-    const present = cluster.etcdctl(['get', '--prefix', '/inproc/write-', '--keys-only']).stdout.split('\n').filter(Boolean)
+    const present = cluster
+      .etcdctl(['get', '--prefix', '/inproc/write-', '--keys-only'])
+      .stdout.split('\n')
+      .filter(Boolean)
     for (const o of written) assert.ok(present.includes(o.key!), `acknowledged write ${o.key} lost`)
-    t.diagnostic(`${written.length} acknowledged writes all present; ${present.length - written.length} more present whose call failed (outcome unknown)`)
+    t.diagnostic(
+      `${written.length} acknowledged writes all present; ${present.length - written.length} more present whose call failed (outcome unknown)`,
+    )
   })
 
   it('with quorum lost, commands fail within dial + command timeout with exit 3 naming quorum', async (t) => {
     const leader = await cluster.leader()
     const survivors = [0, 1, 2].filter((i) => i !== leader)
     await cluster.kill(leader)
-    await cluster.kill(survivors[0]!)
+    await cluster.kill(survivors[0])
     try {
       // Once immediately (the survivor still believes in its leader), once after it noticed (election timeout 1s).
       for (const wait of [0, 2500]) {
         await sleep(wait)
-        for (const args of [['network', 'get'], ['subnets', 'list'], ['subnets', 'acquire', '--public-ip', '203.0.113.9'], ['network', 'create', '--network', '10.30.0.0/16', '--prefix', '/quorum/network']]) {
+        for (const args of [
+          ['network', 'get'],
+          ['subnets', 'list'],
+          ['subnets', 'acquire', '--public-ip', '203.0.113.9'],
+          ['network', 'create', '--network', '10.30.0.0/16', '--prefix', '/quorum/network'],
+        ]) {
           const result = await cli(args)
-          t.diagnostic(`${args.slice(0, 2).join(' ')} ${wait} ms after the kill: exit ${result.code} in ${result.elapsedMs} ms: ${errorLine(result)}`)
+          t.diagnostic(
+            `${args.slice(0, 2).join(' ')} ${wait} ms after the kill: exit ${result.code} in ${result.elapsedMs} ms: ${errorLine(result)}`,
+          )
           assert.equal(result.code, 3, `${args.join(' ')}: ${result.stderr}`)
           assert.match(errorLine(result), /quorum|unavailable/i)
           assert.equal(result.stderr.split('\n').filter((l) => l.startsWith('Error:')).length, 1)
@@ -250,7 +314,7 @@ describe('a 3-member etcd cluster losing members', {timeout: 170_000}, () => {
       }
     } finally {
       await cluster.restart(leader)
-      await cluster.restart(survivors[0]!)
+      await cluster.restart(survivors[0])
     }
     const healed = await cli(['network', 'get'])
     assert.equal(healed.code, 0, healed.stderr)

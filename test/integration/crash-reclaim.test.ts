@@ -23,7 +23,6 @@ const COUNT = 300
 const ATTEMPTS = 3
 const MAX_DELAY_MS = 1000
 
-
 interface Written {
   value: Buffer
   mod: string
@@ -53,13 +52,18 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
 
   async function snapshot(prefix: string): Promise<Map<string, Written>> {
     const response = await client!.getAll().prefix(`${prefix}/subnets/`).exec()
-    return new Map(response.kvs.map((kv) => [kv.key.toString(), {value: kv.value, mod: kv.mod_revision, lease: kv.lease}]))
+    return new Map(
+      response.kvs.map((kv) => [kv.key.toString(), {value: kv.value, mod: kv.mod_revision, lease: kv.lease}]),
+    )
   }
   const count = (prefix: string) => client!.getAll().prefix(`${prefix}/subnets/`).count()
 
   async function fill(prefix: string): Promise<Map<string, Written>> {
     await client!.delete().prefix(`${prefix}/subnets/`).exec()
-    await client!.put(`${prefix}/config`).value('{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}').exec()
+    await client!
+      .put(`${prefix}/config`)
+      .value('{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"vxlan"}}')
+      .exec()
     await fillLeases(etcd!.endpoint, prefix, COUNT, (10 << 24) | (1 << 16), 32)
     const written = await snapshot(prefix)
     assert.equal(written.size, COUNT)
@@ -70,14 +74,19 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
    * Starts the command, waits until the key count drops (deletion under way), sleeps a random 0–MAX_DELAY_MS
    * and SIGKILLs it. Returns null when the command finished on its own first.
    */
-  async function runAndKill(prefix: string, args: string[]): Promise<{delay: number; startedMs: number; signal: string | null} | null> {
+  async function runAndKill(
+    prefix: string,
+    args: string[],
+  ): Promise<{delay: number; startedMs: number; signal: string | null} | null> {
     const child = spawn(process.execPath, [BIN, ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: {...process.env, NO_COLOR: '1', FLANNELCTL_ENDPOINTS: etcd!.endpoint, FLANNELCTL_PREFIX: prefix},
     })
     let stderr = ''
-    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)))
-    const exited = new Promise<{code: number | null; signal: string | null}>((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)))
+    const exited = new Promise<{code: number | null; signal: string | null}>((resolve) =>
+      child.once('exit', (code, signal) => resolve({code, signal})),
+    )
     let done: {code: number | null; signal: string | null} | null = null
     void exited.then((r) => (done = r))
     const started = Date.now()
@@ -117,7 +126,12 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
   }
 
   /** args: the command; rerun: what to run to finish (given the keys left), with the exit code expected first. */
-  async function crashThenFinish(name: string, prefix: string, args: () => string[], rerun: (left: string[]) => string[] = () => args()): Promise<void> {
+  async function crashThenFinish(
+    name: string,
+    prefix: string,
+    args: () => string[],
+    rerun: (left: string[]) => string[] = () => args(),
+  ): Promise<void> {
     let written = new Map<string, Written>()
     let killed: Awaited<ReturnType<typeof runAndKill>> = null
     let gone = 0
@@ -125,13 +139,18 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
       written = await fill(prefix)
       killed = await runAndKill(prefix, args())
       gone = await assertIntactOrGone(prefix, written)
-      stats.push(`${name} attempt ${attempt}: ${killed ? `SIGKILL ${killed.delay} ms after the first delete (seen ${killed.startedMs} ms after spawn)` : 'finished before the kill'}; ` +
-        `${gone} of ${COUNT} keys gone, ${COUNT - gone} intact`)
+      stats.push(
+        `${name} attempt ${attempt}: ${killed ? `SIGKILL ${killed.delay} ms after the first delete (seen ${killed.startedMs} ms after spawn)` : 'finished before the kill'}; ` +
+          `${gone} of ${COUNT} keys gone, ${COUNT - gone} intact`,
+      )
       if (killed && gone > 0 && gone < COUNT) break
     }
     assert.ok(killed && gone > 0 && gone < COUNT, `no attempt was killed mid-way through the deletes (see stats)`)
     const left = [...(await snapshot(prefix)).keys()]
-    const again = await runCli(rerun(left), {env: {FLANNELCTL_ENDPOINTS: etcd!.endpoint, FLANNELCTL_PREFIX: prefix}, timeoutMs: 120_000})
+    const again = await runCli(rerun(left), {
+      env: {FLANNELCTL_ENDPOINTS: etcd!.endpoint, FLANNELCTL_PREFIX: prefix},
+      timeoutMs: 120_000,
+    })
     assert.equal(again.code, 0, `re-run of ${name}: ${again.stderr}`)
     assert.equal(await count(prefix), 0, 'every selected key is gone after the re-run')
     const orphans = await liveLeases(written)
@@ -142,7 +161,15 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
   it('subnets reclaim --not-in (every lease selected)', async () => {
     const live = join(tmp, 'live.txt')
     writeFileSync(live, '203.0.113.9\n')
-    await crashThenFinish('reclaim', '/lab/network', () => ['subnets', 'reclaim', '--not-in', live, '--yes', '-o', 'json'])
+    await crashThenFinish('reclaim', '/lab/network', () => [
+      'subnets',
+      'reclaim',
+      '--not-in',
+      live,
+      '--yes',
+      '-o',
+      'json',
+    ])
   })
 
   it('subnets revoke <300 subnets>', async () => {
@@ -152,7 +179,12 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
       return `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.0/24`
     })
     const revoke = (names: string[]) => ['subnets', 'revoke', '--yes', '-o', 'json', ...names]
-    await crashThenFinish('revoke', prefix, () => revoke(subnets), (left) => revoke(left.map((k) => k.slice(`${prefix}/subnets/`.length))))
+    await crashThenFinish(
+      'revoke',
+      prefix,
+      () => revoke(subnets),
+      (left) => revoke(left.map((k) => k.slice(`${prefix}/subnets/`.length))),
+    )
   })
 
   it('re-running the very same revoke after a crash refuses (missing subnets) and deletes nothing', async () => {
@@ -164,7 +196,10 @@ describe('reclaim and revoke SIGKILLed mid-way leave every key intact or fully g
     const written = await fill(prefix)
     await client!.delete().key(`${prefix}/subnets/10.1.0.0-24`).exec()
     written.delete(`${prefix}/subnets/10.1.0.0-24`)
-    const same = await runCli(['subnets', 'revoke', '--yes', ...subnets], {env: {FLANNELCTL_ENDPOINTS: etcd!.endpoint, FLANNELCTL_PREFIX: prefix}, timeoutMs: 120_000})
+    const same = await runCli(['subnets', 'revoke', '--yes', ...subnets], {
+      env: {FLANNELCTL_ENDPOINTS: etcd!.endpoint, FLANNELCTL_PREFIX: prefix},
+      timeoutMs: 120_000,
+    })
     assert.equal(same.code, 4, `exit 4 when a named subnet is gone: ${same.stderr}`)
     assert.equal(await assertIntactOrGone(prefix, written), 0, 'nothing deleted')
     stats.push(`revoke of the same 300 subnets with one already gone: exit ${same.code}, nothing deleted`)

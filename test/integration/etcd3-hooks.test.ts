@@ -17,10 +17,15 @@ import {ROOT} from '../helpers/cli.js'
 import {createPki, type Pki} from '../helpers/pki.js'
 
 /** A setup that records, per unary call, every attempt's context and whether it was asked for inside run(). */
-function recording(hosts: string[], options: {credentials?: ReturnType<typeof grpc.credentials.createSsl>; retries?: number; deadlineMs?: number} = {}) {
+function recording(
+  hosts: string[],
+  options: {credentials?: ReturnType<typeof grpc.credentials.createSsl>; retries?: number; deadlineMs?: number} = {},
+) {
   const calls: Array<{attempts: CallAttempt[]; outside: number}> = []
   const client: Etcd3 = createEtcd3({
-    hosts, credentials: options.credentials, grpcOptions: {},
+    hosts,
+    credentials: options.credentials,
+    grpcOptions: {},
     hostPolicy: () => retry(handleAll, {maxAttempts: 0}),
     unaryCall: (): UnaryCallRunner => {
       const call = {attempts: [] as CallAttempt[], outside: 0}
@@ -53,7 +58,7 @@ describe('etcd3 is pinned', () => {
     const pkg = JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as {devDependencies: Record<string, string>}
     const wanted = pkg.devDependencies.etcd3
     const installed = (createRequire(import.meta.url)('etcd3/package.json') as {version: string}).version
-    assert.match(wanted!, /^\d+\.\d+\.\d+$/, 'an exact version, no range: etcd3-hooks.ts relies on its internals')
+    assert.match(wanted, /^\d+\.\d+\.\d+$/, 'an exact version, no range: etcd3-hooks.ts relies on its internals')
     assert.equal(installed, wanted)
   })
 })
@@ -68,16 +73,23 @@ describe('etcd3 hands each unary call and its attempts to our policy', {timeout:
     await etcd?.stop()
   })
 
-  it('one runner per call; each attempt\'s service, method and request reach it inside run()', async () => {
+  it("one runner per call; each attempt's service, method and request reach it inside run()", async () => {
     const {client, calls} = recording(etcd.endpoints)
     try {
       await client.put('hooks/k').value('v')
       await client.get('hooks/k').string()
       await client.leaseClient.leaseGrant({TTL: 5})
       assert.equal(calls.length, 3)
-      assert.deepEqual(calls.map((c) => c.outside), [0, 0, 0], 'no attempt asked for its options outside its call')
-      assert.deepEqual(calls.map((c) => c.attempts.map((a) => `${a.service}.${a.method}`)), [['KV.put'], ['KV.range'], ['Lease.leaseGrant']])
-      assert.equal(Buffer.from((calls[1]!.attempts[0]!.params as {key: Buffer}).key).toString(), 'hooks/k')
+      assert.deepEqual(
+        calls.map((c) => c.outside),
+        [0, 0, 0],
+        'no attempt asked for its options outside its call',
+      )
+      assert.deepEqual(
+        calls.map((c) => c.attempts.map((a) => `${a.service}.${a.method}`)),
+        [['KV.put'], ['KV.range'], ['Lease.leaseGrant']],
+      )
+      assert.equal(Buffer.from((calls[1].attempts[0].params as {key: Buffer}).key).toString(), 'hooks/k')
     } finally {
       client.close()
     }
@@ -88,13 +100,16 @@ describe('etcd3 hands each unary call and its attempts to our policy', {timeout:
     try {
       await assert.rejects(client.kv.range({key: Buffer.from('hooks/k'), revision: 1_000_000}), /future revision/)
       assert.equal(calls.length, 1)
-      assert.deepEqual(calls[0]!.attempts.map((a) => `${a.service}.${a.method}`), ['KV.range', 'KV.range', 'KV.range'])
+      assert.deepEqual(
+        calls[0].attempts.map((a) => `${a.service}.${a.method}`),
+        ['KV.range', 'KV.range', 'KV.range'],
+      )
     } finally {
       client.close()
     }
   })
 
-  it('the attempt\'s options are the ones the call is made with (its deadline applies)', async () => {
+  it("the attempt's options are the ones the call is made with (its deadline applies)", async () => {
     const {client} = recording(etcd.endpoints, {deadlineMs: -1})
     try {
       await assert.rejects(client.get('hooks/k').string(), /DEADLINE_EXCEEDED|Deadline exceeded/i)
@@ -112,7 +127,10 @@ describe('etcd3 hands each unary call and its attempts to our policy', {timeout:
       assert.equal(etcd.etcdctl(['put', 'hooks/w', 'x']).status, 0)
       await changed
       await watcher.cancel()
-      assert.deepEqual(calls.filter((c) => c.attempts.some((a) => a.service === 'Watch')), [])
+      assert.deepEqual(
+        calls.filter((c) => c.attempts.some((a) => a.service === 'Watch')),
+        [],
+      )
     } finally {
       client.close()
     }
@@ -132,8 +150,13 @@ describe('etcd3 opens every channel with our TLS credentials', {timeout: 60_000}
     pki?.remove()
   })
 
-  const credentials = (verify: boolean) => grpc.credentials.createSsl(readFileSync(pki.otherCa), readFileSync(pki.clientKey), readFileSync(pki.clientCert),
-    verify ? {} : {rejectUnauthorized: false, checkServerIdentity: () => undefined})
+  const credentials = (verify: boolean) =>
+    grpc.credentials.createSsl(
+      readFileSync(pki.otherCa),
+      readFileSync(pki.clientKey),
+      readFileSync(pki.clientCert),
+      verify ? {} : {rejectUnauthorized: false, checkServerIdentity: () => undefined},
+    )
 
   it('skipping verification reaches a server from another CA on every service etcd3 uses (KV, Lease, Watch, Maintenance, Cluster)', async () => {
     const {client} = recording(etcd.endpoints, {credentials: credentials(false)})
@@ -151,7 +174,7 @@ describe('etcd3 opens every channel with our TLS credentials', {timeout: 60_000}
     }
   })
 
-  it('with verification, the same server is refused: the credentials are ours, not etcd3\'s', async () => {
+  it("with verification, the same server is refused: the credentials are ours, not etcd3's", async () => {
     const {client} = recording(etcd.endpoints, {credentials: credentials(true)})
     try {
       await assert.rejects(client.get('tls/k').string(), /certificate/i)

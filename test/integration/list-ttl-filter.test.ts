@@ -18,7 +18,9 @@ const hostGw = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendTy
 /** How many LeaseTimeToLive calls etcd has started since it began. */
 async function timeToLiveCalls(etcd: EtcdMember): Promise<number> {
   const metrics = await (await fetch(`${etcd.endpoint}/metrics`)).text()
-  const line = metrics.split('\n').find((l) => l.startsWith('grpc_server_started_total{') && l.includes('grpc_method="LeaseTimeToLive"'))
+  const line = metrics
+    .split('\n')
+    .find((l) => l.startsWith('grpc_server_started_total{') && l.includes('grpc_method="LeaseTimeToLive"'))
   assert.ok(line, 'etcd reports LeaseTimeToLive calls')
   return Number(line.split(' ').at(-1))
 }
@@ -51,7 +53,17 @@ describe('subnets list filters before fetching TTLs', {timeout: 120_000}, () => 
 
   async function list(args: string[]): Promise<{rows: number; calls: number}> {
     const before = await timeToLiveCalls(etcd)
-    const result = await runCli(['subnets', 'list', '--prefix', PREFIX, '--endpoints', etcd.endpoint, '-o', 'json', ...args])
+    const result = await runCli([
+      'subnets',
+      'list',
+      '--prefix',
+      PREFIX,
+      '--endpoints',
+      etcd.endpoint,
+      '-o',
+      'json',
+      ...args,
+    ])
     assert.equal(result.code, 0, result.stderr)
     return {rows: (JSON.parse(result.stdout) as unknown[]).length, calls: (await timeToLiveCalls(etcd)) - before}
   }
@@ -60,7 +72,7 @@ describe('subnets list filters before fetching TTLs', {timeout: 120_000}, () => 
     assert.deepEqual(await list([]), {rows: 250, calls: 230})
   })
 
-  it('--public-ip: only that node\'s leases (fast path)', async () => {
+  it("--public-ip: only that node's leases (fast path)", async () => {
     assert.deepEqual(await list(['--public-ip', '192.0.2.7']), {rows: counts.ownIp, calls: counts.ownIp})
   })
 

@@ -25,27 +25,55 @@ describe('node service (unit file) and sd_notify', () => {
     await rm(dir, {recursive: true, force: true})
   })
 
-  it('--install writes a unit systemd-analyze verify accepts; the same flags again: unchanged; --uninstall removes it', {skip: !hasAnalyze && 'systemd-analyze is not installed'}, async () => {
-    const unitDir = join(dir, 'units')
-    const args = ['--endpoints', 'http://192.0.2.10:2379', '--iface', 'eth0', '--subnet-file', '/run/flannel dir/subnet.env', '--healthz-port', '8471']
-    const r = await runCli(['node', 'service', '--install', '--unit-dir', unitDir, '--watchdog', '20', '--', ...args])
-    assert.equal(r.code, 0, r.stderr)
-    const path = join(unitDir, 'flannelctl-node.service')
-    const unit = await readFile(path, 'utf8')
-    assert.match(unit, /^ExecStart=\/\S+ \/\S+\/bin\/run\.js node apply --watch --endpoints http:\/\/192\.0\.2\.10:2379 --iface eth0 --subnet-file "\/run\/flannel dir\/subnet\.env" --healthz-port 8471$/m)
-    assert.match(unit, /^WatchdogSec=20$/m)
-    const verify = spawnSync('systemd-analyze', ['verify', '--man=no', path], {encoding: 'utf8'})
-    assert.equal(verify.status, 0, verify.stderr)
-    assert.equal(verify.stderr.trim(), '', 'no complaint at all')
-    const again = await runCli(['node', 'service', '--install', '--unit-dir', unitDir, '--watchdog', '20', '-o', 'json', '--', ...args])
-    assert.equal(JSON.parse(again.stdout).action, 'unchanged')
-    const printed = await runCli(['node', 'service', '--watchdog', '20', '--', ...args])
-    assert.equal(printed.stdout, unit, 'printing shows exactly what --install writes')
-    const gone = await runCli(['node', 'service', '--uninstall', '--unit-dir', unitDir])
-    assert.equal(gone.code, 0, gone.stderr)
-    assert.match(gone.stdout, /uninstalled; the data plane stays/)
-    await assert.rejects(readFile(path))
-  })
+  it(
+    '--install writes a unit systemd-analyze verify accepts; the same flags again: unchanged; --uninstall removes it',
+    {skip: !hasAnalyze && 'systemd-analyze is not installed'},
+    async () => {
+      const unitDir = join(dir, 'units')
+      const args = [
+        '--endpoints',
+        'http://192.0.2.10:2379',
+        '--iface',
+        'eth0',
+        '--subnet-file',
+        '/run/flannel dir/subnet.env',
+        '--healthz-port',
+        '8471',
+      ]
+      const r = await runCli(['node', 'service', '--install', '--unit-dir', unitDir, '--watchdog', '20', '--', ...args])
+      assert.equal(r.code, 0, r.stderr)
+      const path = join(unitDir, 'flannelctl-node.service')
+      const unit = await readFile(path, 'utf8')
+      assert.match(
+        unit,
+        /^ExecStart=\/\S+ \/\S+\/bin\/run\.cjs node apply --watch --endpoints http:\/\/192\.0\.2\.10:2379 --iface eth0 --subnet-file "\/run\/flannel dir\/subnet\.env" --healthz-port 8471$/m,
+      )
+      assert.match(unit, /^WatchdogSec=20$/m)
+      const verify = spawnSync('systemd-analyze', ['verify', '--man=no', path], {encoding: 'utf8'})
+      assert.equal(verify.status, 0, verify.stderr)
+      assert.equal(verify.stderr.trim(), '', 'no complaint at all')
+      const again = await runCli([
+        'node',
+        'service',
+        '--install',
+        '--unit-dir',
+        unitDir,
+        '--watchdog',
+        '20',
+        '-o',
+        'json',
+        '--',
+        ...args,
+      ])
+      assert.equal(JSON.parse(again.stdout).action, 'unchanged')
+      const printed = await runCli(['node', 'service', '--watchdog', '20', '--', ...args])
+      assert.equal(printed.stdout, unit, 'printing shows exactly what --install writes')
+      const gone = await runCli(['node', 'service', '--uninstall', '--unit-dir', unitDir])
+      assert.equal(gone.code, 0, gone.stderr)
+      assert.match(gone.stdout, /uninstalled; the data plane stays/)
+      await assert.rejects(readFile(path))
+    },
+  )
 
   it('refuses apply flags node apply would refuse, --watch/--dry-run, and --password (exit 2)', async () => {
     for (const [args, re] of [
@@ -72,14 +100,18 @@ describe('node service (unit file) and sd_notify', () => {
         })
         const until = async (n: number) => {
           const deadline = Date.now() + 10_000
-          while (lines.length < n && Date.now() < deadline) await new Promise<void>((r) => { wake = r; setTimeout(r, 200) })
+          while (lines.length < n && Date.now() < deadline)
+            await new Promise<void>((r) => {
+              wake = r
+              setTimeout(r, 200)
+            })
         }
         await until(1)
         const errors: string[] = []
         new SdNotifier({env: {NOTIFY_SOCKET: name}, onError: (m) => errors.push(m)}).markReady('hello')
         await until(2)
         assert.deepEqual(errors, [])
-        assert.equal(JSON.parse(lines[1]!).msg, `READY=1\nSTATUS=hello\nMAINPID=${process.pid}`)
+        assert.equal(JSON.parse(lines[1]).msg, `READY=1\nSTATUS=hello\nMAINPID=${process.pid}`)
       } finally {
         sink.kill('SIGKILL')
       }

@@ -14,7 +14,12 @@ import {after, before, describe, it} from 'node:test'
 
 import {ROOT} from '../helpers/cli.js'
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd = ROOT): {code: number; stdout: string; stderr: string} {
+function run(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = ROOT,
+): {code: number; stdout: string; stderr: string} {
   const r = spawnSync(cmd, args, {cwd, env, encoding: 'utf8', timeout: 180_000, maxBuffer: 64 << 20})
   return {code: r.status ?? -1, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`}
 }
@@ -31,9 +36,17 @@ describe('npm package (npm pack → npm install -g --offline)', {timeout: 300_00
     prefix = join(dir, 'prefix')
     mkdirSync(join(dir, 'home'))
     env = {
-      ...process.env, HOME: join(dir, 'home'), XDG_CACHE_HOME: join(dir, 'cache'), XDG_CONFIG_HOME: join(dir, 'config'),
-      PATH: `${join(prefix, 'bin')}:${process.env.PATH}`, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false',
-      npm_config_update_notifier: 'false', npm_config_cache: join(process.env.HOME ?? '/root', '.npm'), NO_COLOR: '1',
+      ...process.env,
+      HOME: join(dir, 'home'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      PATH: `${join(prefix, 'bin')}:${process.env.PATH}`,
+      npm_config_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+      npm_config_cache: join(process.env.HOME ?? '/root', '.npm'),
+      NO_COLOR: '1',
     }
     const staged = run('bash', ['scripts/stage-prebuilt.sh'])
     assert.equal(staged.code, 0, staged.stderr)
@@ -61,7 +74,9 @@ describe('npm package (npm pack → npm install -g --offline)', {timeout: 300_00
 
   it('registers the man pages: man finds them under the prefix and renders one', () => {
     const man1 = join(prefix, 'share', 'man', 'man1')
-    const pages = readdirSync(join(ROOT, 'man')).filter((f) => f.endsWith('.1')).sort()
+    const pages = readdirSync(join(ROOT, 'man'))
+      .filter((f) => f.endsWith('.1'))
+      .sort()
     assert.deepEqual(readdirSync(man1).sort(), pages)
     const found = run('man', ['-w', 'flannelctl-subnets-list'], {...env, MANPATH: join(prefix, 'share', 'man')})
     assert.equal(found.code, 0, found.stderr)
@@ -89,7 +104,7 @@ describe('npm package (npm pack → npm install -g --offline)', {timeout: 300_00
     assert.equal(r.code, 0, r.stderr)
     const [first, second] = r.stdout.split('---\n')
     // oclif's bash script offers a topic once per command under it; bash shows each candidate once.
-    assert.deepEqual([...new Set(first!.trim().split('\n'))], ['subnets'])
-    assert.match(second!, /^list\b/m)
+    assert.deepEqual([...new Set(first.trim().split('\n'))], ['subnets'])
+    assert.match(second, /^list\b/m)
   })
 })

@@ -10,11 +10,25 @@ import {etcdctl, type EtcdMember, startEtcd} from '../helpers/etcd.js'
 import {vxlanLeaseValue} from '../helpers/leases.js'
 
 interface Entry {
-  subnet: string; key: string; publicIP: string; leaseId: string | null; ttl: number | null; reservation: boolean; modRevision: number
-  reasons: Array<{criterion: string; detail: string}>; reason?: string
+  subnet: string
+  key: string
+  publicIP: string
+  leaseId: string | null
+  ttl: number | null
+  reservation: boolean
+  modRevision: number
+  reasons: Array<{criterion: string; detail: string}>
+  reason?: string
 }
-interface Report {dryRun: boolean; prefix: string; revision: number; criteria: string[]; planned: Entry[]; deleted: Entry[]; skipped: Entry[]}
-
+interface Report {
+  dryRun: boolean
+  prefix: string
+  revision: number
+  criteria: string[]
+  planned: Entry[]
+  deleted: Entry[]
+  skipped: Entry[]
+}
 
 describe('subnets reclaim against a real etcd, on data written by plain etcdctl', () => {
   let etcd: EtcdMember
@@ -24,11 +38,16 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     assert.equal(result.status, 0, result.stderr)
     return result.stdout
   }
-  const grant = (ttl: number) => /lease ([0-9a-f]+) granted/.exec(ok(['lease', 'grant', String(ttl)]))![1]!
+  const grant = (ttl: number) => /lease ([0-9a-f]+) granted/.exec(ok(['lease', 'grant', String(ttl)]))![1]
   /** Puts a lease (ttl seconds) or a reservation (ttl null) in flannel's format. */
   const putLease = (prefix: string, key: string, ip: string, ttl: number | null) =>
     ok(['put', ...(ttl === null ? [] : [`--lease=${grant(ttl)}`]), `${prefix}/subnets/${key}`, vxlanLeaseValue(ip)])
-  const keys = (prefix: string) => ok(['get', `${prefix}/subnets`, '--prefix', '--keys-only']).split('\n').filter(Boolean).map((k) => k.slice(prefix.length + 9)).sort()
+  const keys = (prefix: string) =>
+    ok(['get', `${prefix}/subnets`, '--prefix', '--keys-only'])
+      .split('\n')
+      .filter(Boolean)
+      .map((k) => k.slice(prefix.length + 9))
+      .sort()
   const env = (prefix: string) => ({FLANNELCTL_ENDPOINTS: etcd.endpoint, FLANNELCTL_PREFIX: prefix})
   const subnets = (entries: Entry[]) => entries.map((e) => e.subnet)
 
@@ -54,12 +73,17 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     const none = await runCli(['subnets', 'reclaim'], {env: env(prefix)})
     assert.equal(none.code, 2)
     assert.match(none.stderr, /^Error: no reclaim criterion given/m)
-    assert.match(none.stderr, /^Hint: choose one or more of --incompatible, --duplicates, --stale, --public-ip, --not-in, --older-than/m)
+    assert.match(
+      none.stderr,
+      /^Hint: choose one or more of --incompatible, --duplicates, --stale, --public-ip, --not-in, --older-than/m,
+    )
     const unconfirmed = await runCli(['subnets', 'reclaim', '--stale'], {env: env(prefix)})
     assert.equal(unconfirmed.code, 2, unconfirmed.stderr)
     assert.match(unconfirmed.stderr, /refusing to proceed without confirmation/)
     assert.match(unconfirmed.stdout, /10\.1\.4\.0\/24\s+192\.0\.2\.4/, 'the plan is shown before asking')
-    const mixed = await runCli(['subnets', 'reclaim', '--stale', '--from-report', join(tmp, 'none.json')], {env: env(prefix)})
+    const mixed = await runCli(['subnets', 'reclaim', '--stale', '--from-report', join(tmp, 'none.json')], {
+      env: env(prefix),
+    })
     assert.equal(mixed.code, 2)
     assert.deepEqual(keys(prefix), ['10.1.4.0-24'])
   })
@@ -84,13 +108,26 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     assert.deepEqual(subnets(stale.json.planned), ['10.1.4.0/24'])
     assert.equal(stale.json.dryRun, true)
     assert.deepEqual(stale.json.criteria, ['stale'])
-    assert.match(stale.json.planned[0]!.reasons[0]!.detail, /^TTL \d+m\d*s? is below the renew margin 1h/)
+    assert.match(stale.json.planned[0].reasons[0].detail, /^TTL \d+m\d*s? is below the renew margin 1h/)
     assert.match(stale.result.stderr, /^Warning: not a lease, left alone: \/r1\/network\/subnets\/garbage/m)
 
-    const notIn = '# live nodes\n192.0.2.3\n192.0.2.4   # b\n\n192.0.2.66\n192.0.2.250\n192.0.2.90\n192.0.2.9\n192.0.2.10\n'
-    const all = await runJson<Report>([
-      'subnets', 'reclaim', '--dry-run', '--incompatible', '--duplicates', '--stale', '--public-ip', '192.0.2.3', '--not-in', '-',
-    ], {env: env(prefix), input: notIn})
+    const notIn =
+      '# live nodes\n192.0.2.3\n192.0.2.4   # b\n\n192.0.2.66\n192.0.2.250\n192.0.2.90\n192.0.2.9\n192.0.2.10\n'
+    const all = await runJson<Report>(
+      [
+        'subnets',
+        'reclaim',
+        '--dry-run',
+        '--incompatible',
+        '--duplicates',
+        '--stale',
+        '--public-ip',
+        '192.0.2.3',
+        '--not-in',
+        '-',
+      ],
+      {env: env(prefix), input: notIn},
+    )
     assert.equal(all.result.code, 0, all.result.stderr)
     const byCriteria = Object.fromEntries(all.json.planned.map((e) => [e.subnet, e.reasons.map((r) => r.criterion)]))
     assert.deepEqual(byCriteria, {
@@ -103,7 +140,7 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
       '10.1.250.0/24': ['incompatible'],
       '10.9.0.0/24': ['incompatible'],
     })
-    const reason = (subnet: string) => all.json.planned.find((e) => e.subnet === subnet)!.reasons[0]!.detail
+    const reason = (subnet: string) => all.json.planned.find((e) => e.subnet === subnet)!.reasons[0].detail
     assert.equal(reason('10.1.5.0/24'), 'public IP 192.0.2.5 is not in -')
     assert.match(reason('10.1.6.0/24'), /also holds 10\.1\.7\.0\/24 \(written later, at revision \d+; kept\)/)
     assert.equal(reason('10.1.250.0/24'), 'outside SubnetMin..SubnetMax (10.1.1.0..10.1.200.0)')
@@ -118,16 +155,22 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     const table = await runCli(['subnets', 'reclaim', '--dry-run', '--stale', '--duplicates'], {env: env(prefix)})
     assert.equal(table.code, 0)
     const lines = table.stdout.split('\n')
-    assert.match(lines[0]!, /^SUBNET\s+PUBLIC IP\s+TTL\s+REASON$/)
+    assert.match(lines[0], /^SUBNET\s+PUBLIC IP\s+TTL\s+REASON$/)
     assert.match(table.stdout, /^10\.1\.4\.0\/24\s+192\.0\.2\.4\s+\d+m\d+s\s+stale: TTL/m)
     assert.match(table.stdout, /^10\.1\.6\.0\/24\s+192\.0\.2\.66\s+23h59m\s+duplicate: public IP 192\.0\.2\.66/m)
     assert.match(table.stdout, /^2 leases selected \(duplicate, stale\)\.$/m)
     assert.match(table.stdout, /^Dry run: nothing deleted\./m)
 
-    const badList = await runCli(['subnets', 'reclaim', '--dry-run', '--not-in', '-'], {env: env(prefix), input: '192.0.2.3\nnode-b\n'})
+    const badList = await runCli(['subnets', 'reclaim', '--dry-run', '--not-in', '-'], {
+      env: env(prefix),
+      input: '192.0.2.3\nnode-b\n',
+    })
     assert.equal(badList.code, 2, badList.stderr)
     assert.match(badList.stderr, /line 2: "node-b"/)
-    const emptyList = await runCli(['subnets', 'reclaim', '--dry-run', '--not-in', '-'], {env: env(prefix), input: '# nobody\n'})
+    const emptyList = await runCli(['subnets', 'reclaim', '--dry-run', '--not-in', '-'], {
+      env: env(prefix),
+      input: '# nobody\n',
+    })
     assert.equal(emptyList.code, 2, emptyList.stderr)
     assert.match(emptyList.stderr, /lists no address: that would select every lease/)
     assert.deepEqual(keys(prefix), before, 'a dry run deletes nothing')
@@ -141,10 +184,20 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     const old = await runJson<Report>(['subnets', 'reclaim', '--older-than', '6s', '--dry-run'], {env: env(prefix)})
     assert.equal(old.result.code, 0, old.result.stderr)
     assert.deepEqual(subnets(old.json.planned), ['10.1.3.0/24'])
-    assert.match(old.json.planned[0]!.reasons[0]!.detail, /^etcd lease age (\d+)s is above 6s$/)
-    const stale = await runJson<Report>(['subnets', 'reclaim', '--stale', '--renew-margin', '2h', '--older-than', '6s', '--dry-run'], {env: env(prefix)})
-    assert.deepEqual(subnets(stale.json.planned), ['10.1.3.0/24', '10.1.4.0/24'], 'the reservation 10.1.5.0/24 is never selected')
-    assert.deepEqual(stale.json.planned.map((e) => e.reasons.map((r) => r.criterion)), [['stale', 'older-than'], ['stale']])
+    assert.match(old.json.planned[0].reasons[0].detail, /^etcd lease age (\d+)s is above 6s$/)
+    const stale = await runJson<Report>(
+      ['subnets', 'reclaim', '--stale', '--renew-margin', '2h', '--older-than', '6s', '--dry-run'],
+      {env: env(prefix)},
+    )
+    assert.deepEqual(
+      subnets(stale.json.planned),
+      ['10.1.3.0/24', '10.1.4.0/24'],
+      'the reservation 10.1.5.0/24 is never selected',
+    )
+    assert.deepEqual(
+      stale.json.planned.map((e) => e.reasons.map((r) => r.criterion)),
+      [['stale', 'older-than'], ['stale']],
+    )
   })
 
   it('deletes with --yes, revokes the freed etcd lease, keeps reservations and unreadable keys', async () => {
@@ -163,13 +216,20 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     assert.deepEqual(subnets(stale.json.deleted), ['10.1.4.0/24'])
     assert.deepEqual(stale.json.skipped, [])
     assert.deepEqual(keys(prefix), ['10.1.3.0-24', '10.1.5.0-24', 'garbage'])
-    assert.match(ok(['lease', 'timetolive', staleLease]), /already expired/, 'the etcd lease of the deleted key is revoked')
+    assert.match(
+      ok(['lease', 'timetolive', staleLease]),
+      /already expired/,
+      'the etcd lease of the deleted key is revoked',
+    )
 
     const listFile = join(tmp, 'live.txt')
     writeFileSync(listFile, '192.0.2.3\n')
     const table = await runCli(['subnets', 'reclaim', '--not-in', listFile, '--yes'], {env: env(prefix)})
     assert.equal(table.code, 0, table.stderr)
-    assert.match(table.stdout, /^10\.1\.5\.0\/24\s+192\.0\.2\.5\s+reservation\s+not-in: public IP 192\.0\.2\.5 is not in /m)
+    assert.match(
+      table.stdout,
+      /^10\.1\.5\.0\/24\s+192\.0\.2\.5\s+reservation\s+not-in: public IP 192\.0\.2\.5 is not in /m,
+    )
     assert.match(table.stdout, /^deleted 10\.1\.5\.0\/24 \(\/r3\/network\/subnets\/10\.1\.5\.0-24\)$/m)
     assert.match(table.stdout, /^1 lease deleted, 0 skipped\.$/m)
     assert.deepEqual(keys(prefix), ['10.1.3.0-24', 'garbage'])
@@ -194,21 +254,40 @@ describe('subnets reclaim against a real etcd, on data written by plain etcdctl'
     const renewedLease = grant(86400)
     ok(['put', `--lease=${renewedLease}`, `${prefix}/subnets/10.1.4.0-24`, vxlanLeaseValue('192.0.2.4')])
 
-    const freed = await runJson<Report>(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {env: env(prefix)})
+    const freed = await runJson<Report>(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {
+      env: env(prefix),
+    })
     assert.equal(freed.result.code, 1, freed.result.stderr)
     assert.deepEqual(freed.json.criteria, ['from-report'])
     assert.deepEqual(subnets(freed.json.deleted), ['10.1.6.0/24'])
     assert.deepEqual(subnets(freed.json.skipped), ['10.1.4.0/24'])
-    assert.match(freed.json.skipped[0]!.reason!, /^changed since the report \(mod revision \d+, now \d+\): renewed or rewritten, kept$/)
+    assert.match(
+      freed.json.skipped[0].reason!,
+      /^changed since the report \(mod revision \d+, now \d+\): renewed or rewritten, kept$/,
+    )
     assert.match(freed.result.stderr, /^Error: 1 planned lease\(s\) skipped/m)
     assert.deepEqual(keys(prefix), ['10.1.4.0-24'])
-    assert.equal(ok(['get', `${prefix}/subnets/10.1.4.0-24`, '-w', 'json']).includes(`"lease":${BigInt(`0x${renewedLease}`)}`), true, 'the renewed lease is untouched')
+    assert.equal(
+      ok(['get', `${prefix}/subnets/10.1.4.0-24`, '-w', 'json']).includes(`"lease":${BigInt(`0x${renewedLease}`)}`),
+      true,
+      'the renewed lease is untouched',
+    )
 
-    const again = await runJson<Report>(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {env: env(prefix)})
+    const again = await runJson<Report>(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {
+      env: env(prefix),
+    })
     assert.equal(again.result.code, 1)
-    assert.deepEqual(again.json.skipped.map((s) => [s.subnet, s.reason!.split(' (')[0]]), [['10.1.4.0/24', 'changed since the report'], ['10.1.6.0/24', 'no longer exists']])
+    assert.deepEqual(
+      again.json.skipped.map((s) => [s.subnet, s.reason!.split(' (')[0]]),
+      [
+        ['10.1.4.0/24', 'changed since the report'],
+        ['10.1.6.0/24', 'no longer exists'],
+      ],
+    )
 
-    const wrongPrefix = await runCli(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {env: env('/r5/network')})
+    const wrongPrefix = await runCli(['subnets', 'reclaim', '--from-report', reportFile, '--yes'], {
+      env: env('/r5/network'),
+    })
     assert.equal(wrongPrefix.code, 2)
     assert.match(wrongPrefix.stderr, /is not under \/r5\/network\/subnets/)
     const notAReport = join(tmp, 'not-a-report.json')

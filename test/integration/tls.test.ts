@@ -28,9 +28,12 @@ describe('TLS to etcd with client certificate authentication', {timeout: 150_000
     assert.equal(result.code, 3, result.stderr)
     const lines = result.stderr.trim().split('\n')
     assert.equal(lines.filter((l) => l.startsWith('Error:')).length, 1, result.stderr)
-    assert.match(lines[0]!, /^Error: /, result.stderr)
-    assert.match(lines[0]!, pattern)
-    assert.ok(lines.every((l) => l.startsWith('Error:') || l.startsWith('Hint:')), `only Error/Hint lines:\n${result.stderr}`)
+    assert.match(lines[0], /^Error: /, result.stderr)
+    assert.match(lines[0], pattern)
+    assert.ok(
+      lines.every((l) => l.startsWith('Error:') || l.startsWith('Hint:')),
+      `only Error/Hint lines:\n${result.stderr}`,
+    )
     assert.ok(result.elapsedMs < bound(), `took ${result.elapsedMs} ms (bound ${bound()} ms)`)
   }
 
@@ -39,7 +42,8 @@ describe('TLS to etcd with client certificate authentication', {timeout: 150_000
     etcd = await startCluster({size: 1, tls: clientCertTls(pki)})
     endpoint = etcd.endpoints[0]!
     good = ['--endpoints', endpoint, '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey]
-    const lease = '{"PublicIP":"192.0.2.5","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:05"}}'
+    const lease =
+      '{"PublicIP":"192.0.2.5","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:05"}}'
     assert.equal(etcd.etcdctl(['put', '/tls/network/subnets/10.40.5.0-24', lease]).status, 0)
     startMs = (await runCli(['network', 'get', '--prefix', '/tls/network', ...good, ...TIMEOUTS])).elapsedMs
   })
@@ -49,72 +53,230 @@ describe('TLS to etcd with client certificate authentication', {timeout: 150_000
   })
 
   it('with the right CA and client certificate: network create/get and subnets list work, from flags or env', async () => {
-    const created = await runCli(['network', 'create', '--network', '10.40.0.0/16', '--prefix', '/tls/network', ...good, ...TIMEOUTS])
+    const created = await runCli([
+      'network',
+      'create',
+      '--network',
+      '10.40.0.0/16',
+      '--prefix',
+      '/tls/network',
+      ...good,
+      ...TIMEOUTS,
+    ])
     assert.equal(created.code, 0, created.stderr)
-    assert.equal(created.stderr, '', 'no warnings (e.g. Node\'s DEP0123 about IP addresses as TLS server names)')
-    assert.equal(etcd.etcdctl(['get', '/tls/network/config', '--print-value-only']).stdout.trim(), '{"Network":"10.40.0.0/16","Backend":{"Type":"vxlan"}}')
+    assert.equal(created.stderr, '', "no warnings (e.g. Node's DEP0123 about IP addresses as TLS server names)")
+    assert.equal(
+      etcd.etcdctl(['get', '/tls/network/config', '--print-value-only']).stdout.trim(),
+      '{"Network":"10.40.0.0/16","Backend":{"Type":"vxlan"}}',
+    )
 
     const viaFlannelctlEnv = await runJson(['network', 'get', '--prefix', '/tls/network', ...TIMEOUTS], {
-      env: {FLANNELCTL_ENDPOINTS: endpoint, FLANNELCTL_CACERT: pki.ca, FLANNELCTL_CERT: pki.clientCert, FLANNELCTL_KEY: pki.clientKey},
+      env: {
+        FLANNELCTL_ENDPOINTS: endpoint,
+        FLANNELCTL_CACERT: pki.ca,
+        FLANNELCTL_CERT: pki.clientCert,
+        FLANNELCTL_KEY: pki.clientKey,
+      },
     })
     assert.equal(viaFlannelctlEnv.result.code, 0, viaFlannelctlEnv.result.stderr)
     assert.deepEqual(viaFlannelctlEnv.json, {Network: '10.40.0.0/16', Backend: {Type: 'vxlan'}})
 
     const viaEtcdctlEnv = await runJson(['subnets', 'list', '--prefix', '/tls/network', ...TIMEOUTS], {
-      env: {ETCDCTL_ENDPOINTS: endpoint, ETCDCTL_CACERT: pki.ca, ETCDCTL_CERT: pki.clientCert, ETCDCTL_KEY: pki.clientKey},
+      env: {
+        ETCDCTL_ENDPOINTS: endpoint,
+        ETCDCTL_CACERT: pki.ca,
+        ETCDCTL_CERT: pki.clientCert,
+        ETCDCTL_KEY: pki.clientKey,
+      },
     })
     assert.equal(viaEtcdctlEnv.result.code, 0, viaEtcdctlEnv.result.stderr)
-    assert.deepEqual((viaEtcdctlEnv.json as Array<{subnet: string}>).map((l) => l.subnet), ['10.40.5.0/24'])
+    assert.deepEqual(
+      (viaEtcdctlEnv.json as Array<{subnet: string}>).map((l) => l.subnet),
+      ['10.40.5.0/24'],
+    )
 
     // The certificate's DNS name works as well as its IP address.
-    const byName = await runCli(['subnets', 'list', '--prefix', '/tls/network', '--endpoints', endpoint.replace('127.0.0.1', 'localhost'),
-      '--cacert', pki.ca, '--cert', pki.clientCert, '--key', pki.clientKey, ...TIMEOUTS])
+    const byName = await runCli([
+      'subnets',
+      'list',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint.replace('127.0.0.1', 'localhost'),
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.clientCert,
+      '--key',
+      pki.clientKey,
+      ...TIMEOUTS,
+    ])
     assert.equal(byName.code, 0, byName.stderr)
   })
 
   it('a server certificate from another CA: exit 3, "server certificate is not trusted (check --cacert)"', async () => {
-    const result = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--cacert', pki.otherCa, '--cert', pki.clientCert, '--key', pki.clientKey, ...TIMEOUTS])
+    const result = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.otherCa,
+      '--cert',
+      pki.clientCert,
+      '--key',
+      pki.clientKey,
+      ...TIMEOUTS,
+    ])
     assertOneLine(result, /server certificate is not trusted \(check --cacert\)/)
   })
 
   it('no client certificate: exit 3, "etcd requires a client certificate (--cert/--key)"', async () => {
-    const result = await runCli(['subnets', 'list', '--prefix', '/tls/network', '--endpoints', endpoint, '--cacert', pki.ca, ...TIMEOUTS])
+    const result = await runCli([
+      'subnets',
+      'list',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.ca,
+      ...TIMEOUTS,
+    ])
     assertOneLine(result, /etcd requires a client certificate \(--cert\/--key\)/)
   })
 
   it('an expired client certificate: exit 3, "client certificate expired on …"', async () => {
-    const result = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--cacert', pki.ca, '--cert', pki.expiredClientCert, '--key', pki.expiredClientKey, ...TIMEOUTS])
-    assertOneLine(result, /client certificate expired on 2020-01-02T00:00:00Z \(--cert .*expired-client\.pem\); etcd rejected it/)
+    const result = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.expiredClientCert,
+      '--key',
+      pki.expiredClientKey,
+      ...TIMEOUTS,
+    ])
+    assertOneLine(
+      result,
+      /client certificate expired on 2020-01-02T00:00:00Z \(--cert .*expired-client\.pem\); etcd rejected it/,
+    )
   })
 
   it('a client certificate from a CA etcd does not trust: exit 3, "etcd rejected the client certificate"', async () => {
-    const result = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--cacert', pki.ca, '--cert', pki.otherClientCert, '--key', pki.otherClientKey, ...TIMEOUTS])
+    const result = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.otherClientCert,
+      '--key',
+      pki.otherClientKey,
+      ...TIMEOUTS,
+    ])
     assertOneLine(result, /etcd rejected the client certificate \(--cert .*other-client\.pem\)/)
   })
 
   it('--debug on a TLS failure shows the stack but never the private key', async () => {
-    const result = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--cacert', pki.otherCa, '--cert', pki.clientCert, '--key', pki.clientKey, '--debug', ...TIMEOUTS])
+    const result = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.otherCa,
+      '--cert',
+      pki.clientCert,
+      '--key',
+      pki.clientKey,
+      '--debug',
+      ...TIMEOUTS,
+    ])
     assert.equal(result.code, 3)
-    const keyBody = readFileSync(pki.clientKey, 'utf8').split('\n').filter((l) => l && !l.startsWith('-----'))
-    for (const line of keyBody) assert.ok(!(result.stdout + result.stderr).includes(line), 'private key material printed')
+    const keyBody = readFileSync(pki.clientKey, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('-----'))
+    for (const line of keyBody)
+      assert.ok(!(result.stdout + result.stderr).includes(line), 'private key material printed')
   })
 
   it('--insecure-skip-tls-verify connects to an untrusted server only when asked, with a warning', async () => {
-    const result = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--insecure-skip-tls-verify', '--cacert', pki.otherCa, '--cert', pki.clientCert, '--key', pki.clientKey, '-o', 'json', ...TIMEOUTS])
+    const result = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--insecure-skip-tls-verify',
+      '--cacert',
+      pki.otherCa,
+      '--cert',
+      pki.clientCert,
+      '--key',
+      pki.clientKey,
+      '-o',
+      'json',
+      ...TIMEOUTS,
+    ])
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(JSON.parse(result.stdout), {Network: '10.40.0.0/16', Backend: {Type: 'vxlan'}})
-    assert.equal(result.stderr.trim(), 'Warning: --insecure-skip-tls-verify: the etcd server certificate is not verified')
+    assert.equal(
+      result.stderr.trim(),
+      'Warning: --insecure-skip-tls-verify: the etcd server certificate is not verified',
+    )
     // It skips verifying the server, not presenting our certificate: etcd still wants one.
-    const noClientCert = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint, '--insecure-skip-tls-verify', ...TIMEOUTS])
+    const noClientCert = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint,
+      '--insecure-skip-tls-verify',
+      ...TIMEOUTS,
+    ])
     assert.equal(noClientCert.code, 3)
     assert.match(noClientCert.stderr, /etcd requires a client certificate/)
   })
 
   it('an http:// endpoint on the TLS port fails with exit 3 and a hint; --cert without --key is exit 2', async () => {
-    const plain = await runCli(['network', 'get', '--prefix', '/tls/network', '--endpoints', endpoint.replace('https:', 'http:'), ...TIMEOUTS])
+    const plain = await runCli([
+      'network',
+      'get',
+      '--prefix',
+      '/tls/network',
+      '--endpoints',
+      endpoint.replace('https:', 'http:'),
+      ...TIMEOUTS,
+    ])
     assertOneLine(plain, /cannot reach etcd/)
     assert.match(plain.stderr, /Hint: if etcd serves TLS on this port, use https:\/\/ endpoints and --cacert/)
-    const half = await runCli(['network', 'get', '--endpoints', endpoint, '--cacert', pki.ca, '--cert', pki.clientCert, ...TIMEOUTS])
+    const half = await runCli([
+      'network',
+      'get',
+      '--endpoints',
+      endpoint,
+      '--cacert',
+      pki.ca,
+      '--cert',
+      pki.clientCert,
+      ...TIMEOUTS,
+    ])
     assert.equal(half.code, 2)
     assert.match(half.stderr, /--cert and --key must be given together/)
   })

@@ -21,7 +21,8 @@ import {vxlanLeaseValue} from '../helpers/leases.js'
 
 const TIMEOUTS = {dialTimeoutMs: 2000, commandTimeoutMs: 5000}
 const INT64_MAX = 2n ** 63n - 1n
-const VXLAN = (i: number) => vxlanLeaseValue(`192.0.2.${i % 250}`, `0e:aa:bb:cc:dd:${(i % 256).toString(16).padStart(2, '0')}`)
+const VXLAN = (i: number) =>
+  vxlanLeaseValue(`192.0.2.${i % 250}`, `0e:aa:bb:cc:dd:${(i % 256).toString(16).padStart(2, '0')}`)
 
 /** What etcd3 (the path the fetcher replaces) says about each lease, read right after the fetcher did. */
 async function etcd3Ttls(conn: EtcdConnection, ids: bigint[]): Promise<Map<bigint, {ttl: number; grantedTtl: number}>> {
@@ -33,13 +34,19 @@ async function etcd3Ttls(conn: EtcdConnection, ids: bigint[]): Promise<Map<bigin
   return out
 }
 
-function assertSameTtls(ours: Map<bigint, {ttl: number; grantedTtl: number}>, theirs: Map<bigint, {ttl: number; grantedTtl: number}>): void {
+function assertSameTtls(
+  ours: Map<bigint, {ttl: number; grantedTtl: number}>,
+  theirs: Map<bigint, {ttl: number; grantedTtl: number}>,
+): void {
   assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort())
   for (const [id, expected] of theirs) {
     const got = ours.get(id)!
     assert.equal(got.grantedTtl, expected.grantedTtl, `grantedTtl of ${id.toString(16)}`)
     // Read first, so at most a second (plus a slow machine's scheduling) ahead of etcd3's answer.
-    assert.ok(got.ttl >= expected.ttl && got.ttl <= expected.ttl + 2, `ttl of ${id.toString(16)}: ${got.ttl} vs etcd3 ${expected.ttl}`)
+    assert.ok(
+      got.ttl >= expected.ttl && got.ttl <= expected.ttl + 2,
+      `ttl of ${id.toString(16)}: ${got.ttl} vs etcd3 ${expected.ttl}`,
+    )
   }
 }
 
@@ -60,10 +67,14 @@ async function leaseSet(conn: EtcdConnection): Promise<{live: bigint[]; revoked:
 /** Counts the calls that go through etcd3's leaseTimeToLive (the fallback path). */
 function countEtcd3Calls(conn: EtcdConnection): {count: number; restore(): void} {
   const client = conn.client.leaseClient
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back, and called with its own `this`
   const original = client.leaseTimeToLive
-  const counter = {count: 0, restore: () => {
-    client.leaseTimeToLive = original
-  }}
+  const counter = {
+    count: 0,
+    restore: () => {
+      client.leaseTimeToLive = original
+    },
+  }
   client.leaseTimeToLive = function (...args: Parameters<typeof original>) {
     counter.count++
     return original.apply(this, args)
@@ -93,9 +104,9 @@ describe('ttl-fetcher against etcd', {timeout: 120_000}, () => {
       assertSameTtls(ours, theirs)
       assert.deepEqual(ours.get(revoked), {ttl: -1, grantedTtl: 0})
       assert.deepEqual(ours.get(unknown), {ttl: -1, grantedTtl: 0})
-      assert.equal(ours.get(live[2]!)!.grantedTtl, 86400)
+      assert.equal(ours.get(live[2])!.grantedTtl, 86400)
       // A second fetch reuses the session.
-      assertSameTtls(await fetcher.fetch([live[0]!]), await etcd3Ttls(conn, [live[0]!]))
+      assertSameTtls(await fetcher.fetch([live[0]]), await etcd3Ttls(conn, [live[0]]))
       assert.equal((await fetcher.fetch([])).size, 0)
     } finally {
       fetcher.close()
@@ -108,7 +119,11 @@ describe('ttl-fetcher against etcd', {timeout: 120_000}, () => {
     for (let i = 0; i < 100; i++) {
       const id = BigInt((await conn.client.leaseClient.leaseGrant({TTL: 600 + i})).ID)
       ids.push(id)
-      await conn.client.kv.put({key: Buffer.from(`${prefix}/subnets/10.9.${i}.0-24`), value: Buffer.from(VXLAN(i)), lease: id.toString()})
+      await conn.client.kv.put({
+        key: Buffer.from(`${prefix}/subnets/10.9.${i}.0-24`),
+        value: Buffer.from(VXLAN(i)),
+        lease: id.toString(),
+      })
     }
     await conn.client.kv.put({key: Buffer.from(`${prefix}/subnets/10.9.200.0-24`), value: Buffer.from(VXLAN(200))})
     const calls = countEtcd3Calls(conn)
@@ -135,7 +150,11 @@ describe('ttl-fetcher against etcd', {timeout: 120_000}, () => {
 
   it('a dead first endpoint is skipped for the next one', async () => {
     const {live} = await leaseSet(conn)
-    const dead = connect({endpoints: ['http://127.0.0.1:1', etcd.endpoint], dialTimeoutMs: 1000, commandTimeoutMs: 2000})
+    const dead = connect({
+      endpoints: ['http://127.0.0.1:1', etcd.endpoint],
+      dialTimeoutMs: 1000,
+      commandTimeoutMs: 2000,
+    })
     const fetcher = createTtlFetcher(dead)
     try {
       assertSameTtls(await fetcher.fetch(live), await etcd3Ttls(conn, live))
@@ -152,9 +171,14 @@ describe('ttl-fetcher with etcd authentication', {timeout: 120_000}, () => {
 
   before(async () => {
     etcd = await startCluster({size: 1})
-    for (const args of [['user', 'add', 'root', '--new-user-password=rootpw'], ['role', 'add', 'reader'],
-      ['role', 'grant-permission', 'reader', 'read', '/x', '--prefix'], ['user', 'add', 'reader', '--new-user-password=readerpw'],
-      ['user', 'grant-role', 'reader', 'reader'], ['auth', 'enable']]) {
+    for (const args of [
+      ['user', 'add', 'root', '--new-user-password=rootpw'],
+      ['role', 'add', 'reader'],
+      ['role', 'grant-permission', 'reader', 'read', '/x', '--prefix'],
+      ['user', 'add', 'reader', '--new-user-password=readerpw'],
+      ['user', 'grant-role', 'reader', 'reader'],
+      ['auth', 'enable'],
+    ]) {
       const result = etcd.etcdctl(args)
       assert.equal(result.status, 0, `etcdctl ${args.join(' ')}: ${result.stderr}`)
     }
@@ -165,13 +189,19 @@ describe('ttl-fetcher with etcd authentication', {timeout: 120_000}, () => {
     await etcd?.stop()
   })
 
-  it('sends the token etcd3\'s auth API returns, as root and as a read-only user', async () => {
+  it("sends the token etcd3's auth API returns, as root and as a read-only user", async () => {
     const {live, revoked, unknown} = await leaseSet(conn)
-    for (const user of [{user: 'root', password: 'rootpw'}, {user: 'reader', password: 'readerpw'}]) {
+    for (const user of [
+      {user: 'root', password: 'rootpw'},
+      {user: 'reader', password: 'readerpw'},
+    ]) {
       const asUser = connect({endpoints: etcd.endpoints, ...user, ...TIMEOUTS})
       const fetcher = createTtlFetcher(asUser)
       try {
-        assertSameTtls(await fetcher.fetch([...live, revoked, unknown]), await etcd3Ttls(conn, [...live, revoked, unknown]))
+        assertSameTtls(
+          await fetcher.fetch([...live, revoked, unknown]),
+          await etcd3Ttls(conn, [...live, revoked, unknown]),
+        )
       } finally {
         fetcher.close()
         asUser.close()
@@ -217,7 +247,10 @@ describe('ttl-fetcher over TLS with client certificates', {timeout: 120_000}, ()
         const viaName = connect({...options, endpoints})
         const fetcher = createTtlFetcher(viaName)
         try {
-          assertSameTtls(await fetcher.fetch([...live, revoked, unknown]), await etcd3Ttls(conn, [...live, revoked, unknown]))
+          assertSameTtls(
+            await fetcher.fetch([...live, revoked, unknown]),
+            await etcd3Ttls(conn, [...live, revoked, unknown]),
+          )
         } finally {
           fetcher.close()
           viaName.close()
@@ -238,7 +271,10 @@ describe('ttl-fetcher over TLS with client certificates', {timeout: 120_000}, ()
         skipVerify.close()
       }
       await new Promise((resolve) => setImmediate(resolve))
-      assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), [])
+      assert.deepEqual(
+        warnings.map((w) => `${w.name}: ${w.message}`),
+        [],
+      )
     } finally {
       process.off('warning', onWarning)
       conn.close()
@@ -257,7 +293,10 @@ const valid: Responder = (stream, id) => {
   stream.end(frameGrpcMessage(Uint8Array.from([...encodeVarint(id, [0x10]), 0x18, 42, 0x20, 60])))
 }
 
-async function fakeServer(respond: Responder, options: http2.ServerOptions = {}): Promise<{endpoint: string; maxInFlight: () => number; close(): Promise<void>}> {
+async function fakeServer(
+  respond: Responder,
+  options: http2.ServerOptions = {},
+): Promise<{endpoint: string; maxInFlight: () => number; close(): Promise<void>}> {
   const server = http2.createServer(options)
   let inFlight = 0
   let maxInFlight = 0
@@ -277,7 +316,7 @@ async function fakeServer(respond: Responder, options: http2.ServerOptions = {})
       let id = 0n
       let shift = 0n
       for (let i = 6; i < body.length; i++) {
-        id |= BigInt(body[i]! & 0x7f) << shift
+        id |= BigInt(body[i] & 0x7f) << shift
         shift += 7n
       }
       // Answer a little later, so concurrent streams overlap.
@@ -302,45 +341,76 @@ async function fakeServer(respond: Responder, options: http2.ServerOptions = {})
 
 /** Answers a gRPC client must not take for a TTL. */
 const surprises: Array<[string, Responder, RegExp]> = [
-  ['grpc-status UNIMPLEMENTED in trailers', (stream) => {
-    stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
-    stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '12', 'grpc-message': 'unknown%20service'}))
-    stream.end()
-  }, /grpc-status 12: unknown service/],
-  ['a trailers-only error', (stream) => {
-    stream.respond({':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'bad token'}, {endStream: true})
-  }, /grpc-status 16/],
-  ['HTTP 503', (stream) => {
-    stream.respond({':status': 503, 'content-type': 'text/plain'})
-    stream.end('overloaded')
-  }, /HTTP status 503/],
-  ['another content type', (stream, id) => {
-    stream.respond({':status': 200, 'content-type': 'application/json'}, {waitForTrailers: true})
-    stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
-    stream.end(frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10]))))
-  }, /content-type application\/json/],
-  ['no grpc-status at all', (stream, id) => {
-    stream.respond({':status': 200, 'content-type': 'application/grpc'})
-    stream.end(frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10]))))
-  }, /grpc-status undefined/],
-  ['a compressed message', (stream, id) => {
-    stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
-    stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
-    const frame = frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10])))
-    frame[0] = 1
-    stream.end(frame)
-  }, /compressed/],
+  [
+    'grpc-status UNIMPLEMENTED in trailers',
+    (stream) => {
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '12', 'grpc-message': 'unknown%20service'}))
+      stream.end()
+    },
+    /grpc-status 12: unknown service/,
+  ],
+  [
+    'a trailers-only error',
+    (stream) => {
+      stream.respond(
+        {':status': 200, 'content-type': 'application/grpc', 'grpc-status': '16', 'grpc-message': 'bad token'},
+        {endStream: true},
+      )
+    },
+    /grpc-status 16/,
+  ],
+  [
+    'HTTP 503',
+    (stream) => {
+      stream.respond({':status': 503, 'content-type': 'text/plain'})
+      stream.end('overloaded')
+    },
+    /HTTP status 503/,
+  ],
+  [
+    'another content type',
+    (stream, id) => {
+      stream.respond({':status': 200, 'content-type': 'application/json'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      stream.end(frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10]))))
+    },
+    /content-type application\/json/,
+  ],
+  [
+    'no grpc-status at all',
+    (stream, id) => {
+      stream.respond({':status': 200, 'content-type': 'application/grpc'})
+      stream.end(frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10]))))
+    },
+    /grpc-status undefined/,
+  ],
+  [
+    'a compressed message',
+    (stream, id) => {
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      const frame = frameGrpcMessage(Uint8Array.from(encodeVarint(id, [0x10])))
+      frame[0] = 1
+      stream.end(frame)
+    },
+    /compressed/,
+  ],
   ['the answer for another lease', (stream, id) => valid(stream, id + 1n), /asked for lease/],
-  ['a malformed message', (stream) => {
-    stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
-    stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
-    stream.end(frameGrpcMessage(Uint8Array.from([0x10, 0x80])))
-  }, /truncated/],
+  [
+    'a malformed message',
+    (stream) => {
+      stream.respond({':status': 200, 'content-type': 'application/grpc'}, {waitForTrailers: true})
+      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0'}))
+      stream.end(frameGrpcMessage(Uint8Array.from([0x10, 0x80])))
+    },
+    /truncated/,
+  ],
   ['a reset stream', (stream) => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), /stream|INTERNAL/i],
 ]
 
 describe('ttl-fetcher against fake HTTP/2 servers', {timeout: 60_000}, () => {
-  it('never has more streams open than the server\'s SETTINGS_MAX_CONCURRENT_STREAMS', async () => {
+  it("never has more streams open than the server's SETTINGS_MAX_CONCURRENT_STREAMS", async () => {
     const server = await fakeServer(valid, {settings: {maxConcurrentStreams: 5}})
     const conn = connect({endpoints: [server.endpoint], ...TIMEOUTS})
     const fetcher = createTtlFetcher(conn)
@@ -348,7 +418,7 @@ describe('ttl-fetcher against fake HTTP/2 servers', {timeout: 60_000}, () => {
       const ids = Array.from({length: 200}, (_, i) => 7587870000000000000n + BigInt(i))
       const result = await fetcher.fetch(ids)
       assert.equal(result.size, 200)
-      assert.deepEqual(result.get(ids[7]!), {ttl: 42, grantedTtl: 60})
+      assert.deepEqual(result.get(ids[7]), {ttl: 42, grantedTtl: 60})
       assert.equal(server.maxInFlight(), 5)
     } finally {
       fetcher.close()
@@ -357,22 +427,31 @@ describe('ttl-fetcher against fake HTTP/2 servers', {timeout: 60_000}, () => {
     }
   })
 
-  it('reads padded frames and a header block continued in CONTINUATION frames, and answers the server\'s PING', async () => {
+  it("reads padded frames and a header block continued in CONTINUATION frames, and answers the server's PING", async () => {
     let pingsAnswered = 0
-    const server = await fakeServer((stream, id) => {
-      stream.session?.ping((error) => {
-        if (!error) pingsAnswered++
-      })
-      stream.respond({':status': 200, 'content-type': 'application/grpc', 'x-big': '~'.repeat(20_000)}, {waitForTrailers: true})
-      stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0', 'x-other': 'é'.repeat(10)}))
-      stream.end(frameGrpcMessage(Uint8Array.from([...encodeVarint(id, [0x10]), 0x18, 7, 0x20, 9])))
-    }, {paddingStrategy: http2.constants.PADDING_STRATEGY_MAX})
+    const server = await fakeServer(
+      (stream, id) => {
+        stream.session?.ping((error) => {
+          if (!error) pingsAnswered++
+        })
+        stream.respond(
+          {':status': 200, 'content-type': 'application/grpc', 'x-big': '~'.repeat(20_000)},
+          {waitForTrailers: true},
+        )
+        stream.on('wantTrailers', () => stream.sendTrailers({'grpc-status': '0', 'x-other': 'é'.repeat(10)}))
+        stream.end(frameGrpcMessage(Uint8Array.from([...encodeVarint(id, [0x10]), 0x18, 7, 0x20, 9])))
+      },
+      {paddingStrategy: http2.constants.PADDING_STRATEGY_MAX},
+    )
     const conn = connect({endpoints: [server.endpoint], ...TIMEOUTS})
     const fetcher = createTtlFetcher(conn)
     try {
       const ids = [5n, INT64_MAX, 7587870000000000000n]
       const result = await fetcher.fetch(ids)
-      assert.deepEqual([...result.entries()], ids.map((id) => [id, {ttl: 7, grantedTtl: 9}]))
+      assert.deepEqual(
+        [...result.entries()],
+        ids.map((id) => [id, {ttl: 7, grantedTtl: 9}]),
+      )
       // The acknowledgement may reach the server after the last answer reached us.
       for (let i = 0; i < 100 && pingsAnswered === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
       assert.ok(pingsAnswered >= 1, 'PINGs were acknowledged')
@@ -461,9 +540,13 @@ describe('FlannelStore falls back to etcd3 when the fetcher fails', {timeout: 12
     for (let i = 0; i < 80; i++) {
       const id = BigInt((await conn.client.leaseClient.leaseGrant({TTL: 900 + i})).ID)
       ids.push(id)
-      await conn.client.kv.put({key: Buffer.from(`${prefix}/subnets/10.8.${i}.0-24`), value: Buffer.from(VXLAN(i)), lease: id.toString()})
+      await conn.client.kv.put({
+        key: Buffer.from(`${prefix}/subnets/10.8.${i}.0-24`),
+        value: Buffer.from(VXLAN(i)),
+        lease: id.toString(),
+      })
     }
-    const server = await fakeServer(surprises[0]![1])
+    const server = await fakeServer(surprises[0][1])
     // etcd3 talks to the real etcd; the fetcher reads its endpoints from the options, which name the fake server.
     const misdirected: EtcdConnection = {...conn, options: {...conn.options, endpoints: [server.endpoint]}}
     const calls = countEtcd3Calls(conn)

@@ -28,7 +28,8 @@ const CONCURRENCY = 4
 /** Shell-like split of an example line: whitespace separates, '…' and "…" quote. */
 function tokens(line: string): string[] {
   const out: string[] = []
-  for (const m of line.matchAll(/'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g)) out.push(m[1] ?? m[2]?.replace(/\\(.)/g, '$1') ?? m[3]!)
+  for (const m of line.matchAll(/'([^']*)'|"((?:[^"\\]|\\.)*)"|(\S+)/g))
+    out.push(m[1] ?? m[2]?.replace(/\\(.)/g, '$1') ?? m[3])
   return out
 }
 
@@ -36,7 +37,7 @@ function tokens(line: string): string[] {
 function exampleArgs(id: string, examples: unknown[]): string[] | undefined {
   const lead = '<%= config.bin %> <%= command.id %>'
   for (const example of examples) {
-    const text = typeof example === 'string' ? example : (example as {command?: string}).command ?? ''
+    const text = typeof example === 'string' ? example : ((example as {command?: string}).command ?? '')
     const rest = text.slice(lead.length)
     if (!text.startsWith(lead) || /[|<>]|(^| )-( |$)/.test(rest)) continue
     const args = tokens(rest)
@@ -62,10 +63,19 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
   before(async () => {
     cwd = await mkdtemp(join(tmpdir(), 'fctl-walk-'))
     // `network import flannel-backup.json`: a valid (empty) export document.
-    await writeFile(join(cwd, 'flannel-backup.json'), JSON.stringify({
-      format: 'flannelctl-network-export', formatVersion: 1, sourcePrefix: '/coreos.com/network', revision: 1,
-      exportedAt: new Date().toISOString(), config: '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}', subnets: [], skipped: [],
-    }))
+    await writeFile(
+      join(cwd, 'flannel-backup.json'),
+      JSON.stringify({
+        format: 'flannelctl-network-export',
+        formatVersion: 1,
+        sourcePrefix: '/coreos.com/network',
+        revision: 1,
+        exportedAt: new Date().toISOString(),
+        config: '{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}',
+        subnets: [],
+        skipped: [],
+      }),
+    )
     ns = await topo.namespace('walk')
     const peer = await topo.namespace('walk-peer')
     await topo.veth(ns, 'eth0', peer, 'eth0')
@@ -73,7 +83,9 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
     await topo.sysctl(ns, 'net.ipv4.ip_forward', '1')
 
     const config = await Config.load(ROOT)
-    const {EtcdCommand} = await import(pathToFileURL(join(ROOT, 'dist', 'etcd-command.js')).href) as {EtcdCommand: abstract new (...a: never[]) => unknown}
+    const {EtcdCommand} = (await import(pathToFileURL(join(ROOT, 'dist', 'etcd-command.js')).href)) as {
+      EtcdCommand: abstract new (...a: never[]) => unknown
+    }
     cases = []
     for (const command of config.commands) {
       const cls = await command.load()
@@ -108,7 +120,8 @@ describe('every etcd command against an unreachable endpoint', {skip: rootSkip()
           error && (!cause || /^(null|undefined)\b/.test(cause)) && `no cause in ${JSON.stringify(error)}`,
           /\b(null|undefined)\b/.test(r.stderr) && `"null"/"undefined" in stderr`,
         ].filter(Boolean)
-        if (problems.length > 0) failures.push(`${id} (flannelctl ${argv.join(' ')}): ${problems.join('; ')}\n${r.stderr}`)
+        if (problems.length > 0)
+          failures.push(`${id} (flannelctl ${argv.join(' ')}): ${problems.join('; ')}\n${r.stderr}`)
       })
       assert.deepEqual(failures, [])
     })

@@ -27,7 +27,6 @@ const MIN_KILLS = 20
 const MAX_ITERATIONS = 60
 const MAX_DELAY_MS = 2500
 
-
 interface VerifyJson {
   ok: boolean
   checks: Array<{name: string; ok: boolean; detail: string}>
@@ -48,7 +47,12 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
     const r = etcdctl(etcd!.endpoint, ['get', '--prefix', `${PREFIX}/subnets/`, '-w', 'json'], {netns: etcdNs})
     assert.equal(r.status, 0, r.stderr)
     const kvs = (JSON.parse(r.stdout) as {kvs?: Array<{key: string; value: string; mod_revision: number}>}).kvs ?? []
-    return kvs.map((kv) => ({key: Buffer.from(kv.key, 'base64').toString(), value: Buffer.from(kv.value, 'base64').toString(), mod: kv.mod_revision}))
+    return kvs
+      .map((kv) => ({
+        key: Buffer.from(kv.key, 'base64').toString(),
+        value: Buffer.from(kv.value, 'base64').toString(),
+        mod: kv.mod_revision,
+      }))
       .filter((kv) => kv.value.includes(`"PublicIP":"${NODE_IP}"`))
   }
 
@@ -89,7 +93,14 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
     console.log(`# crash-apply seed=${seed} (replay with FCTL_CRASH_SEED=${seed})`)
     // Kills are classified by what etcd shows afterwards: a run that started without a lease was killed before
     // or after its lease write; a run that started with one either left it as it was or had rewritten it.
-    const stats = {killedNoLeaseBeforeWrite: 0, killedNoLeaseAfterWrite: 0, killedLeaseUnchanged: 0, killedLeaseRewritten: 0, exitedBeforeKill: 0, perturbations: 0}
+    const stats = {
+      killedNoLeaseBeforeWrite: 0,
+      killedNoLeaseAfterWrite: 0,
+      killedLeaseUnchanged: 0,
+      killedLeaseRewritten: 0,
+      exitedBeforeKill: 0,
+      perturbations: 0,
+    }
     let kills = 0
     let i = 0
     // Delays are drawn from 0..ceiling; a run that finishes on its own lowers the ceiling below its duration,
@@ -97,7 +108,10 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
     let ceiling = MAX_DELAY_MS
     while (kills < MIN_KILLS) {
       i++
-      assert.ok(i <= MAX_ITERATIONS, `only ${kills} kills in ${MAX_ITERATIONS} iterations: apply is finishing before every kill`)
+      assert.ok(
+        i <= MAX_ITERATIONS,
+        `only ${kills} kills in ${MAX_ITERATIONS} iterations: apply is finishing before every kill`,
+      )
       const delay = Math.floor(random() * ceiling)
       if (i % 5 === 0) {
         // Vary the state the next run starts from, in turn: no vxlan device, one peer route missing, no lease in etcd.
@@ -107,18 +121,25 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
           for (const l of mine) etcdctl(etcd!.endpoint, ['del', l.key], {netns: etcdNs})
           console.log(`#   #${i} etcdctl del ${mine.map((l) => l.key).join(' ') || '(no lease)'}`)
         } else {
-          const what = kind === 1 ? ['link', 'del', 'flannel.1'] : ['route', 'del', `10.1.${100 + Math.floor(random() * PEERS)}.0/24`]
+          const what =
+            kind === 1
+              ? ['link', 'del', 'flannel.1']
+              : ['route', 'del', `10.1.${100 + Math.floor(random() * PEERS)}.0/24`]
           const r = await topo.exec(nodeNs, ['ip', ...what], {allowFail: true})
           console.log(`#   #${i} ip ${what.join(' ')} → ${r.code === 0 ? 'ok' : 'absent'}`)
         }
         stats.perturbations++
       }
       const before = nodeLeases()
-      const child = spawn('ip', ['netns', 'exec', nodeNs, process.execPath, BIN, 'node', 'apply', ...common()],
-        {stdio: ['ignore', 'ignore', 'pipe'], env: {...process.env, NO_COLOR: '1'}})
+      const child = spawn('ip', ['netns', 'exec', nodeNs, process.execPath, BIN, 'node', 'apply', ...common()], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: {...process.env, NO_COLOR: '1'},
+      })
       let stderr = ''
-      child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)))
-      const exited = new Promise<{code: number | null; signal: string | null}>((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+      child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-2000)))
+      const exited = new Promise<{code: number | null; signal: string | null}>((resolve) =>
+        child.once('exit', (code, signal) => resolve({code, signal})),
+      )
       const spawned = Date.now()
       const outcome = await Promise.race([exited, sleep(delay).then(() => null)])
       let how: string
@@ -135,7 +156,10 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
         kills++
       }
       const leases = nodeLeases()
-      assert.ok(leases.length <= 1, `iteration ${i}: ${leases.length} leases for ${NODE_IP} after a kill:\n${leases.map((l) => `${l.key} ${l.value}`).join('\n')}`)
+      assert.ok(
+        leases.length <= 1,
+        `iteration ${i}: ${leases.length} leases for ${NODE_IP} after a kill:\n${leases.map((l) => `${l.key} ${l.value}`).join('\n')}`,
+      )
       let landed = ''
       if (!outcome) {
         if (before.length === 0) {
@@ -143,29 +167,38 @@ describe('node apply survives SIGKILL at random points (vxlan)', {skip: rootSkip
           if (leases.length === 1) stats.killedNoLeaseAfterWrite++
           else stats.killedNoLeaseBeforeWrite++
         } else {
-          const same = leases.length === 1 && leases[0]!.mod === before[0]!.mod
+          const same = leases.length === 1 && leases[0].mod === before[0].mod
           landed = same ? 'lease untouched' : 'lease rewritten'
           if (same) stats.killedLeaseUnchanged++
           else stats.killedLeaseRewritten++
         }
       }
-      console.log(`#   #${i} delay=${delay}ms ${how}; leases before=${before.length} after=${leases.length}${landed ? ` (${landed})` : ''}`)
+      console.log(
+        `#   #${i} delay=${delay}ms ${how}; leases before=${before.length} after=${leases.length}${landed ? ` (${landed})` : ''}`,
+      )
     }
     console.log(`# crash-apply stats: ${kills} kills in ${i} runs: ${JSON.stringify(stats)}`)
     assert.ok(kills >= MIN_KILLS)
 
     const applied = await runCli(['node', 'apply', ...common()], {netns: nodeNs, timeoutMs: 90_000})
     assert.equal(applied.code, 0, `final apply: ${applied.stderr}`)
-    const {result, json} = await runJson<VerifyJson>(['node', 'verify', ...common()], {netns: nodeNs, timeoutMs: 90_000})
+    const {result, json} = await runJson<VerifyJson>(['node', 'verify', ...common()], {
+      netns: nodeNs,
+      timeoutMs: 90_000,
+    })
     const failed = json.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)
     assert.equal(result.code, 0, `verify failed checks:\n${failed.join('\n')}\n${result.stderr}`)
     assert.deepEqual(failed, [])
 
     const listed = await runJson<Array<{publicIP?: string; PublicIP?: string; subnet: string}>>(
-      ['subnets', 'list', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--public-ip', NODE_IP], {netns: etcdNs})
+      ['subnets', 'list', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--public-ip', NODE_IP],
+      {netns: etcdNs},
+    )
     assert.equal(listed.result.code, 0, listed.result.stderr)
     assert.equal(listed.json.length, 1, `exactly one lease for ${NODE_IP}: ${listed.result.stdout}`)
-    const all = await runJson<unknown[]>(['subnets', 'list', '--endpoints', ENDPOINT, '--prefix', PREFIX], {netns: etcdNs})
+    const all = await runJson<unknown[]>(['subnets', 'list', '--endpoints', ENDPOINT, '--prefix', PREFIX], {
+      netns: etcdNs,
+    })
     assert.equal(all.json.length, PEERS + 1, 'the peers plus the node, nothing else')
   })
 })

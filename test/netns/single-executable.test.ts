@@ -83,14 +83,39 @@ describe('single executable (dist/flannelctl)', {timeout: 240_000}, () => {
     let sw: Switch
     let etcd: EtcdMember | undefined
     const nodes: Array<{i: number; ns: string; file: string; pod?: string; podIp?: string}> = []
-    const common = (n: {file: string}) => ['--endpoints', ENDPOINT, '--prefix', PREFIX, '--iface', 'veth0', '--bridge', 'cni0', '--subnet-file', n.file]
+    const common = (n: {file: string}) => [
+      '--endpoints',
+      ENDPOINT,
+      '--prefix',
+      PREFIX,
+      '--iface',
+      'veth0',
+      '--bridge',
+      'cni0',
+      '--subnet-file',
+      n.file,
+    ]
 
     before(async () => {
       sw = await topo.switch('ssw')
       const etcdNs = await topo.namespace('setcd')
       await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
       etcd = await startEtcd({netns: etcdNs, host: '192.0.2.250'})
-      const created = await run(['network', 'create', '--endpoints', ENDPOINT, '--prefix', PREFIX, '--network', '10.1.0.0/16', '--backend', 'vxlan'], etcdNs)
+      const created = await run(
+        [
+          'network',
+          'create',
+          '--endpoints',
+          ENDPOINT,
+          '--prefix',
+          PREFIX,
+          '--network',
+          '10.1.0.0/16',
+          '--backend',
+          'vxlan',
+        ],
+        etcdNs,
+      )
       assert.equal(created.code, 0, created.stderr)
       for (const i of [1, 2]) {
         const ns = await topo.namespace(`sn${i}`)
@@ -113,7 +138,7 @@ describe('single executable (dist/flannelctl)', {timeout: 240_000}, () => {
       }
       const first = await Promise.all(nodes.map(apply))
       for (const [k, s] of first.entries()) {
-        const n = nodes[k]!
+        const n = nodes[k]
         assert.equal(s.device?.action, 'created')
         const pod = await attachPod(topo, n.ns, `sp${n.i}`, s.lease.subnet, {mtu: 1450})
         n.pod = pod.ns
@@ -128,8 +153,14 @@ describe('single executable (dist/flannelctl)', {timeout: 240_000}, () => {
         assert.equal(JSON.parse(verify.stdout).ok, true)
       }
       const [a, b] = nodes as [(typeof nodes)[number], (typeof nodes)[number]]
-      for (const [from, to] of [[a, b], [b, a]] as const) {
-        const ping = await topo.exec(from.pod!, ['ping', '-c', '2', '-W', '2', '-i', '0.2', to.podIp!], {allowFail: true, timeoutMs: 10_000})
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        const ping = await topo.exec(from.pod!, ['ping', '-c', '2', '-W', '2', '-i', '0.2', to.podIp!], {
+          allowFail: true,
+          timeoutMs: 10_000,
+        })
         assert.equal(ping.code, 0, `p${from.i} → p${to.i} (${to.podIp}): ${ping.stdout}${ping.stderr}`)
       }
     })

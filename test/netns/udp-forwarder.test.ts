@@ -22,7 +22,6 @@ import {InvalidInputError} from '../../src/core/errors.js'
 import {UdpForwarder, encodePeerTable} from '../../src/backends/udp/forwarder.js'
 import {icmpEcho, inetChecksum, ipText} from '../helpers/packets.js'
 
-
 /**
  * Net-unreachable is a soft error (RFC 1122), which a UDP socket reports only with IP_RECVERR, an option
  * Node's dgram does not offer; python3 is on every machine that builds the addon (node-gyp needs it).
@@ -52,9 +51,9 @@ type Stats = Record<string, number> & {threadErrors: {tx: string | null; rx: str
 async function snmpIcmp(ns: string): Promise<Record<string, number>> {
   const {stdout} = await inNs(ns, 'cat', ['/proc/net/snmp'])
   const lines = stdout.split('\n').filter((l) => l.startsWith('Icmp: '))
-  const keys = lines[0]!.split(/\s+/).slice(1)
-  const values = lines[1]!.split(/\s+/).slice(1).map(Number)
-  return Object.fromEntries(keys.map((k, i) => [k, values[i]!]))
+  const keys = lines[0].split(/\s+/).slice(1)
+  const values = lines[1].split(/\s+/).slice(1).map(Number)
+  return Object.fromEntries(keys.map((k, i) => [k, values[i]]))
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 3000): Promise<T> {
@@ -143,7 +142,7 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     const got = await received
     assert.equal(sent.code, 0, `sender: ${sent.stderr}`)
     assert.equal(got.code, 0, `receiver: ${got.stderr}`)
-    assert.deepEqual(JSON.parse(got.stdout.split('\n')[1]!), JSON.parse(sent.stdout), 'same bytes, same hash')
+    assert.deepEqual(JSON.parse(got.stdout.split('\n')[1]), JSON.parse(sent.stdout), 'same bytes, same hash')
     const after = (await n1.call('stats')) as Stats
     const packets = after.txPackets - before.txPackets
     assert.ok(packets >= bytes / TUN_MTU, `one datagram per MSS-sized segment (${packets})`)
@@ -202,7 +201,11 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     const before = (await n2.call('stats')) as Stats
     const request = icmpEcho({src: '10.5.3.5', dst: '10.5.2.2', ttl: 1, id: 1, seq: 1, data: 'x'})
     await raw.call('udpSend', {hex: request.toString('hex'), address: '192.0.2.2', port: PORT})
-    await waitFor('dropTtl', () => n2.call('stats'), (s: Stats) => s.dropTtl === before.dropTtl + 1)
+    await waitFor(
+      'dropTtl',
+      () => n2.call('stats'),
+      (s: Stats) => s.dropTtl === before.dropTtl + 1,
+    )
     assert.equal(await raw.call('udpRecv', {timeoutMs: 300}), null, 'no reply to a dropped packet')
   })
 
@@ -219,9 +222,15 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     assert.equal(after.icmpSent - before.icmpSent, 1)
     assert.equal(after.txPackets, before.txPackets, 'nothing sent to a peer')
     // The kernel matched the quoted header + 8 bytes to the sending socket and queued the error on it.
-    assert.deepEqual(JSON.parse(probe.stdout), {errno: 101 /* ENETUNREACH */, origin: 2 /* ICMP */, type: 3, code: 0, offender: '10.5.1.0'})
+    assert.deepEqual(JSON.parse(probe.stdout), {
+      errno: 101 /* ENETUNREACH */,
+      origin: 2 /* ICMP */,
+      type: 3,
+      code: 0,
+      offender: '10.5.1.0',
+    })
     const snmpAfter = await snmpIcmp(ns.n1)
-    assert.equal(snmpAfter.InDestUnreachs! - snmpBefore.InDestUnreachs!, 1)
+    assert.equal(snmpAfter.InDestUnreachs - snmpBefore.InDestUnreachs, 1)
     assert.equal(snmpAfter.InErrors, snmpBefore.InErrors, 'no malformed ICMP')
     assert.equal(snmpAfter.InCsumErrors, snmpBefore.InCsumErrors, 'no ICMP checksum errors')
 
@@ -236,22 +245,38 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     const send = (hex: string, count: number) => raw.call('udpSend', {hex, address: '192.0.2.2', port: PORT, count})
     let before = (await n2.call('stats')) as Stats
     await send('4500000000', 10) // 5 bytes that start like IPv4
-    await waitFor('dropRunt', () => n2.call('stats'), (s: Stats) => s.dropRunt === before.dropRunt + 10)
+    await waitFor(
+      'dropRunt',
+      () => n2.call('stats'),
+      (s: Stats) => s.dropRunt === before.dropRunt + 10,
+    )
 
     before = (await n2.call('stats')) as Stats
     await send(`60${'00'.repeat(39)}`, 10) // an IPv6-looking header
-    await waitFor('dropNonIPv4', () => n2.call('stats'), (s: Stats) => s.dropNonIPv4 === before.dropNonIPv4 + 10)
+    await waitFor(
+      'dropNonIPv4',
+      () => n2.call('stats'),
+      (s: Stats) => s.dropNonIPv4 === before.dropNonIPv4 + 10,
+    )
 
     before = (await n2.call('stats')) as Stats
     await send(`45${'00'.repeat(TUN_MTU)}`, 3) // TUN_MTU + 1 bytes
-    await waitFor('dropOversize', () => n2.call('stats'), (s: Stats) => s.dropOversize === before.dropOversize + 3)
+    await waitFor(
+      'dropOversize',
+      () => n2.call('stats'),
+      (s: Stats) => s.dropOversize === before.dropOversize + 3,
+    )
 
     before = (await n2.call('stats')) as Stats
     await raw.call('udpSendRandom', {address: '192.0.2.2', port: PORT, count: 2000, maxLen: 1600, seed: 0xf1a2})
     const handled = (s: Stats) =>
       s.rxPackets + s.dropRunt + s.dropNonIPv4 + s.dropOversize + s.dropTtl + s.tunWriteErrors
     // The socket buffer may overflow under the burst, so "most", not "all", of the 2000 arrive.
-    const after = await waitFor('random datagrams handled', () => n2.call('stats'), (s: Stats) => handled(s) - handled(before) >= 1000)
+    const after = await waitFor(
+      'random datagrams handled',
+      () => n2.call('stats'),
+      (s: Stats) => handled(s) - handled(before) >= 1000,
+    )
     assert.ok(handled(after) - handled(before) <= 2000)
     assert.ok(after.dropNonIPv4 > before.dropNonIPv4, 'random bytes are mostly not IPv4')
     assert.ok(n2.alive, 'forwarder process still alive')
@@ -268,7 +293,11 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
     const before = (await n2.call('stats')) as Stats
     await n2.call('setPeers', {peers: [{subnet: '10.5.1.0/24', publicIP: '192.0.2.1'}]})
     await raw.call('udpSend', {hex: request(1), address: '192.0.2.2', port: PORT})
-    await waitFor('dropNoRoute', () => n2.call('stats'), (s: Stats) => s.dropNoRoute === before.dropNoRoute + 1)
+    await waitFor(
+      'dropNoRoute',
+      () => n2.call('stats'),
+      (s: Stats) => s.dropNoRoute === before.dropNoRoute + 1,
+    )
     assert.equal(await raw.call('udpRecv', {timeoutMs: 300}), null, 'the reply has no peer any more')
     await n2.call('setPeers', {
       peers: [
@@ -285,12 +314,20 @@ describe('udp backend native forwarder (netns)', {skip: rootSkipReason}, () => {
 
   it('survives its device being deleted: the TUN thread ends with EBADFD instead of spinning', async () => {
     await ip('-n', ns.n2, 'link', 'del', 'flannel0')
-    const stats = await waitFor('txThreadError', () => n2.call('stats'), (s: Stats) => s.threadErrors.tx !== null)
+    const stats = await waitFor(
+      'txThreadError',
+      () => n2.call('stats'),
+      (s: Stats) => s.threadErrors.tx !== null,
+    )
     assert.equal(stats.threadErrors.tx, 'EBADFD')
     assert.equal(stats.threadErrors.rx, null, 'the socket side keeps running')
     const request = icmpEcho({src: '10.5.3.5', dst: '10.5.2.2', ttl: 64, id: 1, seq: 1, data: 'gone'})
     await raw.call('udpSend', {hex: request.toString('hex'), address: '192.0.2.2', port: PORT})
-    await waitFor('tunWriteErrors', () => n2.call('stats'), (s: Stats) => s.tunWriteErrors === stats.tunWriteErrors + 1)
+    await waitFor(
+      'tunWriteErrors',
+      () => n2.call('stats'),
+      (s: Stats) => s.tunWriteErrors === stats.tunWriteErrors + 1,
+    )
     await n2.call('stop')
     assert.ok(n2.alive)
   })

@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {formatIPv4, formatIPv4Cidr, parseIPv4, tryParseIPv4, tryParseIPv4Cidr, tryParseIPv4Prefix} from '../../src/core/cidr.js'
+import {
+  formatIPv4,
+  formatIPv4Cidr,
+  parseIPv4,
+  tryParseIPv4,
+  tryParseIPv4Cidr,
+  tryParseIPv4Prefix,
+} from '../../src/core/cidr.js'
 import {parseLeaseAttrs} from '../../src/core/lease.js'
 import {parseSubnetArg} from '../../src/core/subnet-key.js'
 import {formatPrefix4, parseIp4, tryPrefix4} from '../../src/dataplane/ipv4.js'
@@ -56,7 +63,11 @@ const NETWORKS: Array<[string, string | null]> = [
 
 /** Runs a custom flag's parse as oclif does. */
 async function parseFlag(flag: {parse: unknown}, input: string): Promise<unknown> {
-  return (flag.parse as (input: string, ctx: unknown, options: {name: string}) => Promise<unknown>)(input, {}, {name: 'x'})
+  return (flag.parse as (input: string, ctx: unknown, options: {name: string}) => Promise<unknown>)(
+    input,
+    {},
+    {name: 'x'},
+  )
 }
 
 function accepts(f: () => unknown): boolean {
@@ -73,10 +84,21 @@ describe('every IPv4 address field agrees (Go net.ParseIP + To4)', () => {
     it(`${JSON.stringify(text)} → ${want ?? 'rejected'}`, async () => {
       const ip = tryParseIPv4(text)
       assert.equal(ip === undefined ? null : formatIPv4(ip), want, 'core tryParseIPv4')
-      assert.equal(accepts(() => parseIPv4(text)), want !== null, 'core parseIPv4')
-      assert.equal(accepts(() => parseIp4(text)), want !== null, 'planner / node flags parseIp4')
+      assert.equal(
+        accepts(() => parseIPv4(text)),
+        want !== null,
+        'core parseIPv4',
+      )
+      assert.equal(
+        accepts(() => parseIp4(text)),
+        want !== null,
+        'planner / node flags parseIp4',
+      )
       if (want !== null) assert.equal(formatIPv4(parseIp4(text)), want)
-      const flagged = await parseFlag(ipv4Flag(), text).then((v) => formatIPv4(v as number), () => null)
+      const flagged = await parseFlag(ipv4Flag(), text).then(
+        (v) => formatIPv4(v as number),
+        () => null,
+      )
       assert.equal(flagged, want, '--public-ip / --subnet-min flag')
       // A lease's PublicIP in etcd: flanneld's IP4.UnmarshalJSON is ParseIP4. The store's fast decoder takes
       // only the canonical form and leaves the rest to the exact parser, which must give the same answer.
@@ -94,7 +116,10 @@ describe('every IPv4 network field agrees (Go net.ParseCIDR, flannel IP4Net)', (
     it(`${JSON.stringify(text)} → ${want ?? 'rejected'}`, async () => {
       const net = tryParseIPv4Cidr(text)
       assert.equal(net ? formatIPv4Cidr(net) : null, want, 'core tryParseIPv4Cidr')
-      const flagged = await parseFlag(ipv4CidrFlag(), text).then((v) => formatIPv4Cidr(v as never), () => null)
+      const flagged = await parseFlag(ipv4CidrFlag(), text).then(
+        (v) => formatIPv4Cidr(v as never),
+        () => null,
+      )
       assert.equal(flagged, want, '--network flag')
       // The planner reads kernel route destinations, where a bare address is a /32; with a length it is a CIDR.
       if (text.includes('/')) {

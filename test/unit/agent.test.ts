@@ -16,7 +16,10 @@ import {parseMonitorLine} from '../../src/iproute2/monitor.js'
 describe('service unit', () => {
   it('quotes ExecStart words per systemd.syntax and escapes $ and % for ExecStart expansion', () => {
     assert.equal(quoteExecArg('--iface'), '--iface')
-    assert.equal(quoteExecArg('http://192.0.2.1:2379,http://192.0.2.2:2379'), 'http://192.0.2.1:2379,http://192.0.2.2:2379')
+    assert.equal(
+      quoteExecArg('http://192.0.2.1:2379,http://192.0.2.2:2379'),
+      'http://192.0.2.1:2379,http://192.0.2.2:2379',
+    )
     assert.equal(quoteExecArg('/run/my flannel/a.env'), '"/run/my flannel/a.env"')
     assert.equal(quoteExecArg('a"b\\c'), '"a\\"b\\\\c"')
     assert.equal(quoteExecArg('$HOME'), '$$HOME')
@@ -28,12 +31,27 @@ describe('service unit', () => {
   })
 
   it('renders Type=notify, Restart=always, network-online ordering, the apply command and WatchdogSec only when asked', () => {
-    const unit = renderUnit({node: '/usr/bin/node', script: '/opt/flannelctl/bin/run.js', applyArgs: ['--iface', 'eth0', '--subnet-file', '/run/a b.env']})
+    const unit = renderUnit({
+      node: '/usr/bin/node',
+      script: '/opt/flannelctl/bin/run.js',
+      applyArgs: ['--iface', 'eth0', '--subnet-file', '/run/a b.env'],
+    })
     const lines = unit.split('\n')
-    for (const l of ['Type=notify', 'Restart=always', 'After=network-online.target', 'Wants=network-online.target', 'WantedBy=multi-user.target']) {
+    for (const l of [
+      'Type=notify',
+      'Restart=always',
+      'After=network-online.target',
+      'Wants=network-online.target',
+      'WantedBy=multi-user.target',
+    ]) {
       assert.ok(lines.includes(l), l)
     }
-    assert.ok(lines.includes('ExecStart=/usr/bin/node /opt/flannelctl/bin/run.js node apply --watch --iface eth0 --subnet-file "/run/a b.env"'), unit)
+    assert.ok(
+      lines.includes(
+        'ExecStart=/usr/bin/node /opt/flannelctl/bin/run.js node apply --watch --iface eth0 --subnet-file "/run/a b.env"',
+      ),
+      unit,
+    )
     assert.ok(!unit.includes('WatchdogSec'))
     assert.match(renderUnit({node: '/n', script: '/s', applyArgs: [], watchdogSec: 30}), /^WatchdogSec=30$/m)
   })
@@ -44,11 +62,19 @@ describe('log lines', () => {
   it('json: one object per line with time, level, msg, fields (undefined fields dropped)', () => {
     const line = formatLogLine('json', 'warn', 'lease renewed', {subnet: '10.1.3.0/24', n: 2, gone: undefined}, at)
     assert.ok(line.endsWith('\n') && !line.slice(0, -1).includes('\n'))
-    assert.deepEqual(JSON.parse(line), {time: at.toISOString(), level: 'warn', msg: 'lease renewed', fields: {subnet: '10.1.3.0/24', n: 2}})
+    assert.deepEqual(JSON.parse(line), {
+      time: at.toISOString(),
+      level: 'warn',
+      msg: 'lease renewed',
+      fields: {subnet: '10.1.3.0/24', n: 2},
+    })
     assert.deepEqual(JSON.parse(formatLogLine('json', 'info', 'a\nb "c"', {}, at)).msg, 'a\nb "c"')
   })
   it('text: time, LEVEL, message, key=value (quoted when needed)', () => {
-    assert.equal(formatLogLine('text', 'info', 'serving', {address: '0.0.0.0:8471', why: 'a b'}, at), '2026-01-02T03:04:05.000Z INFO serving address=0.0.0.0:8471 why="a b"\n')
+    assert.equal(
+      formatLogLine('text', 'info', 'serving', {address: '0.0.0.0:8471', why: 'a b'}, at),
+      '2026-01-02T03:04:05.000Z INFO serving address=0.0.0.0:8471 why="a b"\n',
+    )
   })
 })
 
@@ -60,12 +86,27 @@ describe('/healthz verdict', () => {
     assert.equal(evaluateHealth({now, last: ok, leaseExpiresAt: later, udp: null}).status, 'ok')
     assert.equal(evaluateHealth({now, last: ok, leaseExpiresAt: later, udp: {running: true}}).status, 'ok')
     assert.equal(evaluateHealth({now, last: null, leaseExpiresAt: null, udp: null}).status, 'starting')
-    const failed = evaluateHealth({now, last: {...ok, ok: false, error: 'etcd unavailable'}, leaseExpiresAt: later, udp: null})
+    const failed = evaluateHealth({
+      now,
+      last: {...ok, ok: false, error: 'etcd unavailable'},
+      leaseExpiresAt: later,
+      udp: null,
+    })
     assert.equal(failed.status, 'degraded')
-    assert.match(failed.reasons[0]!, /last reconcile \(resync\) failed: etcd unavailable/)
-    assert.match(evaluateHealth({now, last: ok, leaseExpiresAt: new Date(now.getTime() - 5000), udp: null}).reasons[0]!, /expired 5s ago/)
-    assert.match(evaluateHealth({now, last: ok, leaseExpiresAt: later, udp: {running: false, reason: 'flannel0 was deleted'}}).reasons[0]!, /udp forwarder is not running: flannel0/)
-    assert.match(evaluateHealth({now, last: ok, leaseExpiresAt: null, leaseLost: 'lease lost', udp: null}).reasons[0]!, /lease lost/)
+    assert.match(failed.reasons[0], /last reconcile \(resync\) failed: etcd unavailable/)
+    assert.match(
+      evaluateHealth({now, last: ok, leaseExpiresAt: new Date(now.getTime() - 5000), udp: null}).reasons[0],
+      /expired 5s ago/,
+    )
+    assert.match(
+      evaluateHealth({now, last: ok, leaseExpiresAt: later, udp: {running: false, reason: 'flannel0 was deleted'}})
+        .reasons[0],
+      /udp forwarder is not running: flannel0/,
+    )
+    assert.match(
+      evaluateHealth({now, last: ok, leaseExpiresAt: null, leaseLost: 'lease lost', udp: null}).reasons[0],
+      /lease lost/,
+    )
   })
 })
 
@@ -73,25 +114,49 @@ describe('ip monitor records', () => {
   const scope = {overlayDevice: 'flannel.1', bridge: 'cni0', network: '10.1.0.0/16'}
   const judge = (line: string) => relevantChange(parseMonitorLine(line)!, scope)
   it('parses kind, deletion, device, destination and link flags', () => {
-    assert.deepEqual(parseMonitorLine('[LINK]Deleted 3: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN group default '),
-      {kind: 'link', deleted: true, dev: 'flannel.1', flags: ['BROADCAST', 'MULTICAST'], text: '[LINK]Deleted 3: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN group default '})
+    assert.deepEqual(
+      parseMonitorLine(
+        '[LINK]Deleted 3: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN group default ',
+      ),
+      {
+        kind: 'link',
+        deleted: true,
+        dev: 'flannel.1',
+        flags: ['BROADCAST', 'MULTICAST'],
+        text: '[LINK]Deleted 3: flannel.1: <BROADCAST,MULTICAST> mtu 1450 qdisc noqueue state DOWN group default ',
+      },
+    )
     const r = parseMonitorLine('[ROUTE]Deleted 10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink ')!
     assert.deepEqual([r.kind, r.deleted, r.dst, r.dev], ['route', true, '10.1.5.0/24', 'flannel.1'])
     assert.equal(parseMonitorLine('    link/ether 8e:5f:99:db:0d:f6 brd ff:ff:ff:ff:ff:ff'), null)
     assert.equal(parseMonitorLine('[NEIGH]10.1.5.0 dev flannel.1 lladdr 02:11:22:33:44:55 PERMANENT ')!.deleted, false)
   })
-  it('reconciles on deletions of the overlay\'s device, address, routes, neighbours and FDB entries only', () => {
+  it("reconciles on deletions of the overlay's device, address, routes, neighbours and FDB entries only", () => {
     assert.match(judge('[LINK]Deleted 3: flannel.1: <BROADCAST,MULTICAST> mtu 1450')!, /link flannel.1 deleted/)
     assert.match(judge('[LINK]3: flannel.1: <BROADCAST,MULTICAST> mtu 1450 state DOWN')!, /down/)
     assert.equal(judge('[LINK]3: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450'), null)
     assert.match(judge('[ROUTE]Deleted 10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink ')!, /route 10.1.5.0\/24/)
-    assert.match(judge('[ROUTE]Deleted 10.1.5.0/24 via 192.0.2.2 dev eth0 ')!, /route/, 'host-gw: inside Network via the underlay')
+    assert.match(
+      judge('[ROUTE]Deleted 10.1.5.0/24 via 192.0.2.2 dev eth0 ')!,
+      /route/,
+      'host-gw: inside Network via the underlay',
+    )
     assert.equal(judge('[ROUTE]Deleted 192.168.0.0/24 via 192.0.2.2 dev eth0 '), null)
-    assert.equal(judge('[ROUTE]Deleted local 10.1.3.0 dev flannel.1 table local proto kernel scope host src 10.1.3.0 '), null)
+    assert.equal(
+      judge('[ROUTE]Deleted local 10.1.3.0 dev flannel.1 table local proto kernel scope host src 10.1.3.0 '),
+      null,
+    )
     assert.match(judge('[NEIGH]Deleted 10.1.5.0 dev flannel.1 lladdr 02:11:22:33:44:55 PERMANENT ')!, /neighbour/)
     assert.match(judge('[NEIGH]Deleted 192.0.2.9 dev flannel.1 lladdr 02:11:22:33:44:55 NOARP PERMANENT ')!, /FDB/)
-    assert.equal(judge('[NEIGH]Deleted 10.1.3.7 dev cni0 lladdr 02:00:00:00:00:07 STALE '), null, 'pod ARP entries age out by themselves')
-    assert.match(judge('[ADDR]Deleted 5: cni0    inet 10.1.3.1/24 brd 10.1.3.255 scope global cni0')!, /address deleted from cni0/)
+    assert.equal(
+      judge('[NEIGH]Deleted 10.1.3.7 dev cni0 lladdr 02:00:00:00:00:07 STALE '),
+      null,
+      'pod ARP entries age out by themselves',
+    )
+    assert.match(
+      judge('[ADDR]Deleted 5: cni0    inet 10.1.3.1/24 brd 10.1.3.255 scope global cni0')!,
+      /address deleted from cni0/,
+    )
     assert.equal(judge('[ROUTE]10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink '), null)
   })
 })
@@ -113,11 +178,21 @@ describe('sd_notify', () => {
       ['/run/x.sock', 'STATUS=again'],
       ['/run/x.sock', 'STOPPING=1\nSTATUS=stopping'],
     ])
-    assert.equal(new SdNotifier({env: {NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '7'}, pid: 8}).watchdogIntervalMs, undefined)
+    assert.equal(
+      new SdNotifier({env: {NOTIFY_SOCKET: '/x', WATCHDOG_USEC: '1000000', WATCHDOG_PID: '7'}, pid: 8})
+        .watchdogIntervalMs,
+      undefined,
+    )
   })
   it('a failed send is reported once, never thrown', () => {
     const errors: string[] = []
-    const n = new SdNotifier({env: {NOTIFY_SOCKET: '/nonexistent/sock'}, send: () => { throw new Error('ENOENT') }, onError: (m) => errors.push(m)})
+    const n = new SdNotifier({
+      env: {NOTIFY_SOCKET: '/nonexistent/sock'},
+      send: () => {
+        throw new Error('ENOENT')
+      },
+      onError: (m) => errors.push(m),
+    })
     n.status('a')
     n.status('b')
     assert.equal(errors.length, 1)
@@ -126,17 +201,31 @@ describe('sd_notify', () => {
 
 describe('metrics', () => {
   it('exposes reconciles by result, the duration histogram, writes, peers, lease expiry, watch starts and udp counters', async () => {
-    const m = new AgentMetrics({leaseSecondsLeft: () => 120, udpStats: () => ({
-      txPackets: 5, txBytes: 500, rxPackets: 4, rxBytes: 400, dropNoRoute: 1, icmpSent: 1, dropTtl: 0, dropRunt: 0, dropNonIPv4: 0,
-      dropOversize: 2, sendErrors: 0, tunWriteErrors: 0,
-    } as never)})
+    const m = new AgentMetrics({
+      leaseSecondsLeft: () => 120,
+      udpStats: () => ({
+        txPackets: 5,
+        txBytes: 500,
+        rxPackets: 4,
+        rxBytes: 400,
+        dropNoRoute: 1,
+        icmpSent: 1,
+        dropTtl: 0,
+        dropRunt: 0,
+        dropNonIPv4: 0,
+        dropOversize: 2,
+        sendErrors: 0,
+        tunWriteErrors: 0,
+      }),
+    })
     m.reconciles.inc({result: 'success'})
     m.reconcileSeconds.observe(0.03)
     m.kernelWrites.inc(7)
     m.peers.set(3)
     m.watchStarts.inc({reason: 'compaction'})
     const text = await m.exposition()
-    const value = (name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])
+    const value = (name: string) =>
+      Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])
     assert.equal(value('flannelctl_reconciles_total{result="success"}'), 1)
     assert.equal(value('flannelctl_reconciles_total{result="failure"}'), 0)
     assert.equal(value('flannelctl_reconcile_duration_seconds_bucket{le="0.05"}'), 1)

@@ -4,14 +4,34 @@ import {describe, it} from 'node:test'
 import fc from 'fast-check'
 
 import {
-  allocateSubnet, checkRequestedSubnet, findOverlapping, flanneldAllocate, flanneldCandidates4, flanneldCandidates6, freeIpv4,
-  freeIpv6, isLeaseCompatible, listFreeIpv4, listFreeIpv6, type Occupant, pickIpv4, pickIpv6, randomBelow,
+  allocateSubnet,
+  checkRequestedSubnet,
+  findOverlapping,
+  flanneldAllocate,
+  flanneldCandidates4,
+  flanneldCandidates6,
+  freeIpv4,
+  freeIpv6,
+  isLeaseCompatible,
+  listFreeIpv4,
+  listFreeIpv6,
+  type Occupant,
+  pickIpv4,
+  pickIpv6,
+  randomBelow,
 } from '../../src/core/allocator.js'
-import {formatIPv4Cidr, formatIPv6Cidr, type Ipv4Net, type Ipv6Net, parseIPv4, parseIPv4Cidr, parseIPv6Cidr} from '../../src/core/cidr.js'
+import {
+  formatIPv4Cidr,
+  formatIPv6Cidr,
+  type Ipv4Net,
+  type Ipv6Net,
+  parseIPv4,
+  parseIPv4Cidr,
+  parseIPv6Cidr,
+} from '../../src/core/cidr.js'
 import {InvalidInputError} from '../../src/core/errors.js'
 import {loadNetworkConfig, type Ipv4Range, type Ipv6Range} from '../../src/core/network-config.js'
 import {seededRandom as seeded} from '../helpers/prng.js'
-
 
 const v4 = (text: string) => parseIPv4Cidr(text)
 const v6 = (text: string) => parseIPv6Cidr(text)
@@ -42,9 +62,20 @@ describe('allocator: free set', () => {
     assert.equal(freeIpv4(range, taken).free, 0)
     assert.equal(pickIpv4(range, taken, Math.random), null)
     const config = loadNetworkConfig('{"Network":"10.0.0.0/28"}')
-    const result = allocateSubnet(config, taken.map((subnet) => ({subnet, ipv6Subnet: null})), Math.random)
+    const result = allocateSubnet(
+      config,
+      taken.map((subnet) => ({subnet, ipv6Subnet: null})),
+      Math.random,
+    )
     assert.deepEqual(result, {ok: false, family: 4, reason: 'no free subnet between 10.0.0.4 and 10.0.0.12 (/30)'})
-    assert.equal(flanneldAllocate(config, taken.map((subnet) => ({subnet, ipv6Subnet: null})), Math.random), null)
+    assert.equal(
+      flanneldAllocate(
+        config,
+        taken.map((subnet) => ({subnet, ipv6Subnet: null})),
+        Math.random,
+      ),
+      null,
+    )
   })
 
   it('SubnetMin above SubnetMax: no candidates at all', () => {
@@ -69,8 +100,10 @@ describe('allocator: free set', () => {
     assert.equal(set.free, 255 - 16 - 1 - 1 - 1)
     assert.deepEqual(freeIpv4(range, leases, 'sort'), set)
     const free = new Set(names4(listFreeIpv4(range, set)))
-    for (const blocked of ['10.0.16.0/24', '10.0.31.0/24', '10.0.40.0/24', '10.0.50.0/24', '10.0.255.0/24']) assert.ok(!free.has(blocked), blocked)
-    for (const open of ['10.0.15.0/24', '10.0.32.0/24', '10.0.41.0/24', '10.0.254.0/24']) assert.ok(free.has(open), open)
+    for (const blocked of ['10.0.16.0/24', '10.0.31.0/24', '10.0.40.0/24', '10.0.50.0/24', '10.0.255.0/24'])
+      assert.ok(!free.has(blocked), blocked)
+    for (const open of ['10.0.15.0/24', '10.0.32.0/24', '10.0.41.0/24', '10.0.254.0/24'])
+      assert.ok(free.has(open), open)
     assert.deepEqual(names4(flanneldCandidates4(range, leases, Infinity)), [...free])
   })
 
@@ -100,58 +133,92 @@ describe('allocator: free set', () => {
     assert.equal(formatIPv4Cidr(one.pair.ipv4), '10.0.0.12/30')
   })
 
-  it('the top of the IPv4 space does not wrap around (Go\'s Next() would loop)', () => {
+  it("the top of the IPv4 space does not wrap around (Go's Next() would loop)", () => {
     const range = range4('255.255.255.0/24', ',"SubnetLen":26')
-    assert.deepEqual(names4(listFreeIpv4(range, freeIpv4(range, []))), ['255.255.255.64/26', '255.255.255.128/26', '255.255.255.192/26'])
-    assert.deepEqual(names4(flanneldCandidates4(range, [], Infinity)), ['255.255.255.64/26', '255.255.255.128/26', '255.255.255.192/26'])
+    assert.deepEqual(names4(listFreeIpv4(range, freeIpv4(range, []))), [
+      '255.255.255.64/26',
+      '255.255.255.128/26',
+      '255.255.255.192/26',
+    ])
+    assert.deepEqual(names4(flanneldCandidates4(range, [], Infinity)), [
+      '255.255.255.64/26',
+      '255.255.255.128/26',
+      '255.255.255.192/26',
+    ])
   })
 
-  it('agrees with flanneld\'s scan on the free set, bitmap and sort strategies alike (property, IPv4)', () => {
+  it("agrees with flanneld's scan on the free set, bitmap and sort strategies alike (property, IPv4)", () => {
     const arb = fc.record({
       netLen: fc.integer({min: 16, max: 26}),
       extra: fc.integer({min: 2, max: 6}),
       base: fc.integer({min: 0, max: 255}),
-      occupants: fc.array(fc.record({where: fc.double({min: -0.1, max: 1.1, noNaN: true}), delta: fc.integer({min: -2, max: 14})}), {maxLength: 40}),
+      occupants: fc.array(
+        fc.record({where: fc.double({min: -0.1, max: 1.1, noNaN: true}), delta: fc.integer({min: -2, max: 14})}),
+        {maxLength: 40},
+      ),
       min: fc.option(fc.integer({min: 0, max: 63})),
       max: fc.option(fc.integer({min: 0, max: 63})),
     })
-    fc.assert(fc.property(arb, ({netLen, extra, base, occupants, min, max}) => {
-      const subnetLen = Math.min(30, netLen + extra)
-      const network = {family: 4 as const, ip: ((10 << 24) | (base << 16)) >>> 0, len: netLen}
-      const size = 2 ** (32 - subnetLen)
-      const count = 2 ** (subnetLen - netLen)
-      const range: Ipv4Range = {
-        network, subnetLen,
-        subnetMin: network.ip + (min === null ? 1 : min % count) * size,
-        subnetMax: network.ip + (max === null ? count - 1 : max % count) * size,
-      }
-      // Occupants anywhere near the network, any length, unaligned addresses allowed (as keys may be).
-      const netSize = 2 ** (32 - netLen)
-      const nets: Ipv4Net[] = occupants.map(({where, delta}) => ({
-        family: 4, ip: (network.ip + Math.floor(where * netSize)) >>> 0, len: Math.max(0, Math.min(32, netLen + delta)),
-      }))
-      const theirs = names4(flanneldCandidates4(range, nets, Infinity))
-      for (const strategy of ['auto', 'bitmap', 'sort'] as const) {
-        const set = freeIpv4(range, nets, strategy)
-        assert.deepEqual(names4(listFreeIpv4(range, set)), theirs, strategy)
-        assert.equal(set.free, theirs.length)
-      }
-    }), {numRuns: 300})
+    fc.assert(
+      fc.property(arb, ({netLen, extra, base, occupants, min, max}) => {
+        const subnetLen = Math.min(30, netLen + extra)
+        const network = {family: 4 as const, ip: ((10 << 24) | (base << 16)) >>> 0, len: netLen}
+        const size = 2 ** (32 - subnetLen)
+        const count = 2 ** (subnetLen - netLen)
+        const range: Ipv4Range = {
+          network,
+          subnetLen,
+          subnetMin: network.ip + (min === null ? 1 : min % count) * size,
+          subnetMax: network.ip + (max === null ? count - 1 : max % count) * size,
+        }
+        // Occupants anywhere near the network, any length, unaligned addresses allowed (as keys may be).
+        const netSize = 2 ** (32 - netLen)
+        const nets: Ipv4Net[] = occupants.map(({where, delta}) => ({
+          family: 4,
+          ip: (network.ip + Math.floor(where * netSize)) >>> 0,
+          len: Math.max(0, Math.min(32, netLen + delta)),
+        }))
+        const theirs = names4(flanneldCandidates4(range, nets, Infinity))
+        for (const strategy of ['auto', 'bitmap', 'sort'] as const) {
+          const set = freeIpv4(range, nets, strategy)
+          assert.deepEqual(names4(listFreeIpv4(range, set)), theirs, strategy)
+          assert.equal(set.free, theirs.length)
+        }
+      }),
+      {numRuns: 300},
+    )
   })
 
-  it('agrees with flanneld\'s scan on the free set (property, IPv6, away from the IPv4-printed values)', () => {
+  it("agrees with flanneld's scan on the free set (property, IPv6, away from the IPv4-printed values)", () => {
     const arb = fc.record({
       subnetLen: fc.integer({min: 58, max: 64}),
-      occupants: fc.array(fc.record({offset: fc.bigInt({min: -8n, max: 300n}), len: fc.integer({min: 54, max: 128})}), {maxLength: 30}),
+      occupants: fc.array(fc.record({offset: fc.bigInt({min: -8n, max: 300n}), len: fc.integer({min: 54, max: 128})}), {
+        maxLength: 30,
+      }),
     })
-    fc.assert(fc.property(arb, ({subnetLen, occupants}) => {
-      const network = v6('fd00:10::/56')
-      const size = 1n << BigInt(128 - subnetLen)
-      const count = 1n << BigInt(subnetLen - 56)
-      const range: Ipv6Range = {network, subnetLen, subnetMin: network.ip + size, subnetMax: network.ip + (count - 1n) * size}
-      const nets: Ipv6Net[] = occupants.map(({offset, len}) => ({family: 6, ip: network.ip + offset * (size / 2n + 1n), len}))
-      assert.deepEqual(names6(listFreeIpv6(range, freeIpv6(range, nets))), names6(flanneldCandidates6(range, nets, Infinity)))
-    }), {numRuns: 200})
+    fc.assert(
+      fc.property(arb, ({subnetLen, occupants}) => {
+        const network = v6('fd00:10::/56')
+        const size = 1n << BigInt(128 - subnetLen)
+        const count = 1n << BigInt(subnetLen - 56)
+        const range: Ipv6Range = {
+          network,
+          subnetLen,
+          subnetMin: network.ip + size,
+          subnetMax: network.ip + (count - 1n) * size,
+        }
+        const nets: Ipv6Net[] = occupants.map(({offset, len}) => ({
+          family: 6,
+          ip: network.ip + offset * (size / 2n + 1n),
+          len,
+        }))
+        assert.deepEqual(
+          names6(listFreeIpv6(range, freeIpv6(range, nets))),
+          names6(flanneldCandidates6(range, nets, Infinity)),
+        )
+      }),
+      {numRuns: 200},
+    )
   })
 })
 
@@ -185,7 +252,10 @@ describe('allocator: random choice', () => {
       if (value >= n / 2n) high++
     }
     assert.ok(high > 900 && high < 1100, String(high))
-    assert.equal(randomBelow(5n, () => 0.9999999999999), 4n)
+    assert.equal(
+      randomBelow(5n, () => 0.9999999999999),
+      4n,
+    )
   })
 })
 
@@ -201,10 +271,20 @@ describe('allocator: dual-stack', () => {
   })
 
   it('reports IPv6 exhaustion separately', () => {
-    const small = loadNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:1::/62","IPv6SubnetLen":64}')
-    const occupants = [occ('10.1.1.0/24', 'fd00:1:0:1::/64'), occ('10.1.2.0/24', 'fd00:1:0:2::/64'), occ('10.1.3.0/24', 'fd00:1:0:3::/64')]
+    const small = loadNetworkConfig(
+      '{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:1::/62","IPv6SubnetLen":64}',
+    )
+    const occupants = [
+      occ('10.1.1.0/24', 'fd00:1:0:1::/64'),
+      occ('10.1.2.0/24', 'fd00:1:0:2::/64'),
+      occ('10.1.3.0/24', 'fd00:1:0:3::/64'),
+    ]
     const result = allocateSubnet(small, occupants, Math.random)
-    assert.deepEqual(result, {ok: false, family: 6, reason: 'no free IPv6 subnet between fd00:1:0:1:: and fd00:1:0:3:: (/64)'})
+    assert.deepEqual(result, {
+      ok: false,
+      family: 6,
+      reason: 'no free IPv6 subnet between fd00:1:0:1:: and fd00:1:0:3:: (/64)',
+    })
   })
 
   it('never allocates an IPv6 subnet flannel would print as IPv4', () => {
@@ -216,7 +296,7 @@ describe('allocator: dual-stack', () => {
     const straddle: Ipv6Range = {network: v6('::/80'), subnetLen: 96, subnetMin: 0n, subnetMax: 0xffffn << 32n}
     const free = listFreeIpv6(straddle, freeIpv6(straddle, []))
     assert.equal(free.length, 65536 - 2) // :: and ::ffff:0:0 excluded
-    assert.equal(free[0]!.ip, 1n << 32n)
+    assert.equal(free[0].ip, 1n << 32n)
     assert.equal(free.at(-1)!.ip, 0xfffen << 32n)
     // flanneld's own scan does not know this rule.
     assert.equal(flanneldCandidates6(straddle, [], Infinity).length, 65536)
@@ -233,7 +313,7 @@ describe('allocator: compatibility and requested subnets', () => {
   const config = loadNetworkConfig('{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.0","SubnetMax":"10.3.25.0"}')
   const dual = loadNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:1::/56"}')
 
-  it('isLeaseCompatible is flanneld\'s isSubnetConfigCompat + isIPv6SubnetConfigCompat', () => {
+  it("isLeaseCompatible is flanneld's isSubnetConfigCompat + isIPv6SubnetConfigCompat", () => {
     assert.ok(isLeaseCompatible(config, occ('10.3.1.0/24')))
     assert.ok(isLeaseCompatible(config, occ('10.3.25.0/24')))
     assert.ok(!isLeaseCompatible(config, occ('10.3.31.0/24')))
@@ -254,12 +334,22 @@ describe('allocator: compatibility and requested subnets', () => {
       ['10.9.0.0/24', /outside the range/],
     ]
     for (const [text, message] of bad) {
-      assert.throws(() => checkRequestedSubnet(config, {ipv4: v4(text), ipv6: null}), (e: unknown) => e instanceof InvalidInputError && message.test(e.message), text)
+      assert.throws(
+        () => checkRequestedSubnet(config, {ipv4: v4(text), ipv6: null}),
+        (e: unknown) => e instanceof InvalidInputError && message.test(e.message),
+        text,
+      )
     }
-    assert.throws(() => checkRequestedSubnet(config, {ipv4: v4('10.3.7.0/24'), ipv6: v6('fd00::/64')}), /does not enable IPv6/)
+    assert.throws(
+      () => checkRequestedSubnet(config, {ipv4: v4('10.3.7.0/24'), ipv6: v6('fd00::/64')}),
+      /does not enable IPv6/,
+    )
     checkRequestedSubnet(dual, {ipv4: v4('10.1.7.0/24'), ipv6: v6('fd00:1:0:7::/64')})
     checkRequestedSubnet(dual, {ipv4: v4('10.1.7.0/24'), ipv6: null})
-    assert.throws(() => checkRequestedSubnet(dual, {ipv4: v4('10.1.7.0/24'), ipv6: v6('fd00:2::/64')}), /outside the range/)
+    assert.throws(
+      () => checkRequestedSubnet(dual, {ipv4: v4('10.1.7.0/24'), ipv6: v6('fd00:2::/64')}),
+      /outside the range/,
+    )
   })
 
   it('findOverlapping names the first occupant overlapping either family', () => {

@@ -6,9 +6,24 @@ import {readFileSync} from 'node:fs'
 import {describe, it} from 'node:test'
 
 import {
-  formatFlannelIPv6, formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, ipv4Contains, ipv4Last, ipv4Overlaps,
-  isIPv6PrintedAsIPv4, parseIPv4, parseIPv4Cidr, parseIPv6, parseIPv6Cidr, tryParseAnyIPv6, tryParseIPv4, tryParseIPv4Cidr,
-  tryParseIPv6, tryParseIPv6Cidr,
+  formatFlannelIPv6,
+  formatIPv4,
+  formatIPv4Cidr,
+  formatIPv6,
+  formatIPv6Cidr,
+  ipv4Contains,
+  ipv4Last,
+  ipv4Overlaps,
+  isIPv6PrintedAsIPv4,
+  parseIPv4,
+  parseIPv4Cidr,
+  parseIPv6,
+  parseIPv6Cidr,
+  tryParseAnyIPv6,
+  tryParseIPv4,
+  tryParseIPv4Cidr,
+  tryParseIPv6,
+  tryParseIPv6Cidr,
 } from '../../src/core/cidr.js'
 import {InvalidInputError} from '../../src/core/errors.js'
 
@@ -80,8 +95,10 @@ describe('IPv6 parsing and canonical printing (Go net.ParseIP, net.IP.String)', 
     assert.equal(tryParseAnyIPv6('1.2.3.4'), 0xffff01020304n)
   })
   it('values flanneld or Go print in dotted form are never allocatable', () => {
-    for (const value of [0n, 1n, 0xffffffn, 0x1000000n, 0xffffffffn, 0xffff0a000001n]) assert.equal(isIPv6PrintedAsIPv4(value), true)
-    for (const value of [0x100000000n, 0xfd000000000000010000000000000000n]) assert.equal(isIPv6PrintedAsIPv4(value), false)
+    for (const value of [0n, 1n, 0xffffffn, 0x1000000n, 0xffffffffn, 0xffff0a000001n])
+      assert.equal(isIPv6PrintedAsIPv4(value), true)
+    for (const value of [0x100000000n, 0xfd000000000000010000000000000000n])
+      assert.equal(isIPv6PrintedAsIPv4(value), false)
   })
 })
 
@@ -118,6 +135,9 @@ describe('CIDR parsing (Go net.ParseCIDR: host bits masked)', () => {
   })
   it('error messages stay short for huge input', () => {
     const huge = '1'.repeat(100_000)
-    assert.throws(() => parseIPv4Cidr(huge), (error: Error) => error instanceof InvalidInputError && error.message.length < 300)
+    assert.throws(
+      () => parseIPv4Cidr(huge),
+      (error: Error) => error instanceof InvalidInputError && error.message.length < 300,
+    )
   })
 })

@@ -6,17 +6,81 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {InvalidInputError} from '../../src/core/errors.js'
-import {compactJson, foldKey, type JsonNode, lookupFolded, MAX_JSON_DEPTH, parseJson, toPlain, trimQuotes} from '../../src/core/json-ast.js'
+import {
+  compactJson,
+  foldKey,
+  type JsonNode,
+  lookupFolded,
+  MAX_JSON_DEPTH,
+  parseJson,
+  toPlain,
+  trimQuotes,
+} from '../../src/core/json-ast.js'
 
 const VALID = [
-  'null', 'true', 'false', '0', '-0', '1.5', '1e10', '1E-2', '-12.5e+3', '""', '"a\\"b"', '"\\u00e9\\ud83d\\ude00"', '[]', '{}',
-  '[1,[2,[3]]]', '{"a":{"b":[null,true,{"c":"d"}]}}', ' \t\r\n{ "a" : 1 }\n', '{"a":1,"a":2,"A":3}', `"${'x'.repeat(10_000)}"`,
-  '123456789012345678901234567890', '"\u2028<>&"',
+  'null',
+  'true',
+  'false',
+  '0',
+  '-0',
+  '1.5',
+  '1e10',
+  '1E-2',
+  '-12.5e+3',
+  '""',
+  '"a\\"b"',
+  '"\\u00e9\\ud83d\\ude00"',
+  '[]',
+  '{}',
+  '[1,[2,[3]]]',
+  '{"a":{"b":[null,true,{"c":"d"}]}}',
+  ' \t\r\n{ "a" : 1 }\n',
+  '{"a":1,"a":2,"A":3}',
+  `"${'x'.repeat(10_000)}"`,
+  '123456789012345678901234567890',
+  '"\u2028<>&"',
 ]
 const INVALID = [
-  '', ' ', '{', '}', '[', ']', '[1,]', '{"a":1,}', '{"a"}', '{"a":}', '{a:1}', "{'a':1}", '01', '1.', '.5', '+1', '1e', '-', 'NaN',
-  'Infinity', 'tru', 'nul', 'True', '"abc', '"\\x"', '"\\u12"', '"\\u12g4"', '"\t"', '"\n"', '[1 2]', '{"a":1 "b":2}', '1 2', '{} x',
-  '\ufeff{}', '\u00a0{}', '[1]]', '{"a":1}}', '"\\', '/* c */ {}', '{"a":1}//',
+  '',
+  ' ',
+  '{',
+  '}',
+  '[',
+  ']',
+  '[1,]',
+  '{"a":1,}',
+  '{"a"}',
+  '{"a":}',
+  '{a:1}',
+  "{'a':1}",
+  '01',
+  '1.',
+  '.5',
+  '+1',
+  '1e',
+  '-',
+  'NaN',
+  'Infinity',
+  'tru',
+  'nul',
+  'True',
+  '"abc',
+  '"\\x"',
+  '"\\u12"',
+  '"\\u12g4"',
+  '"\t"',
+  '"\n"',
+  '[1 2]',
+  '{"a":1 "b":2}',
+  '1 2',
+  '{} x',
+  '\ufeff{}',
+  '\u00a0{}',
+  '[1]]',
+  '{"a":1}}',
+  '"\\',
+  '/* c */ {}',
+  '{"a":1}//',
 ]
 
 describe('parseJson', () => {
@@ -34,12 +98,22 @@ describe('parseJson', () => {
   }
   it('keeps duplicate and case-variant keys in document order, with raw keys', () => {
     const node = parseJson('{"a":1, "A":2, "\\u0061":3}') as JsonNode & {kind: 'object'}
-    assert.deepEqual(node.members.map((m) => [m.key, m.rawKey, m.value.raw]), [['a', '"a"', '1'], ['A', '"A"', '2'], ['a', '"\\u0061"', '3']])
+    assert.deepEqual(
+      node.members.map((m) => [m.key, m.rawKey, m.value.raw]),
+      [
+        ['a', '"a"', '1'],
+        ['A', '"A"', '2'],
+        ['a', '"\\u0061"', '3'],
+      ],
+    )
     assert.equal(lookupFolded(node, 'a')?.raw, '3')
   })
   it('keeps the raw text of numbers and strings', () => {
     const node = parseJson('[24.0, 1e1, "10.0.0.\\u0031"]') as JsonNode & {kind: 'array'}
-    assert.deepEqual(node.items.map((n) => n.raw), ['24.0', '1e1', '"10.0.0.\\u0031"'])
+    assert.deepEqual(
+      node.items.map((n) => n.raw),
+      ['24.0', '1e1', '"10.0.0.\\u0031"'],
+    )
     assert.deepEqual(node.items[2], {kind: 'string', value: '10.0.0.1', raw: '"10.0.0.\\u0031"'})
   })
   it('decodes lone surrogates to U+FFFD as Go does; pairs stay', () => {
@@ -54,10 +128,17 @@ describe('parseJson', () => {
     assert.equal(parseJson(ok).kind, 'array')
     const objects = `${'{"a":'.repeat(MAX_JSON_DEPTH)}1${'}'.repeat(MAX_JSON_DEPTH)}`
     assert.equal(parseJson(objects).kind, 'object')
-    assert.throws(() => parseJson(`${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`), {name: 'InvalidInputError', message: /max depth/})
+    assert.throws(() => parseJson(`${'['.repeat(MAX_JSON_DEPTH + 1)}${']'.repeat(MAX_JSON_DEPTH + 1)}`), {
+      name: 'InvalidInputError',
+      message: /max depth/,
+    })
   })
   it('depth 100000 is a clean InvalidInputError, not a RangeError', () => {
-    for (const text of ['['.repeat(100_000), `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`, `${'[{"a":'.repeat(50_000)}`]) {
+    for (const text of [
+      '['.repeat(100_000),
+      `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`,
+      `${'[{"a":'.repeat(50_000)}`,
+    ]) {
       assert.throws(() => parseJson(text), InvalidInputError)
       assert.throws(() => compactJson(text), InvalidInputError)
     }

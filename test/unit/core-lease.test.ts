@@ -9,7 +9,13 @@ import {describe, it} from 'node:test'
 import {formatIPv4, formatIPv6, parseIPv4, tryParseAnyIPv6} from '../../src/core/cidr.js'
 import {InvalidInputError} from '../../src/core/errors.js'
 import {
-  backendDataSummary, goQuote, type LeaseAttrs, leaseAttrs, parseLeaseAttrs, serializeLeaseAttrs, validateBackendData,
+  backendDataSummary,
+  goQuote,
+  type LeaseAttrs,
+  leaseAttrs,
+  parseLeaseAttrs,
+  serializeLeaseAttrs,
+  validateBackendData,
 } from '../../src/core/lease.js'
 
 interface AttrsJson {
@@ -26,7 +32,9 @@ interface LeaseFixture {
   parseInvalid: {input: string; note?: string}[]
 }
 
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/core-lease-attrs.json', import.meta.url), 'utf8')) as LeaseFixture
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/core-lease-attrs.json', import.meta.url), 'utf8'),
+) as LeaseFixture
 
 function toAttrs(json: AttrsJson): LeaseAttrs {
   const attrs = leaseAttrs({publicIP: parseIPv4(json.publicIP ?? '0.0.0.0')})
@@ -55,9 +63,19 @@ describe('serializeLeaseAttrs: byte-exact json.Marshal(LeaseAttrs)', () => {
     })
   }
   it('§10 case 12 exactly', () => {
-    const vxlan = leaseAttrs({publicIP: parseIPv4('192.168.64.3'), backendType: 'vxlan', backendData: '{"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}'})
-    assert.equal(serializeLeaseAttrs(vxlan), '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}')
-    assert.equal(serializeLeaseAttrs(leaseAttrs({publicIP: parseIPv4('192.168.64.3')})), '{"PublicIP":"192.168.64.3","PublicIPv6":null}')
+    const vxlan = leaseAttrs({
+      publicIP: parseIPv4('192.168.64.3'),
+      backendType: 'vxlan',
+      backendData: '{"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}',
+    })
+    assert.equal(
+      serializeLeaseAttrs(vxlan),
+      '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}',
+    )
+    assert.equal(
+      serializeLeaseAttrs(leaseAttrs({publicIP: parseIPv4('192.168.64.3')})),
+      '{"PublicIP":"192.168.64.3","PublicIPv6":null}',
+    )
   })
   it('invalid raw backend data is an InvalidInputError, never written', () => {
     assert.throws(() => serializeLeaseAttrs(leaseAttrs({publicIP: 1, backendData: '{"VNI":'})), InvalidInputError)
@@ -71,7 +89,8 @@ describe('parseLeaseAttrs: Go json.Unmarshal into LeaseAttrs', () => {
       const attrs = parseLeaseAttrs(vector.input)
       const e = vector.expect
       if (e.publicIP !== undefined) assert.equal(formatIPv4(attrs.publicIP), e.publicIP)
-      if (e.publicIPv6 !== undefined) assert.equal(attrs.publicIPv6 === null ? null : formatIPv6(attrs.publicIPv6), e.publicIPv6)
+      if (e.publicIPv6 !== undefined)
+        assert.equal(attrs.publicIPv6 === null ? null : formatIPv6(attrs.publicIPv6), e.publicIPv6)
       if (e.backendType !== undefined) assert.equal(attrs.backendType, e.backendType)
       if (e.backendData !== undefined) assert.equal(attrs.backendData, e.backendData)
       if (e.backendV6Data !== undefined) assert.equal(attrs.backendV6Data, e.backendV6Data)
@@ -110,11 +129,15 @@ describe('goQuote (Go encoding/json string quoting)', () => {
   for (const [value, quoted] of cases) {
     it(`${JSON.stringify(value)} → ${quoted}`, () => {
       assert.equal(goQuote(value), quoted)
-      assert.equal(JSON.parse(quoted), value.replace(/[\ud800-\udfff]/g, (c, i: number, s: string) => {
-        const code = c.charCodeAt(0)
-        const paired = code <= 0xdbff ? /[\udc00-\udfff]/.test(s[i + 1] ?? '') : /[\ud800-\udbff]/.test(s[i - 1] ?? '')
-        return paired ? c : '\ufffd'
-      }))
+      assert.equal(
+        JSON.parse(quoted),
+        value.replace(/[\ud800-\udfff]/g, (c, i: number, s: string) => {
+          const code = c.charCodeAt(0)
+          const paired =
+            code <= 0xdbff ? /[\udc00-\udfff]/.test(s[i + 1] ?? '') : /[\ud800-\udbff]/.test(s[i - 1] ?? '')
+          return paired ? c : '\ufffd'
+        }),
+      )
     })
   }
 })
@@ -133,7 +156,10 @@ describe('validateBackendData and backendDataSummary', () => {
     validateBackendData('vxlan', null)
   })
   it('summary shows the VTEP MAC or the raw data', () => {
-    assert.equal(backendDataSummary(leaseAttrs({publicIP: 1, backendData: '{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"}'})), '0e:aa:bb:cc:dd:ee')
+    assert.equal(
+      backendDataSummary(leaseAttrs({publicIP: 1, backendData: '{"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"}'})),
+      '0e:aa:bb:cc:dd:ee',
+    )
     assert.equal(backendDataSummary(leaseAttrs({publicIP: 1, backendData: '{"Port":1}'})), '{"Port":1}')
     assert.equal(backendDataSummary(leaseAttrs({publicIP: 1, backendData: 'null'})), '')
     assert.equal(backendDataSummary(leaseAttrs({publicIP: 1})), '')

@@ -8,15 +8,29 @@ import {describe, it} from 'node:test'
 
 import {InvalidInputError} from '../../src/core/errors.js'
 import {
-  checkNetworkConfig, effectiveConfigView, ipv4Capacity, loadNetworkConfig, operationalProblems, parseNetworkConfig,
+  checkNetworkConfig,
+  effectiveConfigView,
+  ipv4Capacity,
+  loadNetworkConfig,
+  operationalProblems,
+  parseNetworkConfig,
 } from '../../src/core/network-config.js'
 
 interface ConfigFixture {
   valid: {input: string; expect: Record<string, unknown>; problems?: string[]; note?: string}[]
-  invalid: {input: string; stage: 'parse' | 'check'; error?: string; errorPrefix?: string; errorIncludes?: string; note?: string}[]
+  invalid: {
+    input: string
+    stage: 'parse' | 'check'
+    error?: string
+    errorPrefix?: string
+    errorIncludes?: string
+    note?: string
+  }[]
 }
 
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/core-network-config.json', import.meta.url), 'utf8')) as ConfigFixture
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/core-network-config.json', import.meta.url), 'utf8'),
+) as ConfigFixture
 
 function label(input: string, note?: string): string {
   const shown = input.length > 90 ? `${input.slice(0, 90)}…` : input
@@ -67,7 +81,9 @@ describe('§10 cases 1-8 by name', () => {
     )
   })
   it('case 4: /29 is too small', () => {
-    assert.throws(() => loadNetworkConfig('{"Network":"10.0.0.0/29"}'), {message: 'network is too small. Minimum useful network prefix is /28'})
+    assert.throws(() => loadNetworkConfig('{"Network":"10.0.0.0/29"}'), {
+      message: 'network is too small. Minimum useful network prefix is /28',
+    })
   })
   it('case 7: BackendType key ignored, keys case-insensitive', () => {
     const config = loadNetworkConfig('{"NETWORK":"10.0.0.0/16","subnetlen":20,"backendtype":"host-gw"}')
@@ -79,7 +95,9 @@ describe('§10 cases 1-8 by name', () => {
     assert.equal(config.backendType, '')
     assert.ok(operationalProblems(config).some((p) => p.includes('unknown backend type')))
     for (const input of [
-      '{"Network":"10.0.0.0/16","Backend":"vxlan"}', '{"Network":"10.0.0.0/16","SubnetMin":null}', '{"Network":"10.0.0.0/16","SubnetLen":"24"}',
+      '{"Network":"10.0.0.0/16","Backend":"vxlan"}',
+      '{"Network":"10.0.0.0/16","SubnetMin":null}',
+      '{"Network":"10.0.0.0/16","SubnetLen":"24"}',
     ]) {
       assert.throws(() => parseNetworkConfig(input), InvalidInputError, input)
     }
@@ -87,13 +105,25 @@ describe('§10 cases 1-8 by name', () => {
 })
 
 describe('effectiveConfigView', () => {
-  it('uses flannel\'s field names, IPv4 then IPv6, Backend with Type first', () => {
-    const view = effectiveConfigView(loadNetworkConfig(
-      '{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","EnableNFTables":true,"Backend":{"VNI":2,"type":"vxlan"}}',
-    ))
+  it("uses flannel's field names, IPv4 then IPv6, Backend with Type first", () => {
+    const view = effectiveConfigView(
+      loadNetworkConfig(
+        '{"Network":"10.42.0.0/16","EnableIPv6":true,"IPv6Network":"2001:cafe:42::/56","EnableNFTables":true,"Backend":{"VNI":2,"type":"vxlan"}}',
+      ),
+    )
     assert.deepEqual(Object.keys(view), [
-      'Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'EnableIPv4', 'EnableIPv6',
-      'IPv6Network', 'IPv6SubnetLen', 'IPv6SubnetMin', 'IPv6SubnetMax', 'EnableNFTables', 'Backend',
+      'Network',
+      'SubnetLen',
+      'SubnetMin',
+      'SubnetMax',
+      'EnableIPv4',
+      'EnableIPv6',
+      'IPv6Network',
+      'IPv6SubnetLen',
+      'IPv6SubnetMin',
+      'IPv6SubnetMax',
+      'EnableNFTables',
+      'Backend',
     ])
     assert.deepEqual(view.Backend, {Type: 'vxlan', VNI: 2})
     // The view is itself a config flanneld accepts, with the same effective values.
@@ -101,7 +131,15 @@ describe('effectiveConfigView', () => {
   })
   it('IPv4-only view has no IPv6 fields', () => {
     const view = effectiveConfigView(loadNetworkConfig('{"Network":"10.0.0.0/16"}'))
-    assert.deepEqual(Object.keys(view), ['Network', 'SubnetLen', 'SubnetMin', 'SubnetMax', 'EnableIPv4', 'EnableIPv6', 'Backend'])
+    assert.deepEqual(Object.keys(view), [
+      'Network',
+      'SubnetLen',
+      'SubnetMin',
+      'SubnetMax',
+      'EnableIPv4',
+      'EnableIPv6',
+      'Backend',
+    ])
     assert.deepEqual(view.Backend, {Type: 'udp'})
   })
 })
@@ -122,6 +160,11 @@ describe('ipv4Capacity', () => {
   it('counts subnets between min and max', () => {
     assert.equal(ipv4Capacity(loadNetworkConfig('{"Network":"10.3.0.0/16"}').ipv4!), 255)
     assert.equal(ipv4Capacity(loadNetworkConfig('{"Network":"10.0.0.0/28"}').ipv4!), 3)
-    assert.equal(ipv4Capacity(loadNetworkConfig('{"Network":"10.0.0.0/16","SubnetMin":"10.0.200.0","SubnetMax":"10.0.100.0"}').ipv4!), 0)
+    assert.equal(
+      ipv4Capacity(
+        loadNetworkConfig('{"Network":"10.0.0.0/16","SubnetMin":"10.0.200.0","SubnetMax":"10.0.100.0"}').ipv4!,
+      ),
+      0,
+    )
   })
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
-import { Address4 } from 'ip-address'
-import { InvalidInputError } from '../../src/core/errors.js'
-import { containsIp, formatPrefix4, parseIp4, parsePrefix4, prefixWithin } from '../../src/dataplane/ipv4.js'
+import {describe, it} from 'node:test'
+import {Address4} from 'ip-address'
+import {InvalidInputError} from '../../src/core/errors.js'
+import {containsIp, formatPrefix4, parseIp4, parsePrefix4, prefixWithin} from '../../src/dataplane/ipv4.js'
 
 describe('dataplane ipv4 helpers', () => {
   it('masks host bits like Go ParseCIDR and treats a bare address as /32', () => {
@@ -20,16 +20,22 @@ describe('dataplane ipv4 helpers', () => {
 
   it('fast path agrees with ip-address on random dotted quads', () => {
     let seed = 42
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n)
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n
     for (let i = 0; i < 2000; i++) {
       const text = `${rnd(300)}.${rnd(256)}.${rnd(256)}.${rnd(256)}/${rnd(34)}`
       let ref: string | undefined
       try {
         const a = new Address4(text)
         ref = `${a.startAddress().correctForm()}/${a.subnetMask}`
-      } catch { /* invalid */ }
+      } catch {
+        /* invalid */
+      }
       let ours: string | undefined
-      try { ours = formatPrefix4(parsePrefix4(text)) } catch { /* invalid */ }
+      try {
+        ours = formatPrefix4(parsePrefix4(text))
+      } catch {
+        /* invalid */
+      }
       assert.equal(ours, ref, text)
     }
   })

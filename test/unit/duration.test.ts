@@ -26,11 +26,34 @@ describe('parseDuration: Go-style durations, as flanneld and etcdctl flags take 
     it(`${JSON.stringify(text)} is ${ms} ms`, () => assert.equal(parseDuration(text), ms))
   }
 
-  const invalid = ['', ' ', '5', '24', 'h', '5x', '5 s', '-5s', '+5s', '1h 30m', '1H', '5sec', 's5', '.5s', '5.s', '1e3s', 'Infinityh', '5s!']
+  const invalid = [
+    '',
+    ' ',
+    '5',
+    '24',
+    'h',
+    '5x',
+    '5 s',
+    '-5s',
+    '+5s',
+    '1h 30m',
+    '1H',
+    '5sec',
+    's5',
+    '.5s',
+    '5.s',
+    '1e3s',
+    'Infinityh',
+    '5s!',
+  ]
   for (const text of invalid) {
     it(`rejects ${JSON.stringify(text)} naming the flag`, () => {
-      assert.throws(() => parseDuration(text, '--ttl'), (error: unknown) =>
-        error instanceof InvalidInputError && error.message === `invalid --ttl "${text}": expected a duration like 90s, 15m, 1h30m or 24h`)
+      assert.throws(
+        () => parseDuration(text, '--ttl'),
+        (error: unknown) =>
+          error instanceof InvalidInputError &&
+          error.message === `invalid --ttl "${text}": expected a duration like 90s, 15m, 1h30m or 24h`,
+      )
     })
   }
 

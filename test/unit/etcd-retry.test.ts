@@ -9,20 +9,43 @@ import {isRepeatable, pauseBeforeRetry} from '../../src/etcd/client.js'
 
 describe('isRepeatable', () => {
   it('reads and harmless calls are; writes are not', () => {
-    for (const [service, method] of [['KV', 'range'], ['Lease', 'leaseTimeToLive'], ['Lease', 'leaseGrant'], ['Lease', 'leaseRevoke'], ['Auth', 'authenticate'], ['Maintenance', 'status']]) {
-      assert.equal(isRepeatable(service!, method!, {}), true, `${service}.${method}`)
+    for (const [service, method] of [
+      ['KV', 'range'],
+      ['Lease', 'leaseTimeToLive'],
+      ['Lease', 'leaseGrant'],
+      ['Lease', 'leaseRevoke'],
+      ['Auth', 'authenticate'],
+      ['Maintenance', 'status'],
+    ]) {
+      assert.equal(isRepeatable(service, method, {}), true, `${service}.${method}`)
     }
-    for (const [service, method] of [['KV', 'put'], ['KV', 'deleteRange'], ['Lease', 'leaseKeepAlive'], ['KV', 'compact'], ['Auth', 'userAdd']]) {
-      assert.equal(isRepeatable(service!, method!, {}), false, `${service}.${method}`)
+    for (const [service, method] of [
+      ['KV', 'put'],
+      ['KV', 'deleteRange'],
+      ['Lease', 'leaseKeepAlive'],
+      ['KV', 'compact'],
+      ['Auth', 'userAdd'],
+    ]) {
+      assert.equal(isRepeatable(service, method, {}), false, `${service}.${method}`)
     }
   })
 
   it('a transaction is only when every branch only reads', () => {
     const range = {request_range: {key: Buffer.from('k')}}
     assert.equal(isRepeatable('KV', 'txn', {compare: [], success: [range], failure: [range]}), true)
-    assert.equal(isRepeatable('KV', 'txn', {success: [range], failure: [{request_put: {key: Buffer.from('k')}}]}), false)
-    assert.equal(isRepeatable('KV', 'txn', {success: [{request_range: undefined, request_delete_range: {key: Buffer.from('k')}}]}), false)
-    assert.equal(isRepeatable('KV', 'txn', {success: [{...range, request_put: null}]}), true, 'unset oneof members are null or undefined')
+    assert.equal(
+      isRepeatable('KV', 'txn', {success: [range], failure: [{request_put: {key: Buffer.from('k')}}]}),
+      false,
+    )
+    assert.equal(
+      isRepeatable('KV', 'txn', {success: [{request_range: undefined, request_delete_range: {key: Buffer.from('k')}}]}),
+      false,
+    )
+    assert.equal(
+      isRepeatable('KV', 'txn', {success: [{...range, request_put: null}]}),
+      true,
+      'unset oneof members are null or undefined',
+    )
     assert.equal(isRepeatable('KV', 'txn', undefined), true, 'an empty transaction changes nothing')
   })
 })

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {
-  ConfirmationRequiredError, EtcdUnavailableError, FlannelctlError, InvalidInputError, NotFoundError, OperationFailedError,
+  ConfirmationRequiredError,
+  EtcdUnavailableError,
+  FlannelctlError,
+  InvalidInputError,
+  NotFoundError,
+  OperationFailedError,
 } from '../../src/core/errors.js'
 import {EXIT_CODE_HELP, ExitCode, exitCodeFor} from '../../src/errors/exit-codes.js'
 

@@ -7,7 +7,14 @@ import {describe, it} from 'node:test'
 
 import fc from 'fast-check'
 
-import {decodeHpackInteger, encodeHpackInteger, encodeRequestHeaders, HpackDecoder, huffmanCode, huffmanDecode} from '../../src/etcd/hpack.js'
+import {
+  decodeHpackInteger,
+  encodeHpackInteger,
+  encodeRequestHeaders,
+  HpackDecoder,
+  huffmanCode,
+  huffmanDecode,
+} from '../../src/etcd/hpack.js'
 import {encodeFrame} from '../../src/etcd/http2-connection.js'
 
 describe('HPACK (RFC 7541)', () => {
@@ -18,11 +25,17 @@ describe('HPACK (RFC 7541)', () => {
     assert.deepEqual(encodeHpackInteger(1337, 5, 0), [0x1f, 0x9a, 0x0a])
     assert.deepEqual(encodeHpackInteger(42, 8, 0), [0x2a])
     assert.deepEqual(decodeHpackInteger(Uint8Array.from([0x1f, 0x9a, 0x0a]), 0, 5), [1337, 3])
-    assert.deepEqual(decodeHpackInteger(Uint8Array.from([0xea]), 0, 5), [10, 1], 'flag bits above the prefix are ignored')
-    fc.assert(fc.property(fc.integer({min: 0, max: 2 ** 28}), fc.integer({min: 1, max: 8}), (value, prefix) => {
-      const encoded = encodeHpackInteger(value, prefix, 0)
-      assert.deepEqual(decodeHpackInteger(Uint8Array.from(encoded), 0, prefix), [value, encoded.length])
-    }))
+    assert.deepEqual(
+      decodeHpackInteger(Uint8Array.from([0xea]), 0, 5),
+      [10, 1],
+      'flag bits above the prefix are ignored',
+    )
+    fc.assert(
+      fc.property(fc.integer({min: 0, max: 2 ** 28}), fc.integer({min: 1, max: 8}), (value, prefix) => {
+        const encoded = encodeHpackInteger(value, prefix, 0)
+        assert.deepEqual(decodeHpackInteger(Uint8Array.from(encoded), 0, prefix), [value, encoded.length])
+      }),
+    )
     assert.throws(() => decodeHpackInteger(Uint8Array.from([0x1f, 0x9a]), 0, 5), /truncated/)
     assert.throws(() => decodeHpackInteger(Uint8Array.from([0x1f, 0xff, 0xff, 0xff, 0xff, 0x0f]), 0, 5), /too large/)
   })
@@ -63,22 +76,43 @@ describe('HPACK (RFC 7541)', () => {
 
   it('decodes the request sequences of C.3 (literals) and C.4 (Huffman), keeping the dynamic table', () => {
     for (const blocks of [
-      ['8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d', '8286 84be 5808 6e6f 2d63 6163 6865',
-        '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65'],
-      ['8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff', '8286 84be 5886 a8eb 1064 9cbf',
-        '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf'],
+      [
+        '8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d',
+        '8286 84be 5808 6e6f 2d63 6163 6865',
+        '8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65',
+      ],
+      [
+        '8286 8441 8cf1 e3c2 e5f2 3a6b a0ab 90f4 ff',
+        '8286 84be 5886 a8eb 1064 9cbf',
+        '8287 85bf 4088 25a8 49e9 5ba9 7d7f 8925 a849 e95b b8e8 b4bf',
+      ],
     ]) {
       const decoder = new HpackDecoder()
-      assert.deepEqual(decoder.decode(bytes(blocks[0]!)), [[':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com']])
-      assert.deepEqual(decoder.decode(bytes(blocks[1]!)), [
-        [':method', 'GET'], [':scheme', 'http'], [':path', '/'], [':authority', 'www.example.com'], ['cache-control', 'no-cache'],
+      assert.deepEqual(decoder.decode(bytes(blocks[0])), [
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        [':path', '/'],
+        [':authority', 'www.example.com'],
       ])
-      assert.deepEqual(decoder.decode(bytes(blocks[2]!)), [
-        [':method', 'GET'], [':scheme', 'https'], [':path', '/index.html'], [':authority', 'www.example.com'], ['custom-key', 'custom-value'],
+      assert.deepEqual(decoder.decode(bytes(blocks[1])), [
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        [':path', '/'],
+        [':authority', 'www.example.com'],
+        ['cache-control', 'no-cache'],
+      ])
+      assert.deepEqual(decoder.decode(bytes(blocks[2])), [
+        [':method', 'GET'],
+        [':scheme', 'https'],
+        [':path', '/index.html'],
+        [':authority', 'www.example.com'],
+        ['custom-key', 'custom-value'],
       ])
       // Table now: 62 custom-key, 63 cache-control, 64 :authority.
       assert.deepEqual(decoder.decode(Uint8Array.from([0xbe, 0xbf, 0xc0])), [
-        ['custom-key', 'custom-value'], ['cache-control', 'no-cache'], [':authority', 'www.example.com'],
+        ['custom-key', 'custom-value'],
+        ['cache-control', 'no-cache'],
+        [':authority', 'www.example.com'],
       ])
       assert.throws(() => decoder.decode(Uint8Array.from([0xc1])), /no table entry 65/)
     }
@@ -86,10 +120,21 @@ describe('HPACK (RFC 7541)', () => {
 
   it('evicts the oldest entries when the table is full, after a size update at the start of a block', () => {
     const decoder = new HpackDecoder()
-    const literal = (name: string, value: string) => [0x40, name.length, ...Buffer.from(name), value.length, ...Buffer.from(value)]
+    const literal = (name: string, value: string) => [
+      0x40,
+      name.length,
+      ...Buffer.from(name),
+      value.length,
+      ...Buffer.from(value),
+    ]
     // Size update to 100 (5-bit prefix: 31 + 69), then three 40-byte entries: the first is evicted.
-    decoder.decode(Uint8Array.from([0x3f, 0x45, ...literal('aaaa', 'bbbb'), ...literal('cccc', 'dddd'), ...literal('eeee', 'ffff')]))
-    assert.deepEqual(decoder.decode(Uint8Array.from([0xbe, 0xbf])), [['eeee', 'ffff'], ['cccc', 'dddd']])
+    decoder.decode(
+      Uint8Array.from([0x3f, 0x45, ...literal('aaaa', 'bbbb'), ...literal('cccc', 'dddd'), ...literal('eeee', 'ffff')]),
+    )
+    assert.deepEqual(decoder.decode(Uint8Array.from([0xbe, 0xbf])), [
+      ['eeee', 'ffff'],
+      ['cccc', 'dddd'],
+    ])
     assert.throws(() => decoder.decode(Uint8Array.from([0xc0])), /no table entry/)
     // A size update to 0 empties the table.
     decoder.decode(Uint8Array.from([0x20]))
@@ -102,12 +147,21 @@ describe('HPACK (RFC 7541)', () => {
 
   it('encodes request headers that touch no table and that it decodes back', () => {
     const block = encodeRequestHeaders('http', '127.0.0.1:2379', '/etcdserverpb.Lease/LeaseTimeToLive', [
-      ['content-type', 'application/grpc'], ['te', 'trailers'], ['grpc-timeout', '7000m'], ['token', 'x'.repeat(300), 'sensitive'],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+      ['grpc-timeout', '7000m'],
+      ['token', 'x'.repeat(300), 'sensitive'],
     ])
     const decoder = new HpackDecoder()
     const expected = [
-      [':method', 'POST'], [':scheme', 'http'], [':path', '/etcdserverpb.Lease/LeaseTimeToLive'], [':authority', '127.0.0.1:2379'],
-      ['content-type', 'application/grpc'], ['te', 'trailers'], ['grpc-timeout', '7000m'], ['token', 'x'.repeat(300)],
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', '/etcdserverpb.Lease/LeaseTimeToLive'],
+      [':authority', '127.0.0.1:2379'],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+      ['grpc-timeout', '7000m'],
+      ['token', 'x'.repeat(300)],
     ]
     assert.deepEqual(decoder.decode(block), expected)
     assert.deepEqual(decoder.decode(block), expected, 'the same block decodes the same way again')

@@ -12,15 +12,50 @@ import {FlannelctlError} from '../../src/core/errors.js'
 import {parseAddrs, parseFdb, parseLinks, parseNeighbours, parseRoutes} from '../../src/iproute2/observe.js'
 
 const PARSERS: Array<[string, (text: string) => unknown[]]> = [
-  ['parseLinks', parseLinks], ['parseAddrs', parseAddrs], ['parseRoutes', parseRoutes],
-  ['parseNeighbours', (t) => parseNeighbours(t)], ['parseFdb', (t) => parseFdb(t)],
+  ['parseLinks', parseLinks],
+  ['parseAddrs', parseAddrs],
+  ['parseRoutes', parseRoutes],
+  ['parseNeighbours', (t) => parseNeighbours(t)],
+  ['parseFdb', (t) => parseFdb(t)],
 ]
 
-const FIELDS = ['ifname', 'ifindex', 'mtu', 'address', 'flags', 'linkinfo', 'addr_info', 'dst', 'gateway', 'dev', 'flags',
-  'protocol', 'scope', 'type', 'metric', 'lladdr', 'state', 'mac', 'ifname', 'master', 'local', 'prefixlen', 'family']
+const FIELDS = [
+  'ifname',
+  'ifindex',
+  'mtu',
+  'address',
+  'flags',
+  'linkinfo',
+  'addr_info',
+  'dst',
+  'gateway',
+  'dev',
+  'flags',
+  'protocol',
+  'scope',
+  'type',
+  'metric',
+  'lladdr',
+  'state',
+  'mac',
+  'ifname',
+  'master',
+  'local',
+  'prefixlen',
+  'family',
+]
 
-const anyValue = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.string(), {maxLength: 3}),
-  fc.dictionary(fc.constantFrom('info_kind', 'info_data', 'id', 'port', 'local', 'link', 'learning'), fc.oneof(fc.string(), fc.integer(), fc.constant(null))))
+const anyValue = fc.oneof(
+  fc.string(),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.string(), {maxLength: 3}),
+  fc.dictionary(
+    fc.constantFrom('info_kind', 'info_data', 'id', 'port', 'local', 'link', 'learning'),
+    fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+  ),
+)
 
 const entry = fc.dictionary(fc.constantFrom(...FIELDS), anyValue, {maxKeys: 8})
 
@@ -29,7 +64,10 @@ function expectCleanOutcome(name: string, parse: (text: string) => unknown[], te
     const result = parse(text)
     assert.ok(Array.isArray(result), `${name} returned a non-array`)
   } catch (error) {
-    assert.ok(error instanceof FlannelctlError, `${name} threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`)
+    assert.ok(
+      error instanceof FlannelctlError,
+      `${name} threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`,
+    )
   }
 }
 
@@ -37,18 +75,31 @@ describe('iproute2 -json parsers on hostile output', () => {
   let cases = 0
   it('entries with missing or mistyped fields', () => {
     for (const [name, parse] of PARSERS) {
-      fc.assert(fc.property(fc.array(entry, {maxLength: 6}), (entries) => {
-        cases++
-        expectCleanOutcome(name, parse, JSON.stringify(entries))
-      }), {numRuns: 300})
+      fc.assert(
+        fc.property(fc.array(entry, {maxLength: 6}), (entries) => {
+          cases++
+          expectCleanOutcome(name, parse, JSON.stringify(entries))
+        }),
+        {numRuns: 300},
+      )
     }
   })
   it('arbitrary text, truncated JSON and non-array JSON', () => {
     for (const [name, parse] of PARSERS) {
-      fc.assert(fc.property(fc.oneof(fc.string(), fc.json(), fc.json().map((j) => j.slice(0, Math.max(0, j.length - 3)))), (text) => {
-        cases++
-        expectCleanOutcome(name, parse, text)
-      }), {numRuns: 300})
+      fc.assert(
+        fc.property(
+          fc.oneof(
+            fc.string(),
+            fc.json(),
+            fc.json().map((j) => j.slice(0, Math.max(0, j.length - 3))),
+          ),
+          (text) => {
+            cases++
+            expectCleanOutcome(name, parse, text)
+          },
+        ),
+        {numRuns: 300},
+      )
     }
     console.log(`iproute2-hostile: ${cases} generated cases run`)
   })

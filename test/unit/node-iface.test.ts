@@ -2,17 +2,36 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
 import {InvalidInputError, OperationFailedError} from '../../src/core/errors.js'
-import {type HostIface, type HostNetwork, parseHostIfaces, preferredAddress, selectExtIface} from '../../src/dataplane/iface.js'
+import {
+  type HostIface,
+  type HostNetwork,
+  parseHostIfaces,
+  preferredAddress,
+  selectExtIface,
+} from '../../src/dataplane/iface.js'
 
-const addr = (address: string, prefixLen = 24, over: Partial<HostIface['addresses'][number]> = {}) =>
-  ({address, prefixLen, scope: 'global', dynamic: false, deprecated: false, temporary: false, ...over})
+const addr = (address: string, prefixLen = 24, over: Partial<HostIface['addresses'][number]> = {}) => ({
+  address,
+  prefixLen,
+  scope: 'global',
+  dynamic: false,
+  deprecated: false,
+  temporary: false,
+  ...over,
+})
 
 function host(): HostNetwork {
   return {
     ifaces: [
       {name: 'lo', index: 1, mtu: 65536, up: true, addresses: [addr('127.0.0.1', 8, {scope: 'host'})]},
       {name: 'eth0', index: 2, mtu: 1500, up: true, addresses: [addr('192.0.2.10')]},
-      {name: 'eth1', index: 3, mtu: 9000, up: true, addresses: [addr('198.51.100.7', 25, {dynamic: true}), addr('198.51.100.8', 25)]},
+      {
+        name: 'eth1',
+        index: 3,
+        mtu: 9000,
+        up: true,
+        addresses: [addr('198.51.100.7', 25, {dynamic: true}), addr('198.51.100.8', 25)],
+      },
       {name: 'wg0', index: 4, mtu: 1420, up: true, addresses: []},
     ],
     defaultRouteDev: 'eth0',
@@ -63,27 +82,47 @@ describe('interface selection (flanneld §8)', () => {
   })
 
   it('fails (exit 1) when flags were given and nothing matched, or the interface has no IPv4', () => {
-    assert.throws(() => selectExtIface(host(), {iface: ['nosuch']}), (e: Error) => e instanceof OperationFailedError && /no interface named nosuch/.test(e.message))
+    assert.throws(
+      () => selectExtIface(host(), {iface: ['nosuch']}),
+      (e: Error) => e instanceof OperationFailedError && /no interface named nosuch/.test(e.message),
+    )
     assert.throws(() => selectExtIface(host(), {iface: ['wg0']}), /wg0.*no usable IPv4/)
     assert.throws(() => selectExtIface({...host(), defaultRouteDev: undefined}, {}), /no default route/)
     assert.throws(() => selectExtIface(host(), {ifaceRegex: ['(']}), InvalidInputError)
   })
 
   it('skips deprecated and host-scope addresses, prefers global over link-local', () => {
-    const iface: HostIface = {name: 'x', index: 9, mtu: 1500, up: true, addresses: [
-      addr('169.254.1.1', 16, {scope: 'link'}), addr('10.9.9.9', 8, {deprecated: true}), addr('10.0.0.2', 8, {temporary: true}), addr('10.0.0.3', 8),
-    ]}
+    const iface: HostIface = {
+      name: 'x',
+      index: 9,
+      mtu: 1500,
+      up: true,
+      addresses: [
+        addr('169.254.1.1', 16, {scope: 'link'}),
+        addr('10.9.9.9', 8, {deprecated: true}),
+        addr('10.0.0.2', 8, {temporary: true}),
+        addr('10.0.0.3', 8),
+      ],
+    }
     assert.equal(preferredAddress(iface)?.address, '10.0.0.3')
   })
 
   it('parses ip -json addr show', () => {
     const text = JSON.stringify([
-      {ifindex: 2, ifname: 'veth0', flags: ['BROADCAST', 'UP'], mtu: 1500, addr_info: [
-        {family: 'inet', local: '192.0.2.1', prefixlen: 24, scope: 'global'},
-        {family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link'},
-      ]},
+      {
+        ifindex: 2,
+        ifname: 'veth0',
+        flags: ['BROADCAST', 'UP'],
+        mtu: 1500,
+        addr_info: [
+          {family: 'inet', local: '192.0.2.1', prefixlen: 24, scope: 'global'},
+          {family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link'},
+        ],
+      },
     ])
-    assert.deepEqual(parseHostIfaces(text), [{name: 'veth0', index: 2, mtu: 1500, up: true, addresses: [addr('192.0.2.1')]}])
+    assert.deepEqual(parseHostIfaces(text), [
+      {name: 'veth0', index: 2, mtu: 1500, up: true, addresses: [addr('192.0.2.1')]},
+    ])
     assert.deepEqual(parseHostIfaces(''), [])
   })
 })

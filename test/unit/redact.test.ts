@@ -55,9 +55,13 @@ describe('redact', () => {
   })
 
   it('leaves ordinary messages alone', () => {
-    const text = 'Error: permission denied: etcd user "reader" may not write /lab/network/config (check --user and the password (--user name:password, --password, FLANNELCTL_PASSWORD or the prompt))'
+    const text =
+      'Error: permission denied: etcd user "reader" may not write /lab/network/config (check --user and the password (--user name:password, --password, FLANNELCTL_PASSWORD or the prompt))'
     assert.equal(redact(text), text)
-    assert.equal(redact('etcd authentication failed: invalid auth token'), 'etcd authentication failed: invalid auth token')
+    assert.equal(
+      redact('etcd authentication failed: invalid auth token'),
+      'etcd authentication failed: invalid auth token',
+    )
   })
 
   it('is idempotent', () => {

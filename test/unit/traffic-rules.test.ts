@@ -10,7 +10,12 @@ import {Parser} from '@oclif/core'
 
 import {parseIptablesSave, parseNftRuleset} from '../../src/dataplane/traffic-parse.js'
 import {nftChainLines, planTraffic, planTrafficTeardown, trafficReads} from '../../src/dataplane/traffic-plan.js'
-import {desiredTrafficRules, type IptablesRuleSet, type NftChainRuleSet, type TrafficSpec} from '../../src/dataplane/traffic-rules.js'
+import {
+  desiredTrafficRules,
+  type IptablesRuleSet,
+  type NftChainRuleSet,
+  type TrafficSpec,
+} from '../../src/dataplane/traffic-rules.js'
 import {supportsRandomFully} from '../../src/iproute2/traffic.js'
 import {nodeFlags} from '../../src/node-flags.js'
 
@@ -38,7 +43,13 @@ const goldenForward = (net: string) => [
 ]
 
 /** e2e/rules.go expectedNftPostrouting / expectedNft6Postrouting + expectedNftForward / expectedNft6Forward. */
-const goldenNftTable = (fam: 'ip' | 'ip6', name: string, pod: string, net: string, mc: string) => `table ${fam} ${name} {
+const goldenNftTable = (
+  fam: 'ip' | 'ip6',
+  name: string,
+  pod: string,
+  net: string,
+  mc: string,
+) => `table ${fam} ${name} {
 \tcomment "rules for ${name}"
 \tchain forward {
 \t\tcomment "chain to accept flannel traffic"
@@ -78,47 +89,73 @@ const iptablesSave = (pod: string, net: string, mc: string, randomFully = true) 
 :DOCKER-USER - [0:0]
 :FLANNEL-FWD - [0:0]
 -A FORWARD -j DOCKER-USER
-${goldenForward(net).filter((l) => l.startsWith('-A')).join('\n')}
+${goldenForward(net)
+  .filter((l) => l.startsWith('-A'))
+  .join('\n')}
 -A DOCKER-USER -j RETURN
 COMMIT
 *nat
 :PREROUTING ACCEPT [0:0]
 :POSTROUTING ACCEPT [0:0]
 :FLANNEL-POSTRTG - [0:0]
-${goldenPostrouting(pod, net, mc).filter((l) => l.startsWith('-A')).map(strip).join('\n')}
+${goldenPostrouting(pod, net, mc)
+  .filter((l) => l.startsWith('-A'))
+  .map(strip)
+  .join('\n')}
 COMMIT
 `
 }
 
-const spec = (over: Partial<TrafficSpec> = {}): TrafficSpec =>
-  ({mode: 'iptables', ipMasq: true, forwardRules: true, families: {ipv4: V4, ipv6: V6}, randomFully: true, ...over})
+const spec = (over: Partial<TrafficSpec> = {}): TrafficSpec => ({
+  mode: 'iptables',
+  ipMasq: true,
+  forwardRules: true,
+  families: {ipv4: V4, ipv6: V6},
+  randomFully: true,
+  ...over,
+})
 
 const asShown = (set: IptablesRuleSet) => [set.jump, `-N ${set.chain}`, ...set.rules]
 
-describe('flanneld\'s rules as data (FLANNEL-COMPAT §7, flannel e2e/rules.go)', () => {
-  it('iptables mode: FLANNEL-POSTRTG and FLANNEL-FWD per family, masquerade first, exactly flanneld\'s text', () => {
+describe("flanneld's rules as data (FLANNEL-COMPAT §7, flannel e2e/rules.go)", () => {
+  it("iptables mode: FLANNEL-POSTRTG and FLANNEL-FWD per family, masquerade first, exactly flanneld's text", () => {
     const sets = desiredTrafficRules(spec()) as IptablesRuleSet[]
-    assert.deepEqual(sets.map((s) => [s.family, s.table, s.chain]), [
-      ['ipv4', 'nat', 'FLANNEL-POSTRTG'], ['ipv4', 'filter', 'FLANNEL-FWD'], ['ipv6', 'nat', 'FLANNEL-POSTRTG'], ['ipv6', 'filter', 'FLANNEL-FWD'],
-    ])
-    assert.deepEqual(asShown(sets[0]!), goldenPostrouting(V4.subnet, V4.network, '224.0.0.0/4'))
-    assert.deepEqual(asShown(sets[1]!), goldenForward(V4.network))
-    assert.deepEqual(asShown(sets[2]!), goldenPostrouting(V6.subnet, V6.network, 'ff00::/8'))
-    assert.deepEqual(asShown(sets[3]!), goldenForward(V6.network))
-    const noRf = desiredTrafficRules(spec({randomFully: false, forwardRules: false, families: {ipv4: V4}})) as IptablesRuleSet[]
+    assert.deepEqual(
+      sets.map((s) => [s.family, s.table, s.chain]),
+      [
+        ['ipv4', 'nat', 'FLANNEL-POSTRTG'],
+        ['ipv4', 'filter', 'FLANNEL-FWD'],
+        ['ipv6', 'nat', 'FLANNEL-POSTRTG'],
+        ['ipv6', 'filter', 'FLANNEL-FWD'],
+      ],
+    )
+    assert.deepEqual(asShown(sets[0]), goldenPostrouting(V4.subnet, V4.network, '224.0.0.0/4'))
+    assert.deepEqual(asShown(sets[1]), goldenForward(V4.network))
+    assert.deepEqual(asShown(sets[2]), goldenPostrouting(V6.subnet, V6.network, 'ff00::/8'))
+    assert.deepEqual(asShown(sets[3]), goldenForward(V6.network))
+    const noRf = desiredTrafficRules(
+      spec({randomFully: false, forwardRules: false, families: {ipv4: V4}}),
+    ) as IptablesRuleSet[]
     assert.equal(noRf.length, 1)
-    assert.ok(noRf[0]!.rules.every((r) => !r.includes('random-fully')))
+    assert.ok(noRf[0].rules.every((r) => !r.includes('random-fully')))
   })
 
-  it('nftables mode: both tables always (flanneld\'s Init), postrtg and forward chains as `nft list` prints them', () => {
+  it("nftables mode: both tables always (flanneld's Init), postrtg and forward chains as `nft list` prints them", () => {
     const sets = desiredTrafficRules(spec({mode: 'nftables', families: {ipv4: V4}}))
-    assert.deepEqual(sets.map((s) => `${s.kind} ${s.family}${s.kind === 'nft-chain' ? ` ${s.chain}` : ''}`),
-      ['nft-table ipv4', 'nft-chain ipv4 postrtg', 'nft-chain ipv4 forward', 'nft-table ipv6'])
+    assert.deepEqual(
+      sets.map((s) => `${s.kind} ${s.family}${s.kind === 'nft-chain' ? ` ${s.chain}` : ''}`),
+      ['nft-table ipv4', 'nft-chain ipv4 postrtg', 'nft-chain ipv4 forward', 'nft-table ipv6'],
+    )
     const parsed = parseNftRuleset(NFT_RULESET)
-    for (const set of desiredTrafficRules(spec({mode: 'nftables'})).filter((s): s is NftChainRuleSet => s.kind === 'nft-chain')) {
+    for (const set of desiredTrafficRules(spec({mode: 'nftables'})).filter(
+      (s): s is NftChainRuleSet => s.kind === 'nft-chain',
+    )) {
       const chain = parsed[set.family]!.chains.get(set.chain)!
-      assert.deepEqual({comment: chain.comment, type: chain.type, hook: chain.hook, priority: chain.priority, rules: chain.rules},
-        {comment: set.comment, type: set.type, hook: set.hook, priority: set.priority, rules: set.rules}, `${set.family} ${set.chain}`)
+      assert.deepEqual(
+        {comment: chain.comment, type: chain.type, hook: chain.hook, priority: chain.priority, rules: chain.rules},
+        {comment: set.comment, type: set.type, hook: set.hook, priority: set.priority, rules: set.rules},
+        `${set.family} ${set.chain}`,
+      )
     }
     // Rule 4 is `saddr != P`, where iptables has `! -s C`: flanneld's own difference, kept.
     const masq = sets[1] as NftChainRuleSet
@@ -126,8 +163,10 @@ describe('flanneld\'s rules as data (FLANNEL-COMPAT §7, flannel e2e/rules.go)',
     assert.equal(masq.rules[0], 'meta mark 0x4000 return', 'the value flanneld sends; nft prints it zero-padded')
   })
 
-  it('the nft transaction is flanneld\'s: add chain with type, hook, priority and comment; flush; add rules', () => {
-    const fwd = desiredTrafficRules(spec({mode: 'nftables', ipMasq: false, families: {ipv6: V6}})).find((s) => s.kind === 'nft-chain') as NftChainRuleSet
+  it("the nft transaction is flanneld's: add chain with type, hook, priority and comment; flush; add rules", () => {
+    const fwd = desiredTrafficRules(spec({mode: 'nftables', ipMasq: false, families: {ipv6: V6}})).find(
+      (s) => s.kind === 'nft-chain',
+    ) as NftChainRuleSet
     assert.deepEqual(nftChainLines(fwd, false), [
       'add chain ip6 flannel-ipv6 forward { type filter hook forward priority filter ; comment "chain to accept flannel traffic" ; }',
       'flush chain ip6 flannel-ipv6 forward',
@@ -139,7 +178,10 @@ describe('flanneld\'s rules as data (FLANNEL-COMPAT §7, flannel e2e/rules.go)',
 
 describe('planning against observed state', () => {
   const observedIptables = (rf = true) => ({
-    iptables: {ipv4: parseIptablesSave(iptablesSave(V4.subnet, V4.network, '224.0.0.0/4', rf)), ipv6: parseIptablesSave(iptablesSave(V6.subnet, V6.network, 'ff00::/8', rf))},
+    iptables: {
+      ipv4: parseIptablesSave(iptablesSave(V4.subnet, V4.network, '224.0.0.0/4', rf)),
+      ipv6: parseIptablesSave(iptablesSave(V6.subnet, V6.network, 'ff00::/8', rf)),
+    },
     nft: {},
   })
 
@@ -147,12 +189,21 @@ describe('planning against observed state', () => {
     for (const rf of [true, false]) {
       const plan = planTraffic(desiredTrafficRules(spec()), observedIptables(rf), 'iptables')
       assert.deepEqual(plan.ops, [])
-      assert.deepEqual(plan.rows.map((r) => [r.name, r.severity]), [
-        ['masquerade rules (iptables FLANNEL-POSTRTG)', 'ok'], ['forward rules (iptables FLANNEL-FWD)', 'ok'],
-        ['masquerade rules (ip6tables FLANNEL-POSTRTG)', 'ok'], ['forward rules (ip6tables FLANNEL-FWD)', 'ok'],
-      ])
+      assert.deepEqual(
+        plan.rows.map((r) => [r.name, r.severity]),
+        [
+          ['masquerade rules (iptables FLANNEL-POSTRTG)', 'ok'],
+          ['forward rules (iptables FLANNEL-FWD)', 'ok'],
+          ['masquerade rules (ip6tables FLANNEL-POSTRTG)', 'ok'],
+          ['forward rules (ip6tables FLANNEL-FWD)', 'ok'],
+        ],
+      )
     }
-    const nft = planTraffic(desiredTrafficRules(spec({mode: 'nftables'})), {iptables: {ipv4: new Map(), ipv6: new Map()}, nft: parseNftRuleset(NFT_RULESET)}, 'nftables')
+    const nft = planTraffic(
+      desiredTrafficRules(spec({mode: 'nftables'})),
+      {iptables: {ipv4: new Map(), ipv6: new Map()}, nft: parseNftRuleset(NFT_RULESET)},
+      'nftables',
+    )
     assert.deepEqual(nft.ops, [])
     assert.ok(nft.rows.every((r) => r.severity === 'ok') && nft.rows.length === 4)
   })
@@ -160,85 +211,184 @@ describe('planning against observed state', () => {
   it('FORWARD policy DROP and nothing of ours: one restore per family builds chain, jump and rules', () => {
     const bare = {iptables: {ipv4: parseIptablesSave('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n')}, nft: null}
     const plan = planTraffic(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), bare, 'iptables')
-    assert.deepEqual(plan.rows.map((r) => [r.ok, r.detail]), [[false, 'chain missing; no jump from FORWARD']])
-    assert.deepEqual(plan.ops, [{tool: 'iptables-restore', family: 'ipv4', payload: [
-      '*filter', ':FLANNEL-FWD - [0:0]', ...goldenForward(V4.network).filter((l) => l.startsWith('-A')), 'COMMIT', '',
-    ].join('\n')}])
+    assert.deepEqual(
+      plan.rows.map((r) => [r.ok, r.detail]),
+      [[false, 'chain missing; no jump from FORWARD']],
+    )
+    assert.deepEqual(plan.ops, [
+      {
+        tool: 'iptables-restore',
+        family: 'ipv4',
+        payload: [
+          '*filter',
+          ':FLANNEL-FWD - [0:0]',
+          ...goldenForward(V4.network).filter((l) => l.startsWith('-A')),
+          'COMMIT',
+          '',
+        ].join('\n'),
+      },
+    ])
   })
 
   it('a missing rule rebuilds that chain only and leaves a correct jump alone; a stale subnet is replaced', () => {
-    const text = iptablesSave(V4.subnet, V4.network, '224.0.0.0/4').split('\n').filter((l) => !l.includes(`! -s ${V4.network} -d ${V4.subnet}`)).join('\n')
-    const plan = planTraffic(desiredTrafficRules(spec({families: {ipv4: V4}})), {iptables: {ipv4: parseIptablesSave(text)}, nft: {}}, 'iptables')
-    assert.deepEqual(plan.rows.map((r) => r.ok), [false, true])
-    assert.match(plan.rows[0]!.detail, /^missing: ! -s 10\.244\.0\.0\/16 -d 10\.244\.1\.0\/24/)
-    const lines = plan.ops[0]!.payload.trim().split('\n')
+    const text = iptablesSave(V4.subnet, V4.network, '224.0.0.0/4')
+      .split('\n')
+      .filter((l) => !l.includes(`! -s ${V4.network} -d ${V4.subnet}`))
+      .join('\n')
+    const plan = planTraffic(
+      desiredTrafficRules(spec({families: {ipv4: V4}})),
+      {iptables: {ipv4: parseIptablesSave(text)}, nft: {}},
+      'iptables',
+    )
+    assert.deepEqual(
+      plan.rows.map((r) => r.ok),
+      [false, true],
+    )
+    assert.match(plan.rows[0].detail, /^missing: ! -s 10\.244\.0\.0\/16 -d 10\.244\.1\.0\/24/)
+    const lines = plan.ops[0].payload.trim().split('\n')
     assert.deepEqual(lines.slice(0, 2), ['*nat', ':FLANNEL-POSTRTG - [0:0]'])
     assert.ok(!lines.some((l) => l.includes('POSTROUTING') || l.includes('FLANNEL-FWD')))
-    const moved = planTraffic(desiredTrafficRules(spec({families: {ipv4: {...V4, subnet: '10.244.9.0/24'}}})), observedIptables(), 'iptables')
-    assert.ok(moved.ops[0]!.payload.includes('-A FLANNEL-POSTRTG -s 10.244.9.0/24 -d 10.244.0.0/16'))
-    assert.ok(!moved.ops[0]!.payload.includes('-A FLANNEL-POSTRTG -s 10.244.1.0/24'))
+    const moved = planTraffic(
+      desiredTrafficRules(spec({families: {ipv4: {...V4, subnet: '10.244.9.0/24'}}})),
+      observedIptables(),
+      'iptables',
+    )
+    assert.ok(moved.ops[0].payload.includes('-A FLANNEL-POSTRTG -s 10.244.9.0/24 -d 10.244.0.0/16'))
+    assert.ok(!moved.ops[0].payload.includes('-A FLANNEL-POSTRTG -s 10.244.1.0/24'))
   })
 
   it('duplicated jumps are deleted and one appended', () => {
-    const text = iptablesSave(V4.subnet, V4.network, '224.0.0.0/4').replace('COMMIT\n*nat', '-A FORWARD -j FLANNEL-FWD\nCOMMIT\n*nat')
-    const plan = planTraffic(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), {iptables: {ipv4: parseIptablesSave(text)}, nft: {}}, 'iptables')
-    assert.match(plan.rows[0]!.detail, /2 jumps to FLANNEL-FWD/)
-    assert.deepEqual(plan.ops[0]!.payload.split('\n').filter((l) => l.includes('FORWARD')), [
-      '-D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD', '-D FORWARD -j FLANNEL-FWD',
-      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-    ])
+    const text = iptablesSave(V4.subnet, V4.network, '224.0.0.0/4').replace(
+      'COMMIT\n*nat',
+      '-A FORWARD -j FLANNEL-FWD\nCOMMIT\n*nat',
+    )
+    const plan = planTraffic(
+      desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})),
+      {iptables: {ipv4: parseIptablesSave(text)}, nft: {}},
+      'iptables',
+    )
+    assert.match(plan.rows[0].detail, /2 jumps to FLANNEL-FWD/)
+    assert.deepEqual(
+      plan.ops[0].payload.split('\n').filter((l) => l.includes('FORWARD')),
+      [
+        '-D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+        '-D FORWARD -j FLANNEL-FWD',
+        '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      ],
+    )
   })
 
-  it('nftables mode removes the iptables mode\'s chains and jumps (a warning row), and builds its tables', () => {
-    const plan = planTraffic(desiredTrafficRules(spec({mode: 'nftables', families: {ipv4: V4}})), {...observedIptables(), nft: {}}, 'nftables')
-    assert.deepEqual(plan.rows.map((r) => [r.name, r.severity]), [
-      ['masquerade rules (nftables ip flannel-ipv4 postrtg)', 'fail'], ['forward rules (nftables ip flannel-ipv4 forward)', 'fail'],
-      ['iptables leftovers', 'warn'],
-    ])
-    assert.ok(plan.rows[2]!.ok)
-    assert.deepEqual(plan.ops.map((o) => o.tool), ['iptables-restore', 'ip6tables-restore', 'nft'])
-    assert.equal(plan.ops[0]!.payload, [
-      '*nat', ':FLANNEL-POSTRTG - [0:0]', '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG', '-X FLANNEL-POSTRTG', 'COMMIT',
-      '*filter', ':FLANNEL-FWD - [0:0]', '-D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD', '-X FLANNEL-FWD', 'COMMIT', '',
-    ].join('\n'))
-    const nft = plan.ops[2]!.payload.split('\n')
-    assert.deepEqual(nft.filter((l) => l.startsWith('add table')), [
-      'add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }', 'add table ip6 flannel-ipv6 { comment "rules for flannel-ipv6" ; }',
-    ])
+  it("nftables mode removes the iptables mode's chains and jumps (a warning row), and builds its tables", () => {
+    const plan = planTraffic(
+      desiredTrafficRules(spec({mode: 'nftables', families: {ipv4: V4}})),
+      {...observedIptables(), nft: {}},
+      'nftables',
+    )
+    assert.deepEqual(
+      plan.rows.map((r) => [r.name, r.severity]),
+      [
+        ['masquerade rules (nftables ip flannel-ipv4 postrtg)', 'fail'],
+        ['forward rules (nftables ip flannel-ipv4 forward)', 'fail'],
+        ['iptables leftovers', 'warn'],
+      ],
+    )
+    assert.ok(plan.rows[2].ok)
+    assert.deepEqual(
+      plan.ops.map((o) => o.tool),
+      ['iptables-restore', 'ip6tables-restore', 'nft'],
+    )
+    assert.equal(
+      plan.ops[0].payload,
+      [
+        '*nat',
+        ':FLANNEL-POSTRTG - [0:0]',
+        '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+        '-X FLANNEL-POSTRTG',
+        'COMMIT',
+        '*filter',
+        ':FLANNEL-FWD - [0:0]',
+        '-D FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+        '-X FLANNEL-FWD',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    )
+    const nft = plan.ops[2].payload.split('\n')
+    assert.deepEqual(
+      nft.filter((l) => l.startsWith('add table')),
+      [
+        'add table ip flannel-ipv4 { comment "rules for flannel-ipv4" ; }',
+        'add table ip6 flannel-ipv6 { comment "rules for flannel-ipv6" ; }',
+      ],
+    )
     assert.equal(nft.filter((l) => l.startsWith('add rule')).length, 8)
   })
 
-  it('iptables mode deletes flanneld\'s nftables tables; teardown removes both modes, and then nothing', () => {
+  it("iptables mode deletes flanneld's nftables tables; teardown removes both modes, and then nothing", () => {
     const observed = {...observedIptables(), nft: parseNftRuleset(NFT_RULESET)}
     const plan = planTraffic(desiredTrafficRules(spec()), observed, 'iptables')
-    assert.deepEqual(plan.ops, [{tool: 'nft', payload: 'delete table ip flannel-ipv4\ndelete table ip6 flannel-ipv6\n'}])
-    assert.deepEqual(plan.rows.at(-1), {name: 'nftables leftovers', ok: true, severity: 'warn',
-      detail: 'ip flannel-ipv4, ip6 flannel-ipv6 left from nftables mode (EnableNFTables is off); `node apply` deletes them'})
-    assert.deepEqual(planTrafficTeardown(observed).map((o) => o.tool), ['iptables-restore', 'ip6tables-restore', 'nft'])
+    assert.deepEqual(plan.ops, [
+      {tool: 'nft', payload: 'delete table ip flannel-ipv4\ndelete table ip6 flannel-ipv6\n'},
+    ])
+    assert.deepEqual(plan.rows.at(-1), {
+      name: 'nftables leftovers',
+      ok: true,
+      severity: 'warn',
+      detail:
+        'ip flannel-ipv4, ip6 flannel-ipv6 left from nftables mode (EnableNFTables is off); `node apply` deletes them',
+    })
+    assert.deepEqual(
+      planTrafficTeardown(observed).map((o) => o.tool),
+      ['iptables-restore', 'ip6tables-restore', 'nft'],
+    )
     assert.deepEqual(planTrafficTeardown({iptables: {ipv4: new Map(), ipv6: null}, nft: null}), [])
   })
 
-  it('reads what the mode needs; the other mode\'s reads are optional (cleanup), as flanneld only logs there', () => {
-    assert.deepEqual(trafficReads(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), 'iptables'), {iptables: {ipv4: 'required'}, nft: 'optional'})
-    assert.deepEqual(trafficReads(desiredTrafficRules(spec({mode: 'nftables'})), 'nftables'), {iptables: {ipv4: 'optional', ipv6: 'optional'}, nft: 'required'})
+  it("reads what the mode needs; the other mode's reads are optional (cleanup), as flanneld only logs there", () => {
+    assert.deepEqual(trafficReads(desiredTrafficRules(spec({ipMasq: false, families: {ipv4: V4}})), 'iptables'), {
+      iptables: {ipv4: 'required'},
+      nft: 'optional',
+    })
+    assert.deepEqual(trafficReads(desiredTrafficRules(spec({mode: 'nftables'})), 'nftables'), {
+      iptables: {ipv4: 'optional', ipv6: 'optional'},
+      nft: 'required',
+    })
   })
 
   it('nftables: a flushed chain is refilled; a chain declared otherwise is deleted and re-added', () => {
     const desired = desiredTrafficRules(spec({mode: 'nftables', families: {ipv4: V4}}))
     const none = {iptables: {}}
-    const flushed = parseNftRuleset(NFT_RULESET.replace(/(chain postrtg \{\n(?:\t\t(?:comment|type)[^\n]*\n){2})(?:\t\t[^\n]*\n)+/, '$1'))
+    const flushed = parseNftRuleset(
+      NFT_RULESET.replace(/(chain postrtg \{\n(?:\t\t(?:comment|type)[^\n]*\n){2})(?:\t\t[^\n]*\n)+/, '$1'),
+    )
     const plan = planTraffic(desired, {...none, nft: flushed}, 'nftables')
-    assert.deepEqual(plan.rows.filter((r) => !r.ok).map((r) => r.name), ['masquerade rules (nftables ip flannel-ipv4 postrtg)'])
-    assert.match(plan.rows[0]!.detail, /^missing: meta mark 0x4000 return \| ip saddr 10\.244\.1\.0\/24/)
-    assert.deepEqual(plan.ops.map((o) => o.payload.split('\n')[0]), ['add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; comment "chain to manage traffic masquerading by flannel" ; }'])
-    const otherPrio = parseNftRuleset(NFT_RULESET.replace('type nat hook postrouting priority srcnat;', 'type nat hook postrouting priority 50;'))
+    assert.deepEqual(
+      plan.rows.filter((r) => !r.ok).map((r) => r.name),
+      ['masquerade rules (nftables ip flannel-ipv4 postrtg)'],
+    )
+    assert.match(plan.rows[0].detail, /^missing: meta mark 0x4000 return \| ip saddr 10\.244\.1\.0\/24/)
+    assert.deepEqual(
+      plan.ops.map((o) => o.payload.split('\n')[0]),
+      [
+        'add chain ip flannel-ipv4 postrtg { type nat hook postrouting priority srcnat ; comment "chain to manage traffic masquerading by flannel" ; }',
+      ],
+    )
+    const otherPrio = parseNftRuleset(
+      NFT_RULESET.replace('type nat hook postrouting priority srcnat;', 'type nat hook postrouting priority 50;'),
+    )
     const replan = planTraffic(desired, {...none, nft: otherPrio}, 'nftables')
-    assert.match(replan.rows[0]!.detail, /^type nat hook postrouting priority 50 comment "chain to manage traffic masquerading by flannel", want .* priority srcnat/)
-    assert.equal(replan.ops[0]!.payload.split('\n')[0], 'delete chain ip flannel-ipv4 postrtg')
+    assert.match(
+      replan.rows[0].detail,
+      /^type nat hook postrouting priority 50 comment "chain to manage traffic masquerading by flannel", want .* priority srcnat/,
+    )
+    assert.equal(replan.ops[0].payload.split('\n')[0], 'delete chain ip flannel-ipv4 postrtg')
   })
 
   it('parses older nft priorities (numbers) and ignores other tables', () => {
-    const old = NFT_RULESET.replace('priority srcnat', 'priority 100').replace(/priority filter; policy accept;\n\t\tip /, 'priority 0; policy accept;\n\t\tip ')
+    const old = NFT_RULESET.replace('priority srcnat', 'priority 100').replace(
+      /priority filter; policy accept;\n\t\tip /,
+      'priority 0; policy accept;\n\t\tip ',
+    )
     const parsed = parseNftRuleset(old)
     assert.equal(parsed.ipv4!.chains.get('postrtg')!.priority, 'srcnat')
     assert.equal(parsed.ipv4!.chains.get('forward')!.priority, 'filter')
@@ -257,7 +407,7 @@ describe('--iptables-forward-rules', () => {
   const flags = {'iptables-forward-rules': nodeFlags['iptables-forward-rules']}
   const parse = async (argv: string[]) => (await Parser.parse(argv, {flags})).flags['iptables-forward-rules']
 
-  it('defaults to true and takes flanneld\'s spelling of false (Go bool flag: --name=false)', async () => {
+  it("defaults to true and takes flanneld's spelling of false (Go bool flag: --name=false)", async () => {
     assert.equal(await parse([]), true)
     assert.equal(await parse(['--iptables-forward-rules=false']), false)
     assert.equal(await parse(['--iptables-forward-rules=0']), false)

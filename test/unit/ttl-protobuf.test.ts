@@ -11,7 +11,12 @@ import {describe, it} from 'node:test'
 import fc from 'fast-check'
 
 import {
-  decodeTimeToLiveResponse, decodeVarint, encodeTimeToLiveRequest, encodeVarint, frameGrpcMessage, unframeGrpcMessage,
+  decodeTimeToLiveResponse,
+  decodeVarint,
+  encodeTimeToLiveRequest,
+  encodeVarint,
+  frameGrpcMessage,
+  unframeGrpcMessage,
 } from '../../src/etcd/ttl-protobuf.js'
 
 const require = createRequire(import.meta.url)
@@ -44,7 +49,7 @@ describe('protobuf varints', () => {
     [INT64_MIN, '80808080808080808001'],
   ]
 
-  it('encodes the spec vectors, negatives as 10-byte two\'s complement', () => {
+  it("encodes the spec vectors, negatives as 10-byte two's complement", () => {
     for (const [value, expected] of vectors) assert.equal(hex(encodeVarint(value)), expected, String(value))
   })
 
@@ -61,12 +66,15 @@ describe('protobuf varints', () => {
   })
 
   it('round-trips every int64 and agrees with protobufjs byte for byte', () => {
-    fc.assert(fc.property(int64, (value) => {
-      const ours = encodeVarint(value)
-      const theirs = protobuf.Writer.create().int64(value.toString()).finish()
-      assert.equal(hex(ours), hex(theirs))
-      assert.deepEqual(decodeVarint(Uint8Array.from(ours), 0), [value, ours.length])
-    }), {numRuns: 2000})
+    fc.assert(
+      fc.property(int64, (value) => {
+        const ours = encodeVarint(value)
+        const theirs = protobuf.Writer.create().int64(value.toString()).finish()
+        assert.equal(hex(ours), hex(theirs))
+        assert.deepEqual(decodeVarint(Uint8Array.from(ours), 0), [value, ours.length])
+      }),
+      {numRuns: 2000},
+    )
   })
 
   it('rejects truncated and over-long varints', () => {
@@ -77,7 +85,7 @@ describe('protobuf varints', () => {
 })
 
 describe('LeaseTimeToLive messages', () => {
-  it('encodes the request as etcd\'s schema does (keys left at its default, false, so not on the wire)', () => {
+  it("encodes the request as etcd's schema does (keys left at its default, false, so not on the wire)", () => {
     for (const id of [1n, 7587870000000000000n, INT64_MAX, 0x694d8a8b5c9a1234n, -5n]) {
       const expected = RequestType.encode(RequestType.fromObject({ID: id.toString()})).finish()
       assert.equal(hex(encodeTimeToLiveRequest(id)), hex(expected), String(id))
@@ -85,13 +93,24 @@ describe('LeaseTimeToLive messages', () => {
   })
 
   it('encodes request IDs with fast-check against protobufjs', () => {
-    fc.assert(fc.property(int64, (id) => {
-      assert.equal(hex(encodeTimeToLiveRequest(id)), hex(RequestType.encode(RequestType.fromObject({ID: id.toString()})).finish()))
-    }), {numRuns: 500})
+    fc.assert(
+      fc.property(int64, (id) => {
+        assert.equal(
+          hex(encodeTimeToLiveRequest(id)),
+          hex(RequestType.encode(RequestType.fromObject({ID: id.toString()})).finish()),
+        )
+      }),
+      {numRuns: 500},
+    )
   })
 
   const response = (fields: Record<string, unknown>) => ResponseType.encode(ResponseType.fromObject(fields)).finish()
-  const header = {cluster_id: '14841639068965178418', member_id: '10276657743932975437', revision: '123456789', raft_term: '7'}
+  const header = {
+    cluster_id: '14841639068965178418',
+    member_id: '10276657743932975437',
+    revision: '123456789',
+    raft_term: '7',
+  }
 
   it('decodes a live lease: header skipped, large ID, TTL and granted TTL', () => {
     const bytes = response({header, ID: '7587870000000000000', TTL: '86399', grantedTTL: '86400'})
@@ -104,21 +123,39 @@ describe('LeaseTimeToLive messages', () => {
   })
 
   it('skips the keys field and fields it does not know, whatever their wire type', () => {
-    const known = response({header, ID: '42', TTL: '30', grantedTTL: '60', keys: [Buffer.from('/coreos.com/network/subnets/10.1.2.0-24')]})
+    const known = response({
+      header,
+      ID: '42',
+      TTL: '30',
+      grantedTTL: '60',
+      keys: [Buffer.from('/coreos.com/network/subnets/10.1.2.0-24')],
+    })
     const unknown = protobuf.Writer.create()
-      .uint32((9 << 3) | 0).uint64('18446744073709551615')
-      .uint32((10 << 3) | 1).fixed64('1')
-      .uint32((11 << 3) | 2).bytes(Buffer.from('xyz'))
-      .uint32((12 << 3) | 5).fixed32(7)
+      .uint32((9 << 3) | 0)
+      .uint64('18446744073709551615')
+      .uint32((10 << 3) | 1)
+      .fixed64('1')
+      .uint32((11 << 3) | 2)
+      .bytes(Buffer.from('xyz'))
+      .uint32((12 << 3) | 5)
+      .fixed32(7)
       .finish()
     assert.deepEqual(decodeTimeToLiveResponse(Buffer.concat([known, unknown])), {id: 42n, ttl: 30, grantedTtl: 60})
   })
 
   it('decodes random responses exactly as protobufjs encodes them', () => {
-    fc.assert(fc.property(int64, fc.integer({min: -1, max: 9_000_000_000}), fc.integer({min: 0, max: 9_000_000_000}), (id, ttl, granted) => {
-      const bytes = response({header, ID: id.toString(), TTL: String(ttl), grantedTTL: String(granted)})
-      assert.deepEqual(decodeTimeToLiveResponse(bytes), {id, ttl, grantedTtl: granted})
-    }), {numRuns: 500})
+    fc.assert(
+      fc.property(
+        int64,
+        fc.integer({min: -1, max: 9_000_000_000}),
+        fc.integer({min: 0, max: 9_000_000_000}),
+        (id, ttl, granted) => {
+          const bytes = response({header, ID: id.toString(), TTL: String(ttl), grantedTTL: String(granted)})
+          assert.deepEqual(decodeTimeToLiveResponse(bytes), {id, ttl, grantedTtl: granted})
+        },
+      ),
+      {numRuns: 500},
+    )
   })
 
   it('rejects truncated messages and wrong wire types for the fields it reads', () => {

@@ -16,7 +16,10 @@ describe('udp state file path', () => {
   it('is stable for one node, distinct per prefix, and the same for a relative and an absolute spelling', () => {
     assert.equal(udpStatePath('/run/flannel/subnet.env', '/p'), udpStatePath('/run/flannel/subnet.env', '/p'))
     assert.notEqual(udpStatePath('/run/flannel/subnet.env', '/p'), udpStatePath('/run/flannel/subnet.env', '/q'))
-    assert.equal(basename(udpStatePath('subnet.env', '/p')), basename(udpStatePath(`${process.cwd()}/subnet.env`, '/p')))
+    assert.equal(
+      basename(udpStatePath('subnet.env', '/p')),
+      basename(udpStatePath(`${process.cwd()}/subnet.env`, '/p')),
+    )
     assert.match(udpStatePath('/run/flannel/subnet.env', '/p'), /^\/run\/flannel\/udp-[0-9a-f]{12}\.json$/)
   })
 })

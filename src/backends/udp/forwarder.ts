@@ -118,7 +118,9 @@ export class UdpForwarder {
   static open(opts: UdpForwarderOptions): UdpForwarder {
     const tunName = opts.tunName ?? DEFAULT_TUN_NAME
     if (Buffer.byteLength(tunName) < 1 || Buffer.byteLength(tunName) > 15 || /[\s/:]/.test(tunName)) {
-      throw new InvalidInputError(`invalid TUN device name ${quoted(tunName)} (1 to 15 bytes, no whitespace, '/' or ':')`)
+      throw new InvalidInputError(
+        `invalid TUN device name ${quoted(tunName)} (1 to 15 bytes, no whitespace, '/' or ':')`,
+      )
     }
     const bindAddress = parseIPv4(opts.bindAddress, 'bind address')
     const port = checkInteger(opts.port ?? DEFAULT_UDP_PORT, 0, 65535, 'UDP port')
@@ -163,10 +165,9 @@ export class UdpForwarder {
   }
 
   stats(): UdpForwarderStats {
-    const {txThreadError, rxThreadError, running, ...counters} = this.native.stats(this.handle)
+    const {txThreadError: _tx, rxThreadError: _rx, running: _running, ...counters} = this.native.stats(this.handle)
     return counters
   }
-
 
   /** A thread ends only on an unrecoverable fd error (e.g. the device was deleted under it). */
   threadErrors(): UdpForwarderThreadErrors {

@@ -21,11 +21,30 @@ import type {Lease} from '../../core/lease.js'
 import {desiredState, type DesiredState} from '../../dataplane/desired.js'
 import {plan, verify} from '../../dataplane/plan.js'
 import type {Check, NodeState, Op, UdpPeer} from '../../dataplane/types.js'
-import {forwarderAlive, processFds, readUdpState, removeUdpState, stopProcess, udpSocketInode, udpStatePath, UDP_STATE_STALE_MS} from '../../host/udp-state.js'
+import {
+  forwarderAlive,
+  processFds,
+  readUdpState,
+  removeUdpState,
+  stopProcess,
+  udpSocketInode,
+  udpStatePath,
+  UDP_STATE_STALE_MS,
+} from '../../host/udp-state.js'
 import {formatDuration} from '../../util/duration.js'
 import type {BackendPlan, NodeBackend, PlanInput, Resident} from '../types.js'
 import {DEFAULT_UDP_PORT} from './forwarder.js'
-import {comparePeerTables, decodeUdpOptions, diffTun, tunOps, UDP_TUN_NAME, udpPeerTable, udpTunDesired, type UdpTunDesired, udpTunMtu} from './plan.js'
+import {
+  comparePeerTables,
+  decodeUdpOptions,
+  diffTun,
+  tunOps,
+  UDP_TUN_NAME,
+  udpPeerTable,
+  udpTunDesired,
+  type UdpTunDesired,
+  udpTunMtu,
+} from './plan.js'
 import {type ForwarderAction, UdpSession} from './session.js'
 
 /** The forwarder this process holds across reconciles, and what the last check of it found. */
@@ -74,8 +93,13 @@ const portOf = (input: Pick<PlanInput, 'options'>) => input.options.udp?.port ??
 /** The part of a udp node the shared planner owns: underlay check, pod bridge (TUN MTU), leftover host-gw routes. */
 function sharedDesired(input: PlanInput, tunMtu: number): DesiredState {
   return desiredState({
-    backend: 'host-gw', network: input.network, ownSubnet: input.ownSubnet, extIface: {...input.ext, mtu: tunMtu},
-    publicIP: input.ext.address, peers: [], ...(input.bridge ? {bridge: {name: input.bridge}} : {}),
+    backend: 'host-gw',
+    network: input.network,
+    ownSubnet: input.ownSubnet,
+    extIface: {...input.ext, mtu: tunMtu},
+    publicIP: input.ext.address,
+    peers: [],
+    ...(input.bridge ? {bridge: {name: input.bridge}} : {}),
   })
 }
 
@@ -96,8 +120,15 @@ function udpPlan(input: PlanInput, resident: UdpResident | undefined): UdpPlan {
     ops: () => {
       const findings = diffTun(tun, tunObserved)
       const blocking = findings.filter((f) => f.blocking)
-      if (blocking.length > 0) throw new OperationFailedError(`cannot program the udp device: ${blocking.map((f) => `${f.check.name}: ${f.check.detail}`).join('; ')}`)
-      const lines: Op[] = tunOps(findings, tun, created).map((op) => ({op: 'ip-line', line: op.line, change: op.change}))
+      if (blocking.length > 0)
+        throw new OperationFailedError(
+          `cannot program the udp device: ${blocking.map((f) => `${f.check.name}: ${f.check.detail}`).join('; ')}`,
+        )
+      const lines: Op[] = tunOps(findings, tun, created).map((op) => ({
+        op: 'ip-line',
+        line: op.line,
+        change: op.change,
+      }))
       return [...lines, ...plan(shared, observed)]
     },
     checks: () => [...diffTun(tun, observed).map((f) => f.check), ...verify(shared, observed)],
@@ -105,15 +136,31 @@ function udpPlan(input: PlanInput, resident: UdpResident | undefined): UdpPlan {
     bridge: shared.bridge,
     peers: table.peers.length,
     warnings: table.skipped.map((s) => `skipping the lease of ${s.subnet}: ${s.reason}`),
-    notes: wouldCreate ? [`# udp forwarder (node apply --watch): open TUN ${tun.name}, bind ${input.ext.address}:${port}`] : [],
+    notes: wouldCreate
+      ? [`# udp forwarder (node apply --watch): open TUN ${tun.name}, bind ${input.ext.address}:${port}`]
+      : [],
     // Each peer's flannel0 holds its subnet's .0, as a vxlan peer's device does.
     probe: {peers: table.peers, hostGw: false},
     // A TUN device has no link-layer address.
     device: (_decision, dryRun) => ({
-      name: tun.name, mac: '', mtu: tun.mtu,
-      action: dryRun ? (wouldCreate ? 'would-create' : 'kept') : fwd?.action === 'restarted' && created ? 'recreated' : created ? 'created' : 'kept',
+      name: tun.name,
+      mac: '',
+      mtu: tun.mtu,
+      action: dryRun
+        ? wouldCreate
+          ? 'would-create'
+          : 'kept'
+        : fwd?.action === 'restarted' && created
+          ? 'recreated'
+          : created
+            ? 'created'
+            : 'kept',
     }),
-    tun, port, peerTable: table.peers, skipped: table.skipped.length, wouldCreate,
+    tun,
+    port,
+    peerTable: table.peers,
+    skipped: table.skipped.length,
+    wouldCreate,
   }
 }
 
@@ -121,7 +168,11 @@ function leaseRows(lease: Lease): Check[] {
   const type = lease.attrs.backendType
   const data = lease.attrs.backendData
   return [
-    {name: 'own lease BackendType', ok: type === '', detail: type === '' ? 'none (udp)' : `${type}, want none (flanneld's udp lease has no BackendType)`},
+    {
+      name: 'own lease BackendType',
+      ok: type === '',
+      detail: type === '' ? 'none (udp)' : `${type}, want none (flanneld's udp lease has no BackendType)`,
+    },
     {name: 'own lease BackendData', ok: data === null, detail: data === null ? 'none' : `${data}, want none`},
   ]
 }
@@ -144,7 +195,12 @@ export const udpBackend: NodeBackend<UdpResident> = {
   async oneShot(where, dryRun) {
     if (dryRun) return
     const {state} = await readUdpState(udpStatePath(where.subnetFile, where.prefix))
-    const running = state && (await forwarderAlive(state)) ? [`\`node apply --watch\` already runs this node's forwarder (pid ${state.pid}); check it with \`flannelctl node verify\``] : []
+    const running =
+      state && (await forwarderAlive(state))
+        ? [
+            `\`node apply --watch\` already runs this node's forwarder (pid ${state.pid}); check it with \`flannelctl node verify\``,
+          ]
+        : []
     throw new InvalidInputError(UDP_NEEDS_WATCH, [
       ...running,
       'the TUN device flannel0 lives only as long as the process that opened it, so a one-shot apply would leave a lease without a forwarder; nothing was written',
@@ -154,9 +210,15 @@ export const udpBackend: NodeBackend<UdpResident> = {
 
   // The forwarder, before anything is written: a port or device conflict must not leave a lease behind.
   async prepare(input, resident) {
-    const fwd = await resident.session.ensure({bindAddress: input.ext.address, port: portOf(input), tunMtu: udpTunMtu(input.ext.mtu, input.mtu)}, input.observed)
+    const fwd = await resident.session.ensure(
+      {bindAddress: input.ext.address, port: portOf(input), tunMtu: udpTunMtu(input.ext.mtu, input.mtu)},
+      input.observed,
+    )
     resident.last = fwd
-    return {warnings: fwd.reason ? [`udp forwarder restarted: ${fwd.reason}`] : [], kernelChanged: fwd.action !== 'running'}
+    return {
+      warnings: fwd.reason ? [`udp forwarder restarted: ${fwd.reason}`] : [],
+      kernelChanged: fwd.action !== 'running',
+    }
   },
 
   // The peer table (every lease but this node's, any BackendType), then the state file.
@@ -171,8 +233,12 @@ export const udpBackend: NodeBackend<UdpResident> = {
       peerChanges = session.setPeers(p.peerTable)
       started = session.start()
       await session.publish(statePath, {
-        prefix: input.prefix, network: input.network, subnet: input.ownSubnet, publicIP: input.publicIP,
-        tun: {name: p.tun.name, address: p.tun.address, mtu: p.tun.mtu}, bind: {address: input.ext.address, port: p.port},
+        prefix: input.prefix,
+        network: input.network,
+        subnet: input.ownSubnet,
+        publicIP: input.publicIP,
+        tun: {name: p.tun.name, address: p.tun.address, mtu: p.tun.mtu},
+        bind: {address: input.ext.address, port: p.port},
       })
     }
     const fwd = resident?.last
@@ -197,7 +263,8 @@ export const udpBackend: NodeBackend<UdpResident> = {
   // the state file holding that very socket.
   async ownPortHolder(where, port, holder) {
     const what = (pid: number) => `this node's udp forwarder (pid ${pid})`
-    if (holder !== 'state-file') return holder.resident?.session.boundPort === port ? what(holder.resident.session.pid) : undefined
+    if (holder !== 'state-file')
+      return holder.resident?.session.boundPort === port ? what(holder.resident.session.pid) : undefined
     const {state} = await readUdpState(udpStatePath(where.subnetFile, where.prefix))
     if (!state || state.bind.port !== port || !(await forwarderAlive(state))) return undefined
     return what(state.pid)
@@ -205,44 +272,96 @@ export const udpBackend: NodeBackend<UdpResident> = {
 
   residentRows: (input, planned, now) => {
     const p = planned as UdpPlan
-    return forwarderChecks(udpStatePath(input.subnetFile, input.prefix), p.tun, input.ext.address, p.port, p.peerTable, () => now)
+    return forwarderChecks(
+      udpStatePath(input.subnetFile, input.prefix),
+      p.tun,
+      input.ext.address,
+      p.port,
+      p.peerTable,
+      () => now,
+    )
   },
 
   stopResident: (where, dryRun, warnings) => stopUdpForwarder(where.prefix, where.subnetFile, dryRun, warnings),
   teardownOps: (observed, ours) => udpTeardownOps(observed, ours),
 }
 
-async function forwarderChecks(path: string, tun: UdpTunDesired, bindAddress: string, port: number, want: UdpPeer[], now: () => Date): Promise<Check[]> {
+async function forwarderChecks(
+  path: string,
+  tun: UdpTunDesired,
+  bindAddress: string,
+  port: number,
+  want: UdpPeer[],
+  now: () => Date,
+): Promise<Check[]> {
   const name = 'udp forwarder'
   const {state, problem} = await readUdpState(path)
-  if (!state) return [{name, ok: false, detail: problem ?? `not running: no state file ${path}; start \`flannelctl node apply --watch\``}]
-  if (!(await forwarderAlive(state))) return [{name, ok: false, detail: `not running: pid ${state.pid} from ${path} is gone (the state file is left over)`}]
+  if (!state)
+    return [
+      {
+        name,
+        ok: false,
+        detail: problem ?? `not running: no state file ${path}; start \`flannelctl node apply --watch\``,
+      },
+    ]
+  if (!(await forwarderAlive(state)))
+    return [
+      {name, ok: false, detail: `not running: pid ${state.pid} from ${path} is gone (the state file is left over)`},
+    ]
   const out: Check[] = [{name, ok: true, detail: `pid ${state.pid}, started ${state.startedAt}`}]
   const [fds, inode] = await Promise.all([processFds(state.pid), udpSocketInode(bindAddress, port)])
   const holds = fds.tuns.includes(tun.name)
-  out.push({name: `${name} device`, ok: holds, detail: holds ? `pid ${state.pid} holds ${tun.name}` : `pid ${state.pid} holds ${fds.tuns.length ? fds.tuns.join(', ') : 'no TUN device'}, want ${tun.name}`})
+  out.push({
+    name: `${name} device`,
+    ok: holds,
+    detail: holds
+      ? `pid ${state.pid} holds ${tun.name}`
+      : `pid ${state.pid} holds ${fds.tuns.length ? fds.tuns.join(', ') : 'no TUN device'}, want ${tun.name}`,
+  })
   const bound = inode !== null && fds.sockets.has(inode)
   out.push({
-    name: `${name} socket`, ok: bound,
-    detail: bound ? `pid ${state.pid} is bound to ${bindAddress}:${port}`
-      : inode === null ? `nothing is bound to ${bindAddress}:${port}` : `${bindAddress}:${port} is bound by another process`,
+    name: `${name} socket`,
+    ok: bound,
+    detail: bound
+      ? `pid ${state.pid} is bound to ${bindAddress}:${port}`
+      : inode === null
+        ? `nothing is bound to ${bindAddress}:${port}`
+        : `${bindAddress}:${port} is bound by another process`,
   })
   const age = now().getTime() - Date.parse(state.updatedAt)
-  const errors = [state.threadErrors.tx && `tx thread stopped: ${state.threadErrors.tx}`, state.threadErrors.rx && `rx thread stopped: ${state.threadErrors.rx}`].filter(Boolean)
+  const errors = [
+    state.threadErrors.tx && `tx thread stopped: ${state.threadErrors.tx}`,
+    state.threadErrors.rx && `rx thread stopped: ${state.threadErrors.rx}`,
+  ].filter(Boolean)
   const threadsOk = state.running && errors.length === 0 && age <= UDP_STATE_STALE_MS
   out.push({
-    name: `${name} threads`, ok: threadsOk,
+    name: `${name} threads`,
+    ok: threadsOk,
     detail: threadsOk
       ? `forwarding: ${state.stats.txPackets} sent, ${state.stats.rxPackets} received, ${state.stats.dropRunt + state.stats.dropNonIPv4 + state.stats.dropOversize} dropped (not IPv4, too short or too long)`
-      : !state.running ? 'not started' : errors.length > 0 ? errors.join('; ') : `state not refreshed for ${formatDuration(age)}: the process is stuck`,
+      : !state.running
+        ? 'not started'
+        : errors.length > 0
+          ? errors.join('; ')
+          : `state not refreshed for ${formatDuration(age)}: the process is stuck`,
   })
   const diff = comparePeerTables(state.peers, want)
   const same = diff.missing.length === 0 && diff.extra.length === 0
   out.push({
-    name: 'udp peer table', ok: same,
-    detail: same ? `${want.length} peer(s), as in etcd`
-      : [diff.missing.length ? `missing ${diff.missing.slice(0, 5).join(', ')}${diff.missing.length > 5 ? ` (+${diff.missing.length - 5})` : ''}` : '',
-        diff.extra.length ? `not in etcd ${diff.extra.slice(0, 5).join(', ')}${diff.extra.length > 5 ? ` (+${diff.extra.length - 5})` : ''}` : ''].filter(Boolean).join('; '),
+    name: 'udp peer table',
+    ok: same,
+    detail: same
+      ? `${want.length} peer(s), as in etcd`
+      : [
+          diff.missing.length
+            ? `missing ${diff.missing.slice(0, 5).join(', ')}${diff.missing.length > 5 ? ` (+${diff.missing.length - 5})` : ''}`
+            : '',
+          diff.extra.length
+            ? `not in etcd ${diff.extra.slice(0, 5).join(', ')}${diff.extra.length > 5 ? ` (+${diff.extra.length - 5})` : ''}`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
   })
   return out
 }
@@ -257,7 +376,12 @@ interface UdpStop {
 }
 
 /** Stops this network's forwarder process (it deletes its device on the way out) and removes its state file. */
-async function stopUdpForwarder(prefix: string, subnetFile: string, dryRun: boolean, warnings: string[]): Promise<UdpStop> {
+async function stopUdpForwarder(
+  prefix: string,
+  subnetFile: string,
+  dryRun: boolean,
+  warnings: string[],
+): Promise<UdpStop> {
   const path = udpStatePath(subnetFile, prefix)
   const {state, problem} = await readUdpState(path)
   if (problem) warnings.push(problem)
@@ -268,7 +392,8 @@ async function stopUdpForwarder(prefix: string, subnetFile: string, dryRun: bool
     lines.push(`kill -TERM ${state.pid}  # node apply --watch running the udp forwarder`)
     if (!dryRun) {
       const how = await stopProcess(state)
-      if (how === 'killed') warnings.push(`the udp forwarder (pid ${state.pid}) did not stop on SIGTERM within 10s and was killed`)
+      if (how === 'killed')
+        warnings.push(`the udp forwarder (pid ${state.pid}) did not stop on SIGTERM within 10s and was killed`)
     }
   }
   // A process that stopped cleanly removed it; a killed one left it.

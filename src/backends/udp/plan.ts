@@ -33,12 +33,15 @@ export function decodeUdpOptions(backend: JsonNode | null): UdpOptions {
   for (const {key, value} of backend.members) {
     if (value.kind === 'null' || foldKey(key) !== 'port') continue
     if (value.kind !== 'number' || !/^-?\d+$/.test(value.raw) || !Number.isSafeInteger(Number(value.raw))) {
-      throw new InvalidInputError(`error decoding UDP backend config: json: cannot unmarshal ${value.raw.slice(0, 40)} into Go struct field .Port of type int`)
+      throw new InvalidInputError(
+        `error decoding UDP backend config: json: cannot unmarshal ${value.raw.slice(0, 40)} into Go struct field .Port of type int`,
+      )
     }
     o.port = Number(value.raw)
   }
   // flanneld would bind whatever it got; 0 (a random port no peer knows) or an out-of-range port breaks the network.
-  if (o.port < 1 || o.port > 65535) throw new InvalidInputError(`udp backend Port must be from 1 to 65535, got ${o.port}`)
+  if (o.port < 1 || o.port > 65535)
+    throw new InvalidInputError(`udp backend Port must be from 1 to 65535, got ${o.port}`)
   return o
 }
 
@@ -54,15 +57,29 @@ export interface UdpTunDesired {
 /** The TUN MTU: (--mtu, else the ext interface's MTU) − 28. */
 export function udpTunMtu(extMtu: number, mtuOverride?: number): number {
   const mtu = (mtuOverride ?? extMtu) - UDP_OVERHEAD
-  if (!(mtu >= 68)) throw new InvalidInputError(`underlay MTU ${mtuOverride ?? extMtu} leaves ${mtu} for the udp overlay (at least 68 needed)`)
+  if (!(mtu >= 68))
+    throw new InvalidInputError(
+      `underlay MTU ${mtuOverride ?? extMtu} leaves ${mtu} for the udp overlay (at least 68 needed)`,
+    )
   return mtu
 }
 
-export function udpTunDesired(input: {network: string; ownSubnet: string; extMtu: number; mtu?: number}): UdpTunDesired {
+export function udpTunDesired(input: {
+  network: string
+  ownSubnet: string
+  extMtu: number
+  mtu?: number
+}): UdpTunDesired {
   const network = parsePrefix4(input.network, 'Network')
   const own = parsePrefix4(input.ownSubnet, 'own subnet')
-  if (!prefixWithin(own, network)) throw new InvalidInputError(`own subnet ${input.ownSubnet} is not inside Network ${input.network}`)
-  return {name: UDP_TUN_NAME, address: formatIp4(own.net), mtu: udpTunMtu(input.extMtu, input.mtu), network: input.network}
+  if (!prefixWithin(own, network))
+    throw new InvalidInputError(`own subnet ${input.ownSubnet} is not inside Network ${input.network}`)
+  return {
+    name: UDP_TUN_NAME,
+    address: formatIp4(own.net),
+    mtu: udpTunMtu(input.extMtu, input.mtu),
+    network: input.network,
+  }
 }
 
 /** One `ip -batch` line and how it counts in a summary. */
@@ -99,12 +116,19 @@ export function diffTun(want: UdpTunDesired, o: NodeState): UdpFinding[] {
     return out
   }
   if (link.kind !== 'tun') {
-    out.push({check: {name: n, ok: false, detail: `${link.kind || 'plain'} device, want tun; remove it`}, ops: [], blocking: true})
+    out.push({
+      check: {name: n, ok: false, detail: `${link.kind || 'plain'} device, want tun; remove it`},
+      ops: [],
+      blocking: true,
+    })
     return out
   }
   ok(n, 'tun')
   if (link.mtu === want.mtu) ok(`${n} mtu`, String(want.mtu))
-  else fix(`${n} mtu`, `${link.mtu}, want ${want.mtu}`, [{line: `link set dev ${want.name} mtu ${want.mtu}`, change: 'change'}])
+  else
+    fix(`${n} mtu`, `${link.mtu}, want ${want.mtu}`, [
+      {line: `link set dev ${want.name} mtu ${want.mtu}`, change: 'change'},
+    ])
 
   const network = parsePrefix4(want.network)
   const addrs = o.addresses.filter((a) => a.dev === want.name && a.family === 'inet')
@@ -114,8 +138,9 @@ export function diffTun(want: UdpTunDesired, o: NodeState): UdpFinding[] {
   else fix(addrName, 'missing', [{line: `addr add ${want.address}/32 dev ${want.name}`, change: 'add'}])
   for (const a of addrs) {
     if (a === exact || !prefixWithin(parsePrefix4(`${a.address}/32`), network)) continue
-    fix(`leftover address ${a.address}/${a.prefixLen} on ${want.name}`, 'inside Network, not wanted',
-      [{line: `addr del ${a.address}/${a.prefixLen} dev ${want.name}`, change: 'remove'}])
+    fix(`leftover address ${a.address}/${a.prefixLen} on ${want.name}`, 'inside Network, not wanted', [
+      {line: `addr del ${a.address}/${a.prefixLen} dev ${want.name}`, change: 'remove'},
+    ])
   }
   if (link.up) ok(`${n} up`, 'up')
   else fix(`${n} up`, 'down', [{line: `link set dev ${want.name} up`, change: 'change'}])
@@ -125,21 +150,33 @@ export function diffTun(want: UdpTunDesired, o: NodeState): UdpFinding[] {
   const route = same.find((r) => r.dev === want.name && !r.gateway && r.type === 'unicast' && r.scope === 'global')
   if (route) ok(routeName, 'scope global')
   else {
-    const have = same.map((r) => `${r.type} ${r.gateway ? `via ${r.gateway} ` : ''}dev ${r.dev ?? '-'} scope ${r.scope}`).join(' | ')
-    fix(routeName, have ? `${have}, want dev ${want.name} scope global` : 'missing', [{line: networkRouteLine(want), change: same.length > 0 ? 'change' : 'add'}])
+    const have = same
+      .map((r) => `${r.type} ${r.gateway ? `via ${r.gateway} ` : ''}dev ${r.dev ?? '-'} scope ${r.scope}`)
+      .join(' | ')
+    fix(routeName, have ? `${have}, want dev ${want.name} scope global` : 'missing', [
+      {line: networkRouteLine(want), change: same.length > 0 ? 'change' : 'add'},
+    ])
   }
   for (const r of o.routes) {
     // The metric-0 route to Network is the one `route replace` overwrites, not a leftover.
     if (r.dev !== want.name || (r.dst === want.network && r.metric === 0) || r.protocol === 'kernel') continue
     const p = tryPrefix4(r.dst)
     if (!p || !prefixWithin(p, network)) continue
-    fix(`leftover route ${r.dst} dev ${want.name}`, 'inside Network, not wanted',
-      [{line: `route del ${r.dst} dev ${want.name}${r.metric ? ` metric ${r.metric}` : ''}`, change: 'remove'}])
+    fix(`leftover route ${r.dst} dev ${want.name}`, 'inside Network, not wanted', [
+      {line: `route del ${r.dst} dev ${want.name}${r.metric ? ` metric ${r.metric}` : ''}`, change: 'remove'},
+    ])
   }
   return out
 }
 
-const PHASE = [/^link set .* (mtu|txqueuelen)/, /^addr del/, /^addr add/, /^link set .* up$/, /^route del/, /^route replace/]
+const PHASE = [
+  /^link set .* (mtu|txqueuelen)/,
+  /^addr del/,
+  /^addr add/,
+  /^link set .* up$/,
+  /^route del/,
+  /^route replace/,
+]
 
 /**
  * The operations of the findings, in the order the kernel needs them (a device route needs the device up). A device
@@ -147,8 +184,13 @@ const PHASE = [/^link set .* (mtu|txqueuelen)/, /^addr del/, /^addr add/, /^link
  */
 export function tunOps(findings: readonly UdpFinding[], want: UdpTunDesired, created: boolean): UdpOp[] {
   const phase = (op: UdpOp) => PHASE.findIndex((re) => re.test(op.line))
-  const init: UdpOp[] = created ? [{line: `link set dev ${want.name} txqueuelen ${UDP_TXQUEUELEN}`, change: 'change'}] : []
-  return [...init, ...findings.flatMap((f) => f.ops)].map((op, i) => ({op, i})).sort((a, b) => phase(a.op) - phase(b.op) || a.i - b.i).map((x) => x.op)
+  const init: UdpOp[] = created
+    ? [{line: `link set dev ${want.name} txqueuelen ${UDP_TXQUEUELEN}`, change: 'change'}]
+    : []
+  return [...init, ...findings.flatMap((f) => f.ops)]
+    .map((op, i) => ({op, i}))
+    .sort((a, b) => phase(a.op) - phase(b.op) || a.i - b.i)
+    .map((x) => x.op)
 }
 
 export interface UdpPeerSelection {
@@ -181,7 +223,10 @@ export function udpPeerTable(leases: readonly PeerLease[], network: string): Udp
 }
 
 /** What changed between two tables, by subnet. */
-export function peerTableChanges(before: readonly UdpPeer[], after: readonly UdpPeer[]): {added: number; changed: number; removed: number} {
+export function peerTableChanges(
+  before: readonly UdpPeer[],
+  after: readonly UdpPeer[],
+): {added: number; changed: number; removed: number} {
   const old = new Map(before.map((p) => [p.subnet, p.publicIP]))
   const now = new Map(after.map((p) => [p.subnet, p.publicIP]))
   let added = 0
@@ -196,7 +241,10 @@ export function peerTableChanges(before: readonly UdpPeer[], after: readonly Udp
 }
 
 /** Rows comparing a running forwarder's table with the one etcd gives; empty `extra`/`missing` means equal. */
-export function comparePeerTables(running: readonly UdpPeer[], want: readonly UdpPeer[]): {missing: string[]; extra: string[]} {
+export function comparePeerTables(
+  running: readonly UdpPeer[],
+  want: readonly UdpPeer[],
+): {missing: string[]; extra: string[]} {
   const key = (p: UdpPeer) => `${p.subnet} → ${p.publicIP}`
   const have = new Set(running.map(key))
   const need = new Set(want.map(key))

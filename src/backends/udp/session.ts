@@ -13,7 +13,13 @@
 import {unlinkSync} from 'node:fs'
 
 import type {NodeState} from '../../dataplane/types.js'
-import {processStartTime, removeUdpState, UDP_STATE_REFRESH_MS, type UdpStateFile, writeUdpState} from '../../host/udp-state.js'
+import {
+  processStartTime,
+  removeUdpState,
+  UDP_STATE_REFRESH_MS,
+  type UdpStateFile,
+  writeUdpState,
+} from '../../host/udp-state.js'
 import {addPersistentTun, deleteLinkIfPresent, linkExists} from '../../iproute2/tun.js'
 import {UdpForwarder, type UdpPeer} from './forwarder.js'
 import {peerTableChanges, UDP_TUN_NAME} from './plan.js'
@@ -27,7 +33,10 @@ export interface UdpOpenParams {
 export type ForwarderAction = 'started' | 'running' | 'restarted'
 
 /** The state file's content apart from what the session fills in (pid, times, counters, peers). */
-export type UdpStateInfo = Omit<UdpStateFile, 'pid' | 'startTime' | 'startedAt' | 'updatedAt' | 'keepDevice' | 'running' | 'threadErrors' | 'peers' | 'stats'>
+export type UdpStateInfo = Omit<
+  UdpStateFile,
+  'pid' | 'startTime' | 'startedAt' | 'updatedAt' | 'keepDevice' | 'running' | 'threadErrors' | 'peers' | 'stats'
+>
 
 export class UdpSession {
   private forwarder: UdpForwarder | undefined
@@ -64,7 +73,10 @@ export class UdpSession {
    * Opens the forwarder, or keeps the open one when it is healthy for these parameters, else reopens it. `observed`
    * is the kernel state read before the call. `created`: the device is new (no address, no route, default settings).
    */
-  async ensure(params: UdpOpenParams, observed: NodeState): Promise<{action: ForwarderAction; created: boolean; reason?: string}> {
+  async ensure(
+    params: UdpOpenParams,
+    observed: NodeState,
+  ): Promise<{action: ForwarderAction; created: boolean; reason?: string}> {
     let reason: string | undefined
     if (this.forwarder) {
       reason = this.unhealthy(params, observed)
@@ -74,7 +86,12 @@ export class UdpSession {
     }
     const existed = await linkExists(UDP_TUN_NAME)
     if (!existed && this.opts.keepDevice) await addPersistentTun(UDP_TUN_NAME)
-    this.forwarder = UdpForwarder.open({tunName: UDP_TUN_NAME, bindAddress: params.bindAddress, port: params.port, tunMtu: params.tunMtu})
+    this.forwarder = UdpForwarder.open({
+      tunName: UDP_TUN_NAME,
+      bindAddress: params.bindAddress,
+      port: params.port,
+      tunMtu: params.tunMtu,
+    })
     this.params = {...params}
     this.peers = []
     if (this.startTime === null) {
@@ -86,7 +103,8 @@ export class UdpSession {
 
   private unhealthy(params: UdpOpenParams, observed: NodeState): string | undefined {
     const p = this.params!
-    if (p.bindAddress !== params.bindAddress || p.port !== params.port) return `bind address ${p.bindAddress}:${p.port} is now ${params.bindAddress}:${params.port}`
+    if (p.bindAddress !== params.bindAddress || p.port !== params.port)
+      return `bind address ${p.bindAddress}:${p.port} is now ${params.bindAddress}:${params.port}`
     if (p.tunMtu !== params.tunMtu) return `the TUN MTU ${p.tunMtu} is now ${params.tunMtu}`
     if (!observed.links.some((l) => l.name === UDP_TUN_NAME && l.kind === 'tun')) return `${UDP_TUN_NAME} was deleted`
     const errors = this.forwarder!.threadErrors()
@@ -99,7 +117,12 @@ export class UdpSession {
     const f = this.forwarder
     if (!f) return null
     const errors = f.threadErrors()
-    const reason = errors.tx || errors.rx ? `a forwarder thread stopped (tx ${errors.tx ?? 'ok'}, rx ${errors.rx ?? 'ok'})` : f.running ? undefined : 'not started'
+    const reason =
+      errors.tx || errors.rx
+        ? `a forwarder thread stopped (tx ${errors.tx ?? 'ok'}, rx ${errors.rx ?? 'ok'})`
+        : f.running
+          ? undefined
+          : 'not started'
     return {running: f.running && !reason, reason, stats: f.stats()}
   }
 

@@ -22,7 +22,9 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
 
   static override flags = {
     network: ipv4CidrFlag({summary: 'The flat IPv4 overlay network, e.g. 10.1.0.0/16.'}),
-    'subnet-len': Flags.integer({summary: 'Prefix length of each node subnet (default: 24, or network+2 for small networks).'}),
+    'subnet-len': Flags.integer({
+      summary: 'Prefix length of each node subnet (default: 24, or network+2 for small networks).',
+    }),
     'subnet-min': ipv4Flag({summary: 'First allocatable subnet (default: the second subnet of the network).'}),
     'subnet-max': ipv4Flag({summary: 'Last allocatable subnet (default: the last subnet of the network).'}),
     'no-ipv4': Flags.boolean({summary: 'IPv6-only network (EnableIPv4 false).'}),
@@ -37,9 +39,15 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
     gbp: Flags.boolean({summary: 'vxlan: enable Group Based Policy.'}),
     'direct-routing': Flags.boolean({summary: 'vxlan/ipip: route directly to peers on the same L2 subnet.'}),
     learning: Flags.boolean({summary: 'vxlan: enable source address learning on the device.'}),
-    'from-file': Flags.string({summary: 'Read the config JSON from a file ("-" for stdin) instead of flags.', exclusive: ['network', 'no-ipv4']}),
+    'from-file': Flags.string({
+      summary: 'Read the config JSON from a file ("-" for stdin) instead of flags.',
+      exclusive: ['network', 'no-ipv4'],
+    }),
     force: Flags.boolean({summary: 'Replace an existing config (compare-and-swap on its revision).'}),
-    'orphan-leases': Flags.boolean({summary: 'With --force: replace the config even if existing leases no longer fit it.', dependsOn: ['force']}),
+    'orphan-leases': Flags.boolean({
+      summary: 'With --force: replace the config even if existing leases no longer fit it.',
+      dependsOn: ['force'],
+    }),
     'dry-run': Flags.boolean({summary: 'Validate and print the JSON; write nothing.'}),
   }
 
@@ -54,27 +62,33 @@ Only the options you give are written; flanneld's defaults (SubnetLen 24 for net
       if (!wizard) return this.log('Nothing written.')
       text = wizard
     } else {
-      text = JSON.stringify(buildNetworkConfig({
-        network: flags.network,
-        subnetLen: flags['subnet-len'],
-        subnetMin: flags['subnet-min'],
-        subnetMax: flags['subnet-max'],
-        noIPv4: flags['no-ipv4'],
-        ipv6Network: flags['ipv6-network'],
-        ipv6SubnetLen: flags['ipv6-subnet-len'],
-        ipv6SubnetMin: flags['ipv6-subnet-min'],
-        ipv6SubnetMax: flags['ipv6-subnet-max'],
-        backend: flags.backend,
-        vni: flags.vni,
-        port: flags.port,
-        mtu: flags.mtu,
-        gbp: flags.gbp,
-        directRouting: flags['direct-routing'],
-        learning: flags.learning,
-      }))
+      text = JSON.stringify(
+        buildNetworkConfig({
+          network: flags.network,
+          subnetLen: flags['subnet-len'],
+          subnetMin: flags['subnet-min'],
+          subnetMax: flags['subnet-max'],
+          noIPv4: flags['no-ipv4'],
+          ipv6Network: flags['ipv6-network'],
+          ipv6SubnetLen: flags['ipv6-subnet-len'],
+          ipv6SubnetMin: flags['ipv6-subnet-min'],
+          ipv6SubnetMax: flags['ipv6-subnet-max'],
+          backend: flags.backend,
+          vni: flags.vni,
+          port: flags.port,
+          mtu: flags.mtu,
+          gbp: flags.gbp,
+          directRouting: flags['direct-routing'],
+          learning: flags.learning,
+        }),
+      )
     }
     const store = await this.openStore()
-    const result = await createNetwork(store, text, {force: flags.force, dryRun: flags['dry-run'], orphanLeases: flags['orphan-leases']})
+    const result = await createNetwork(store, text, {
+      force: flags.force,
+      dryRun: flags['dry-run'],
+      orphanLeases: flags['orphan-leases'],
+    })
     for (const warning of result.warnings) this.warning(warning)
     this.print(createResultView(result))
     return result

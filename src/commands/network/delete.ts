@@ -22,7 +22,10 @@ export default class NetworkDelete extends EtcdCommand<typeof NetworkDelete> {
     const plan = await planNetworkDelete(store, this.flags.force)
     const summary = {key: plan.key, leases: plan.leaseCount, modRevision: plan.stored.modRevision}
     if (this.flags['dry-run']) {
-      this.print({data: {...summary, deleted: false, dryRun: true}, human: {kind: 'text', lines: [`Would delete ${plan.key} (${plan.leaseCount} lease(s) would remain).`]}})
+      this.print({
+        data: {...summary, deleted: false, dryRun: true},
+        human: {kind: 'text', lines: [`Would delete ${plan.key} (${plan.leaseCount} lease(s) would remain).`]},
+      })
       return summary
     }
     if (!(await this.confirm(`Delete the network config ${plan.key}?`, this.flags.yes))) {

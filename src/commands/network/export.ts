@@ -17,7 +17,12 @@ Exit codes: 0 written; 2 bad input (unwritable --output-file); 3 etcd unreachabl
   ]
 
   static override flags = {
-    output: Flags.option({char: 'o', summary: 'Document format.', options: ['json', 'yaml'] as const, default: 'json' as const})(),
+    output: Flags.option({
+      char: 'o',
+      summary: 'Document format.',
+      options: ['json', 'yaml'] as const,
+      default: 'json' as const,
+    })(),
     'output-file': Flags.string({summary: 'Write the document to this file (atomically) instead of stdout.'}),
   }
 
@@ -29,7 +34,9 @@ Exit codes: 0 written; 2 bad input (unwritable --output-file); 3 etcd unreachabl
     if (flags['output-file']) {
       await writeFileAtomic(flags['output-file'], text)
       const leases = doc.subnets.filter((s) => s.ttl !== null).length
-      process.stderr.write(`Exported ${doc.config === null ? 'no config' : 'the config'}, ${leases} lease(s) and ${doc.subnets.length - leases} reservation(s) from ${doc.sourcePrefix} at revision ${doc.revision} to ${flags['output-file']}\n`)
+      process.stderr.write(
+        `Exported ${doc.config === null ? 'no config' : 'the config'}, ${leases} lease(s) and ${doc.subnets.length - leases} reservation(s) from ${doc.sourcePrefix} at revision ${doc.revision} to ${flags['output-file']}\n`,
+      )
     } else {
       process.stdout.write(text)
     }

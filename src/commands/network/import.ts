@@ -26,7 +26,7 @@ Exit codes: 0 everything imported or identical; 1 any conflict or skip (expired)
   }
 
   static override flags = {
-    'refresh-ttl': Flags.boolean({summary: 'Give every lease flanneld\'s full TTL (24 h) instead of what remained.'}),
+    'refresh-ttl': Flags.boolean({summary: "Give every lease flanneld's full TTL (24 h) instead of what remained."}),
     'dry-run': Flags.boolean({summary: 'Check the document and show the plan; write nothing.'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation.'}),
   }
@@ -36,17 +36,28 @@ Exit codes: 0 everything imported or identical; 1 any conflict or skip (expired)
     const doc = parseExportDocument(await readInput(args.file))
     const store = await this.openStore()
     const items = planTransfer(exportSource(doc), await readTarget(store), {
-      prefix: store.prefix, encoding: 'verbatim', now: new Date(), refreshTtlSeconds: flags['refresh-ttl'] ? FLANNEL_LEASE_TTL_SECONDS : undefined,
+      prefix: store.prefix,
+      encoding: 'verbatim',
+      now: new Date(),
+      refreshTtlSeconds: flags['refresh-ttl'] ? FLANNEL_LEASE_TTL_SECONDS : undefined,
     })
     const invalid = items.filter((i) => i.invalid)
     if (invalid.length > 0) {
-      const shown = invalid.slice(0, 3).map((i) => `${i.source}: ${i.reason}`).join('; ')
-      throw new InvalidInputError(`${invalid.length} entr${invalid.length === 1 ? 'y' : 'ies'} flanneld could not read, nothing written: ${shown}${invalid.length > 3 ? '; …' : ''}`)
+      const shown = invalid
+        .slice(0, 3)
+        .map((i) => `${i.source}: ${i.reason}`)
+        .join('; ')
+      throw new InvalidInputError(
+        `${invalid.length} entr${invalid.length === 1 ? 'y' : 'ies'} flanneld could not read, nothing written: ${shown}${invalid.length > 3 ? '; …' : ''}`,
+      )
     }
     return this.transfer(store, {
       items,
       verb: {plan: 'import', done: 'imported'},
-      meta: {source: {file: args.file, sourcePrefix: doc.sourcePrefix, revision: doc.revision, exportedAt: doc.exportedAt}, target: {prefix: store.prefix}},
+      meta: {
+        source: {file: args.file, sourcePrefix: doc.sourcePrefix, revision: doc.revision, exportedAt: doc.exportedAt},
+        target: {prefix: store.prefix},
+      },
       dryRun: flags['dry-run'],
       yes: flags.yes,
     })

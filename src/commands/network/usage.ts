@@ -18,7 +18,9 @@ export default class NetworkUsage extends EtcdCommand<typeof NetworkUsage> {
     const report = await networkUsage(await this.openStore())
     for (const {key, reason} of report.unreadable) this.warning(`not counted: ${key}: ${reason}`)
     const chalk = this.chalk()
-    const view = usageView(report, (text, tone) => render({data: null, human: {kind: 'text', lines: [{text, tone}]}}, 'table', {chalk}).slice(0, -1))
+    const view = usageView(report, (text, tone) =>
+      render({data: null, human: {kind: 'text', lines: [{text, tone}]}}, 'table', {chalk}).slice(0, -1),
+    )
     this.print(view)
     return view.data
   }

@@ -7,8 +7,9 @@ import {readInput} from '../../util/input.js'
 import {effectiveConfigViewOf} from '../../views/network.js'
 
 export default class NetworkValidate extends BaseCommand<typeof NetworkValidate> {
-  static override summary = 'Check a network config JSON offline, with flanneld\'s exact rules.'
-  static override description = 'Reads FILE (or standard input with "-" or when piped). Valid: exit 0 and the effective config (defaults filled in, flannel field names). Invalid: exit 2 and flanneld\'s reason on stderr. No etcd is contacted.'
+  static override summary = "Check a network config JSON offline, with flanneld's exact rules."
+  static override description =
+    'Reads FILE (or standard input with "-" or when piped). Valid: exit 0 and the effective config (defaults filled in, flannel field names). Invalid: exit 2 and flanneld\'s reason on stderr. No etcd is contacted.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> net.json',
     'echo \'{"Network":"10.1.0.0/16","Backend":{"Type":"vxlan"}}\' | <%= config.bin %> <%= command.id %> - -o json',

@@ -13,7 +13,7 @@ import {render} from '../../output/printers.js'
 import {applyView, watchEventView} from '../../views/node.js'
 
 export default class NodeApply extends EtcdCommand<typeof NodeApply> {
-  static override summary = 'Program this node\'s overlay data plane as flanneld does: lease, device, peers, subnet.env.'
+  static override summary = "Program this node's overlay data plane as flanneld does: lease, device, peers, subnet.env."
   static override description = `Runs flanneld's startup steps as one declarative reconcile: reads the network config; creates or reuses the backend device (vxlan: flannel.<VNI>); acquires or renews this node's lease with the device's data (reuse by public IP, then the previous subnet from --subnet-file, else a random free subnet); configures the device; programs every other node's lease (vxlan: neighbour, FDB entry and route per peer; host-gw: a route via the peer); optionally a pod bridge; flanneld's forward rules (--iptables-forward-rules, default true) and masquerade rules (--ip-masq), in iptables or, with "EnableNFTables": true in the network config, in nftables, removing the other mode's rules; writes the subnet file. Backends: vxlan, host-gw and udp (udp only with --watch, see below).
 
 Idempotent: a second run with nothing changed writes nothing, neither to the kernel nor to etcd (the lease is re-put only when its value differs or it is past its renewal point, expiry − --renew-margin), and says so. A run interrupted at any point is repaired by the next one. Refuses to run when a prerequisite fails (see \`node check\`).
@@ -36,15 +36,32 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
 
   static override flags = {
     ...nodeFlags,
-    'dry-run': Flags.boolean({summary: 'Print the planned operations and the lease action; change nothing (kernel, etcd, files).'}),
-    watch: Flags.boolean({summary: 'Keep running: reconcile on lease events, renew the lease, repair the kernel state.', exclusive: ['dry-run']}),
+    'dry-run': Flags.boolean({
+      summary: 'Print the planned operations and the lease action; change nothing (kernel, etcd, files).',
+    }),
+    watch: Flags.boolean({
+      summary: 'Keep running: reconcile on lease events, renew the lease, repair the kernel state.',
+      exclusive: ['dry-run'],
+    }),
     'renew-margin': durationFlag({
       summary: 'Renew the lease when it expires within this margin (flanneld --subnet-lease-renew-margin).',
-      default: DEFAULT_RENEW_MARGIN_MS, defaultHelp: async () => '1h',
+      default: DEFAULT_RENEW_MARGIN_MS,
+      defaultHelp: async () => '1h',
     }),
-    resync: durationFlag({summary: 'With --watch: how often the kernel state is compared again.', default: 10_000, defaultHelp: async () => '10s'}),
-    'lease-ttl': durationFlag({summary: 'TTL of a lease this command writes (flanneld: 24h).', default: 86_400_000, defaultHelp: async () => '24h'}),
-    'keep-device': Flags.boolean({summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.', dependsOn: ['watch']}),
+    resync: durationFlag({
+      summary: 'With --watch: how often the kernel state is compared again.',
+      default: 10_000,
+      defaultHelp: async () => '10s',
+    }),
+    'lease-ttl': durationFlag({
+      summary: 'TTL of a lease this command writes (flanneld: 24h).',
+      default: 86_400_000,
+      defaultHelp: async () => '24h',
+    }),
+    'keep-device': Flags.boolean({
+      summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.',
+      dependsOn: ['watch'],
+    }),
     ...agentFlags,
   }
 
@@ -56,9 +73,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     for (const w of first.summary.warnings) this.warning(w)
     this.print(applyView(first.summary))
     if (first.summary.failures.length > 0) {
-      throw new OperationFailedError(`${first.summary.failures.length} kernel operation(s) failed; the first: ${first.summary.failures[0]!.line}: ${first.summary.failures[0]!.message}`, [
-        'run `flannelctl node verify` to see what is missing; the next apply retries',
-      ])
+      throw new OperationFailedError(
+        `${first.summary.failures.length} kernel operation(s) failed; the first: ${first.summary.failures[0].line}: ${first.summary.failures[0].message}`,
+        ['run `flannelctl node verify` to see what is missing; the next apply retries'],
+      )
     }
     return first.summary
   }
@@ -105,19 +123,23 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         signal: ac.signal,
         resyncMs: this.flags.resync,
         onReconcile: (summary, trigger) => {
-          if (summary.changed || summary.failures.length > 0 || trigger === 'renewal') this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
+          if (summary.changed || summary.failures.length > 0 || trigger === 'renewal')
+            this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
         },
         onWarning: (message) => agent.log.warn(message),
         exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
         hooks: agent,
       })
-      if (end.kind === 'revoked') agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
+      if (end.kind === 'revoked')
+        agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
       return {stopped: end.kind, lease: first.summary.lease.subnet}
     } finally {
       await agent.stop()
       process.off('SIGINT', stop)
       process.off('SIGTERM', stop)
-      await session.close().catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
+      await session
+        .close()
+        .catch((error: unknown) => this.warning(`stopping the udp forwarder: ${(error as Error).message}`))
     }
   }
 }

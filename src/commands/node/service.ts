@@ -26,10 +26,17 @@ Secrets do not belong in a unit file: pass the etcd password through an environm
   static override strict = false
 
   static override flags = {
-    install: Flags.boolean({summary: `Write the unit to --unit-dir (and reload systemd when that is ${DEFAULT_UNIT_DIR}).`, exclusive: ['uninstall']}),
+    install: Flags.boolean({
+      summary: `Write the unit to --unit-dir (and reload systemd when that is ${DEFAULT_UNIT_DIR}).`,
+      exclusive: ['uninstall'],
+    }),
     uninstall: Flags.boolean({summary: 'Stop, disable and remove the unit; the data plane stays.'}),
     'unit-dir': Flags.string({summary: 'Directory of the unit file.', default: DEFAULT_UNIT_DIR}),
-    watchdog: Flags.integer({summary: 'WatchdogSec= of the unit, in seconds (0 = none): the agent pings every half of it.', default: 0, min: 0}),
+    watchdog: Flags.integer({
+      summary: 'WatchdogSec= of the unit, in seconds (0 = none): the agent pings every half of it.',
+      default: 0,
+      min: 0,
+    }),
   }
 
   async run(): Promise<ServiceResult> {
@@ -37,20 +44,36 @@ Secrets do not belong in a unit file: pass the etcd password through an environm
     const {argv} = await this.parse(NodeService)
     const applyArgs = (argv as string[]).filter((a, i) => !(a === '--' && i === 0))
     const f = this.flags
-    const result = f.uninstall ? await uninstallUnit(f['unit-dir']) : await this.render(applyArgs, f['unit-dir'], f.install, f.watchdog)
+    const result = f.uninstall
+      ? await uninstallUnit(f['unit-dir'])
+      : await this.render(applyArgs, f['unit-dir'], f.install, f.watchdog)
     if (this.format === 'json' || this.format === 'yaml') this.print({data: result, human: {kind: 'text', lines: []}})
     else if (result.action === 'printed') process.stdout.write(result.content!)
     else {
-      const next = result.action === 'installed' || result.action === 'unchanged' ? `; start it with: systemctl enable --now ${UNIT_NAME}`
-        : result.action === 'uninstalled' ? '; the data plane stays (flannelctl node teardown removes it)' : ''
-      process.stdout.write(`${result.path}: ${result.action}${result.systemctl.length > 0 ? ` (${result.systemctl.join('; ')})` : ''}${next}\n`)
+      const next =
+        result.action === 'installed' || result.action === 'unchanged'
+          ? `; start it with: systemctl enable --now ${UNIT_NAME}`
+          : result.action === 'uninstalled'
+            ? '; the data plane stays (flannelctl node teardown removes it)'
+            : ''
+      process.stdout.write(
+        `${result.path}: ${result.action}${result.systemctl.length > 0 ? ` (${result.systemctl.join('; ')})` : ''}${next}\n`,
+      )
     }
     return result
   }
 
-  private async render(applyArgs: string[], unitDir: string, install: boolean, watchdogSec: number): Promise<ServiceResult> {
+  private async render(
+    applyArgs: string[],
+    unitDir: string,
+    install: boolean,
+    watchdogSec: number,
+  ): Promise<ServiceResult> {
     for (const bad of ['--watch', '--dry-run', '--help', '-h']) {
-      if (applyArgs.includes(bad)) throw new InvalidInputError(`${bad} cannot be part of the unit's apply flags${bad === '--watch' ? ' (the unit adds it)' : ''}`)
+      if (applyArgs.includes(bad))
+        throw new InvalidInputError(
+          `${bad} cannot be part of the unit's apply flags${bad === '--watch' ? ' (the unit adds it)' : ''}`,
+        )
     }
     if (applyArgs.some((a) => a === '--password' || a.startsWith('--password='))) {
       throw new InvalidInputError('--password would be written into a world-readable unit file', [
@@ -58,12 +81,14 @@ Secrets do not belong in a unit file: pass the etcd password through an environm
       ])
     }
     // The same parser and flags as `node apply`, so a typo fails here and not at boot.
-    await Parser.parse(applyArgs, {flags: {...NodeApply.baseFlags, ...NodeApply.flags}, strict: true}).catch((error: Error) => {
-      throw new InvalidInputError(`the apply flags are not valid for \`node apply\`: ${error.message.split('\n')[0]}`)
-    })
+    await Parser.parse(applyArgs, {flags: {...NodeApply.baseFlags, ...NodeApply.flags}, strict: true}).catch(
+      (error: Error) => {
+        throw new InvalidInputError(`the apply flags are not valid for \`node apply\`: ${error.message.split('\n')[0]}`)
+      },
+    )
     // The unit runs what runs this process: node with its script (bin/run.cjs, wherever npm put it), or the single
     // executable alone.
-    const script = isSea() ? undefined : realpathSync(process.argv[1]!)
+    const script = isSea() ? undefined : realpathSync(process.argv[1])
     const content = renderUnit({node: process.execPath, script, applyArgs, watchdogSec})
     if (!install) return {unit: UNIT_NAME, path: `${unitDir}/${UNIT_NAME}`, action: 'printed', systemctl: [], content}
     return {...(await installUnit(unitDir, content)), content}

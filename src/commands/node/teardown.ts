@@ -18,12 +18,16 @@ Works without the network config (the Network then comes from the subnet file). 
 
   static override flags = {
     ...nodeFlags,
-    release: Flags.boolean({summary: 'Also delete this node\'s lease in etcd (compare-and-delete).'}),
+    release: Flags.boolean({summary: "Also delete this node's lease in etcd (compare-and-delete)."}),
     'dry-run': Flags.boolean({summary: 'Show what would be removed; change nothing.'}),
   }
 
   async run(): Promise<unknown> {
-    const result = await teardownNode(await this.openStore(), {...nodeRequest(this.flags), release: Boolean(this.flags.release), dryRun: Boolean(this.flags['dry-run'])})
+    const result = await teardownNode(await this.openStore(), {
+      ...nodeRequest(this.flags),
+      release: Boolean(this.flags.release),
+      dryRun: Boolean(this.flags['dry-run']),
+    })
     for (const w of result.warnings) this.warning(w)
     this.print(teardownView(result))
     return result

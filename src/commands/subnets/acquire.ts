@@ -24,15 +24,21 @@ BackendType defaults to the network's backend (udp and alloc write none, as flan
   ]
 
   static override flags = {
-    'public-ip': ipv4Flag({summary: 'Public IPv4 address of the node (its PublicIP; leases are reused by it).', required: true}),
+    'public-ip': ipv4Flag({
+      summary: 'Public IPv4 address of the node (its PublicIP; leases are reused by it).',
+      required: true,
+    }),
     'public-ipv6': ipv6Flag({summary: 'Public IPv6 address of the node (PublicIPv6).'}),
-    'backend-type': Flags.string({summary: 'BackendType to record (default: the network\'s backend; none for udp/alloc).', options: [...BACKEND_TYPES]}),
+    'backend-type': Flags.string({
+      summary: "BackendType to record (default: the network's backend; none for udp/alloc).",
+      options: [...BACKEND_TYPES],
+    }),
     'backend-data': Flags.string({
       summary: 'BackendData JSON, e.g. {"VNI":1,"VtepMAC":"0e:aa:bb:cc:dd:ee"} for vxlan.',
       parse: async (input) => (parseJson(input), input),
     }),
     'backend-v6-data': Flags.string({
-      summary: 'BackendV6Data JSON (dual-stack vxlan: the IPv6 device\'s VtepMAC).',
+      summary: "BackendV6Data JSON (dual-stack vxlan: the IPv6 device's VtepMAC).",
       parse: async (input) => (parseJson(input), input),
     }),
     ttl: leaseTtlFlag(),
@@ -42,13 +48,17 @@ BackendType defaults to the network's backend (udp and alloc write none, as flan
   async run(): Promise<unknown> {
     const ttl = ttlSeconds(this.flags.ttl)
     const subnet = this.flags.subnet === undefined ? undefined : parseSubnetArg(this.flags.subnet)
-    const result = await acquireLease(await this.openStore(), {
-      publicIP: this.flags['public-ip'],
-      publicIPv6: this.flags['public-ipv6'] ?? null,
-      backendType: this.flags['backend-type'],
-      backendData: this.flags['backend-data'] ?? null,
-      backendV6Data: this.flags['backend-v6-data'] ?? null,
-    }, {ttlSeconds: ttl, subnet})
+    const result = await acquireLease(
+      await this.openStore(),
+      {
+        publicIP: this.flags['public-ip'],
+        publicIPv6: this.flags['public-ipv6'] ?? null,
+        backendType: this.flags['backend-type'],
+        backendData: this.flags['backend-data'] ?? null,
+        backendV6Data: this.flags['backend-v6-data'] ?? null,
+      },
+      {ttlSeconds: ttl, subnet},
+    )
     for (const warning of result.warnings) this.warning(warning)
     const view = acquireView(result)
     this.print(view)

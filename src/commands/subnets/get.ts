@@ -5,7 +5,8 @@ import {leaseDetailView} from '../../views/leases.js'
 
 export default class SubnetsGet extends EtcdCommand<typeof SubnetsGet> {
   static override summary = 'Show one subnet lease.'
-  static override description = 'SUBNET may be written 10.1.3.0/24, 10.1.3.0-24 (the key form), or as the full etcd key. Exit 4 when there is no such lease.'
+  static override description =
+    'SUBNET may be written 10.1.3.0/24, 10.1.3.0-24 (the key form), or as the full etcd key. Exit 4 when there is no such lease.'
   static override examples = [
     '<%= config.bin %> <%= command.id %> 10.1.3.0/24',
     '<%= config.bin %> <%= command.id %> 10.1.3.0-24 -o json',

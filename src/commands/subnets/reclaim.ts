@@ -41,9 +41,14 @@ Deleting the key of a node whose flanneld is still running makes that flanneld e
     stale: Flags.boolean({summary: 'Select leases whose TTL is below the renew margin (missed renewal).'}),
     'renew-margin': renewMarginFlag(),
     'public-ip': ipv4Flag({summary: 'Select leases of this node public IP (repeatable).', multiple: true}),
-    'not-in': Flags.string({summary: 'Select leases whose public IP is not listed in this file of live node IPs ("-" = stdin).'}),
+    'not-in': Flags.string({
+      summary: 'Select leases whose public IP is not listed in this file of live node IPs ("-" = stdin).',
+    }),
     'older-than': durationFlag({summary: 'Select leases whose etcd lease is older than this (e.g. 25h).'}),
-    'from-report': Flags.string({summary: 'Free exactly the leases planned in a --dry-run -o json report.', exclusive: CRITERIA}),
+    'from-report': Flags.string({
+      summary: 'Free exactly the leases planned in a --dry-run -o json report.',
+      exclusive: CRITERIA,
+    }),
     'dry-run': Flags.boolean({summary: 'Show the plan; delete nothing.'}),
     yes: Flags.boolean({char: 'y', summary: 'Do not ask for confirmation.'}),
   }
@@ -52,14 +57,22 @@ Deleting the key of a node whose flanneld is still running makes that flanneld e
     const {flags} = this
     // Files first: a typo in a path is reported without waiting for etcd.
     const report = flags['from-report'] ? await readInput(flags['from-report'], '--from-report') : undefined
-    const notIn = flags['not-in'] ? {source: flags['not-in'], text: await readInput(flags['not-in'], '--not-in')} : undefined
+    const notIn = flags['not-in']
+      ? {source: flags['not-in'], text: await readInput(flags['not-in'], '--not-in')}
+      : undefined
     const store = await this.openStore()
-    const plan = report !== undefined
-      ? await planFromReport(store, report, flags['from-report']!)
-      : await planByCriteria(store, {
-        incompatible: flags.incompatible, duplicates: flags.duplicates, stale: flags.stale, renewMarginMs: flags['renew-margin'],
-        publicIPs: flags['public-ip'] ?? [], olderThanMs: flags['older-than'], notIn,
-      })
+    const plan =
+      report !== undefined
+        ? await planFromReport(store, report, flags['from-report']!)
+        : await planByCriteria(store, {
+            incompatible: flags.incompatible,
+            duplicates: flags.duplicates,
+            stale: flags.stale,
+            renewMarginMs: flags['renew-margin'],
+            publicIPs: flags['public-ip'] ?? [],
+            olderThanMs: flags['older-than'],
+            notIn,
+          })
     for (const {key, reason} of plan.unreadable) this.warning(`not a lease, left alone: ${key}: ${reason}`)
     const planView = reclaimPlanView(plan, {dryRun: flags['dry-run']})
     if (flags['dry-run'] || plan.planned.length === 0) {
@@ -81,9 +94,10 @@ Deleting the key of a node whose flanneld is still running makes that flanneld e
 
   private failIfSkipped(skipped: number): void {
     if (skipped > 0) {
-      throw new OperationFailedError(`${skipped} planned lease(s) skipped because they changed or disappeared; they were not deleted`, [
-        'run the command again (without --from-report) to re-plan from the current state',
-      ])
+      throw new OperationFailedError(
+        `${skipped} planned lease(s) skipped because they changed or disappeared; they were not deleted`,
+        ['run the command again (without --from-report) to re-plan from the current state'],
+      )
     }
   }
 }

@@ -26,7 +26,10 @@ Undo with \`subnets unreserve\`. -o json prints the lease as \`subnets list -o j
   static override flags = {
     'public-ip': ipv4Flag({summary: 'Node public IPv4 the reservation is for (required for a new reservation).'}),
     'public-ipv6': ipv6Flag({summary: 'Node public IPv6 address (new reservations only).'}),
-    'backend-type': Flags.string({summary: 'BackendType (new reservations only; default: the network\'s backend).', options: [...BACKEND_TYPES]}),
+    'backend-type': Flags.string({
+      summary: "BackendType (new reservations only; default: the network's backend).",
+      options: [...BACKEND_TYPES],
+    }),
     'backend-data': Flags.string({
       summary: 'BackendData JSON (new reservations only).',
       parse: async (input) => (parseJson(input), input),
@@ -35,17 +38,25 @@ Undo with \`subnets unreserve\`. -o json prints the lease as \`subnets list -o j
       summary: 'BackendV6Data JSON (new reservations only).',
       parse: async (input) => (parseJson(input), input),
     }),
-    force: Flags.boolean({summary: 'Detach a lease whose etcd lease is still live (its flanneld must be stopped, or it re-puts the lease at once).'}),
+    force: Flags.boolean({
+      summary:
+        'Detach a lease whose etcd lease is still live (its flanneld must be stopped, or it re-puts the lease at once).',
+    }),
   }
 
   async run(): Promise<unknown> {
-    const result = await reserveSubnet(await this.openStore(), this.args.subnet, {
-      publicIP: this.flags['public-ip'],
-      publicIPv6: this.flags['public-ipv6'],
-      backendType: this.flags['backend-type'],
-      backendData: this.flags['backend-data'],
-      backendV6Data: this.flags['backend-v6-data'],
-    }, {force: this.flags.force})
+    const result = await reserveSubnet(
+      await this.openStore(),
+      this.args.subnet,
+      {
+        publicIP: this.flags['public-ip'],
+        publicIPv6: this.flags['public-ipv6'],
+        backendType: this.flags['backend-type'],
+        backendData: this.flags['backend-data'],
+        backendV6Data: this.flags['backend-v6-data'],
+      },
+      {force: this.flags.force},
+    )
     for (const warning of result.warnings) this.warning(warning)
     const view = reserveView(result)
     this.print(view)

@@ -19,7 +19,11 @@ Deleting a live node's lease makes its flanneld exit, and every peer removes its
   ]
 
   static override args = {
-    subnet: subnetArg({description: 'Subnets to revoke (10.1.7.0/24, 10.1.7.0-24 or etcd keys).', required: true, multiple: true}),
+    subnet: subnetArg({
+      description: 'Subnets to revoke (10.1.7.0/24, 10.1.7.0-24 or etcd keys).',
+      required: true,
+      multiple: true,
+    }),
   }
 
   static override flags = {
@@ -46,7 +50,9 @@ Deleting a live node's lease makes its flanneld exit, and every peer removes its
     this.print(view)
     const skipped = outcomes.filter((o) => !o.deleted)
     if (skipped.length > 0) {
-      throw new OperationFailedError(`${skipped.length} of ${outcomes.length} key(s) not revoked: they changed after they were read (${skipped.map((o) => o.lease.key).join(', ')})`)
+      throw new OperationFailedError(
+        `${skipped.length} of ${outcomes.length} key(s) not revoked: they changed after they were read (${skipped.map((o) => o.lease.key).join(', ')})`,
+      )
     }
     return view.data
   }

@@ -38,10 +38,13 @@ added = a key we did not know (or a new key), renewed = a known key written agai
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
     let timedOut = false
-    const timer = flags.timeout === undefined ? undefined : setTimeout(() => {
-      timedOut = true
-      controller.abort()
-    }, flags.timeout)
+    const timer =
+      flags.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true
+            controller.abort()
+          }, flags.timeout)
     let events = 0
     const chalk = this.chalk()
     try {
