@@ -21,15 +21,21 @@ export interface CliOptions {
   timeoutMs?: number
   /** Working directory, e.g. one holding the files an example names. */
   cwd?: string
-  /** Run as this user and group (root only), e.g. to meet a file's permissions as an operator does. */
-  uid?: number
-  gid?: number
+  /**
+   * Root without CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH (util-linux setpriv): file permissions then apply as they do
+   * to any operator, while the CLI itself stays readable wherever the checkout lives.
+   */
+  withoutFileCapabilities?: boolean
 }
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   const started = Date.now()
-  const argv = options.netns ? ['netns', 'exec', options.netns, process.execPath, BIN, ...args] : [BIN, ...args]
-  const command = options.netns ? 'ip' : process.execPath
+  const run = [process.execPath, BIN, ...args]
+  const inNetns = options.netns ? ['ip', 'netns', 'exec', options.netns, ...run] : run
+  const dropped = ['dac_override', 'dac_read_search'].map((c) => `-${c}`).join(',')
+  const [command, ...argv] = options.withoutFileCapabilities
+    ? ['setpriv', `--inh-caps=${dropped}`, `--bounding-set=${dropped}`, ...inNetns]
+    : inNetns
   const env: Record<string, string | undefined> = {
     ...process.env,
     NO_COLOR: '1',
@@ -43,8 +49,6 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
       env: env,
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: options.cwd,
-      uid: options.uid,
-      gid: options.gid,
     })
     let stdout = ''
     let stderr = ''
