@@ -77,6 +77,12 @@ export async function* watchPrefix(
   } catch (error) {
     return {kind: 'disconnected', error: (error as Error).message}
   }
+  // Aborted while the stream was being opened: an 'abort' listener added now would never fire, and the stream
+  // would wait for events forever (a SIGTERMed --watch then never exits).
+  if (signal.aborted) {
+    stream.cancel()
+    return {kind: 'stopped'}
+  }
   const stop = () => stream.cancel()
   signal.addEventListener('abort', stop, {once: true})
   try {
