@@ -105,7 +105,8 @@ describe('store fast decoding agrees with the exact parsers', () => {
       fc.property(mutated, (text) => {
         sameOrDeclined(decodeCanonicalAttrs(text), () => slowAttrs(text), seenMutated, text)
       }),
-      {numRuns: 3000},
+      // Seeded: the mix of answered and declined values below must not depend on the luck of one run.
+      {numRuns: 3000, seed: 20261203},
     )
     assert.ok(seenMutated.answered > 0 && seenMutated.declined > 0, JSON.stringify(seenMutated))
 
