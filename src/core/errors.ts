@@ -30,3 +30,9 @@ export class OperationFailedError extends FlannelctlError {}
 
 /** A destructive operation needs confirmation that a non-interactive caller did not give (--yes). */
 export class ConfirmationRequiredError extends InvalidInputError {}
+
+/**
+ * The lease carrying this node's public IP was written by another host (two hosts behind one NAT address): taking it
+ * over would silently move that host's pod traffic here. Exit 1, like any refused operation.
+ */
+export class ForeignLeaseError extends OperationFailedError {}

@@ -383,6 +383,18 @@ export class FlannelStore {
     return {id: BigInt(response.ID), ttl: Number(response.TTL)}
   }
 
+  /**
+   * The TTL etcd granted an etcd lease and the TTL it has left; null when it is gone. Their difference is how long
+   * ago the lease was granted, counted by etcd alone (flanneld grants a new etcd lease at every write of its lease).
+   */
+  async leaseTiming(id: bigint): Promise<{ttl: number; grantedTtl: number} | null> {
+    const response = await this.etcd.run(`lease time-to-live ${id.toString(16)}`, () =>
+      this.leases.leaseTimeToLive({ID: id.toString()}, this.etcd.callOptions()),
+    )
+    const ttl = Number(response.TTL)
+    return ttl > 0 ? {ttl, grantedTtl: Number(response.grantedTTL)} : null
+  }
+
   async revoke(id: bigint): Promise<void> {
     await this.etcd.run(`lease revoke ${id.toString(16)}`, async () => {
       try {

@@ -29,6 +29,7 @@ import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
+import {foreignLeaseError, ownLeaseOwner} from './lease-owner-step.js'
 import type {ApplyRequest} from './request.js'
 import type {NodeSession} from './session.js'
 import {type SubnetFileAction, writeSubnetEnv} from './subnet-env-step.js'
@@ -145,6 +146,12 @@ export async function applyNode(
   const refused = prerequisiteError(await prerequisiteRows(ctx, request, where, previous, {resident}))
   if (refused) throw refused
   const warnings = [...ctx.warnings]
+  // Before anything is written: a lease for this public IP that another host wrote is not this node's to rewrite.
+  const owner = await ownLeaseOwner(store, ctx.ownFresh ?? ctx.own, ctx)
+  if (owner.foreign) {
+    if (!request.force) throw foreignLeaseError(owner)
+    warnings.push(`--force: taking over ${owner.key} (${owner.detail})`)
+  }
   const base = planBase(ctx, request, store.prefix)
   if (resident && backend.prepare) {
     const prepared = await backend.prepare(base, resident)

@@ -6,6 +6,8 @@
 import {NODE_BACKENDS} from '../backends/registry.js'
 import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
 import {EtcdUnavailableError} from '../core/errors.js'
+import type {Lease} from '../core/lease.js'
+import {FOREIGN_LEASE_HINTS} from '../dataplane/lease-owner.js'
 import {findOwnLease} from '../dataplane/peers.js'
 import {evaluatePrereqs} from '../dataplane/prereq.js'
 import type {Check} from '../dataplane/types.js'
@@ -15,6 +17,7 @@ import {readHostNetwork} from '../iproute2/host.js'
 import {observe} from '../iproute2/observe.js'
 import {requireValidNetwork} from '../ops/network.js'
 import {nodeConfig, observeOptions, ownPortRows, prereqFacts, selectInterface} from './facts.js'
+import {ownLeaseOwner, type OwnerContext} from './lease-owner-step.js'
 import type {NodeRequest} from './request.js'
 
 export interface CheckResult {
@@ -39,6 +42,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
   let ownSubnet: string | undefined = subnetFile.env?.subnet ? formatIPv4Cidr(subnetFile.env.subnet) : undefined
   let peerIPs: string[] = []
   let etcdUnavailable: EtcdUnavailableError | undefined
+  let foreignLease: Lease | undefined
   try {
     const config = await requireValidNetwork(store)
     configured = nodeConfig(config)
@@ -47,6 +51,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     const {leases} = await store.listLeases({ttl: false})
     const own = findOwnLease(leases, store.prefix, parseIPv4(selected.publicIP))
     if (own) ownSubnet = formatIPv4Cidr(own.subnet)
+    foreignLease = own
     peerIPs = leases.filter((l) => l !== own).map((l) => formatIPv4(l.attrs.publicIP))
   } catch (error) {
     // etcd down or no valid config: the local prerequisites are still worth reporting.
@@ -71,6 +76,8 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
       peerIPs,
     }),
   )
+  if (configured)
+    checks.push(await ownerRow(store, foreignLease, {deviceName: backend.deviceName(options), observed, subnetFile}))
   // A port held by this node's running resident part (udp: `node apply --watch`) is its own, not a conflict.
   checks.push(
     ...(await ownPortRows(
@@ -82,4 +89,17 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     )),
   )
   return {ok: checks.every((c) => c.ok), checks, ...(etcdUnavailable ? {etcdUnavailable} : {})}
+}
+
+/** Whether the lease for this public IP is this node's to take: the refusal `node apply` would give, as a row. */
+async function ownerRow(store: FlannelStore, lease: Lease | undefined, ctx: OwnerContext): Promise<Check> {
+  const verdict = await ownLeaseOwner(store, lease, ctx)
+  const name = 'public IP lease'
+  if (!verdict.foreign)
+    return {name, ok: true, detail: lease ? `${formatIPv4Cidr(lease.subnet)}: ${verdict.reason}` : verdict.reason}
+  return {
+    name,
+    ok: false,
+    detail: `${verdict.detail}; ${FOREIGN_LEASE_HINTS[0]} (\`node apply --force\` takes it over)`,
+  }
 }

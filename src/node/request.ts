@@ -22,6 +22,8 @@ export interface ApplyRequest extends NodeRequest {
   dryRun: boolean
   renewMarginMs: number
   leaseTtlSeconds?: number
+  /** Take over a lease for this public IP that another host wrote (src/dataplane/lease-owner.ts). */
+  force?: boolean
 }
 
 export interface VerifyRequest extends NodeRequest {

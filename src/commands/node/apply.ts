@@ -61,6 +61,12 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       default: 86_400_000,
       defaultHelp: async () => '24h',
     }),
+    force: Flags.boolean({
+      summary:
+        "Take over the lease for this node's public IP even though another host wrote it (same NAT address on two hosts).",
+      description:
+        "Without it apply refuses with exit code 1 when the lease for its public IP carries a VtepMAC that is not its device's, was written after this host booted, and is not the subnet in --subnet-file: another host behind the same address holds it, and rewriting it would send that host's pod traffic here.",
+    }),
     'keep-device': Flags.boolean({
       summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.',
       dependsOn: ['watch'],
@@ -92,7 +98,13 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       throw new InvalidInputError(`--renew-margin must be at least 1s and below --lease-ttl (${leaseTtlSeconds}s)`)
     }
     if (f.resync < 1000) throw new InvalidInputError('--resync must be at least 1s')
-    return {...nodeRequest(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds}
+    return {
+      ...nodeRequest(f),
+      dryRun: Boolean(f['dry-run']),
+      renewMarginMs: f['renew-margin'],
+      leaseTtlSeconds,
+      force: Boolean(f.force),
+    }
   }
 
   private emit(view: ReturnType<typeof applyView>, warnings: readonly string[]): void {
