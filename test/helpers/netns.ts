@@ -174,3 +174,27 @@ export async function overlayLab(topo: Topology): Promise<{sw: Switch; etcdNs: s
   await topo.plug(sw, etcdNs, 'eth0', '192.0.2.250/24')
   return {sw, etcdNs}
 }
+
+/**
+ * Two hosts behind one NAT address, as Vagrant builds them: each node's veth0 has the same `natCidr` on a switch of
+ * its own (the per-host NAT network, so the two never see each other there), and eth1 on a shared switch with its own
+ * address, where etcd listens at 198.51.100.250. Nodes choose veth0 with `--iface veth0`, so both claim one public IP.
+ */
+export async function sharedAddressLab(
+  topo: Topology,
+  natCidr = '192.0.2.1/24',
+): Promise<{etcdNs: string; etcdHost: string; nodes: [string, string]}> {
+  const shared = await topo.switch('swshared')
+  const etcdNs = await topo.namespace('etcd')
+  await topo.plug(shared, etcdNs, 'eth0', '198.51.100.250/24')
+  const nodes: string[] = []
+  for (const [i, role] of ['n1', 'n2'].entries()) {
+    const nat = await topo.switch(`swnat${i + 1}`)
+    const ns = await topo.namespace(role)
+    await topo.plug(nat, ns, 'veth0', natCidr)
+    await topo.plug(shared, ns, 'eth1', `198.51.100.${i + 1}/24`)
+    await topo.sysctl(ns, 'net.ipv4.ip_forward', '1')
+    nodes.push(ns)
+  }
+  return {etcdNs, etcdHost: '198.51.100.250', nodes: [nodes[0], nodes[1]]}
+}
