@@ -80,6 +80,17 @@ export const nodeFlags = {
   }),
 }
 
+/** apply and verify only: the vxlan device's tx checksum offload (flannel's NAT checksum fix). */
+export const txChecksumFlags = {
+  'vxlan-tx-csum-off': Flags.boolean({
+    summary:
+      'vxlan: turn tx-checksum-ip-generic off on flannel.<VNI> (VXLAN UDP checksums corrupted behind NAT, flannel #1279); verify checks it.',
+    description:
+      "flannel's documented fix `ethtool -K flannel.1 tx-checksum-ip-generic off`, kept: apply checks it on every run (a recreated device starts with the offload on again), so under --watch it holds across device repairs. Needs the ethtool binary (Debian package ethtool). Teardown has nothing to undo. On a host-gw or udp network the flag only warns: the backend comes from the network config, which may change under a unit file.",
+    helpGroup: 'NODE',
+  }),
+}
+
 export interface RawNodeFlags {
   iface?: string[]
   'iface-regex'?: string[]
@@ -90,6 +101,7 @@ export interface RawNodeFlags {
   'ip-masq'?: boolean
   'iptables-forward-rules'?: boolean
   mtu?: number
+  'vxlan-tx-csum-off'?: boolean
 }
 
 /** Flag values, validated, as the node pipeline takes them. */
@@ -112,5 +124,6 @@ export function nodeRequest(raw: RawNodeFlags): NodeRequest {
     ipMasq: Boolean(raw['ip-masq']),
     forwardRules: raw['iptables-forward-rules'] ?? true,
     mtu: raw.mtu,
+    vxlanTxCsumOff: Boolean(raw['vxlan-tx-csum-off']),
   }
 }

@@ -19,6 +19,11 @@ export interface PrereqFacts {
   tun: Capability
   /** net.ipv4.ip_forward; undefined when unreadable. */
   ipForward?: string
+  /**
+   * br_netfilter's switches (undefined: the module is not loaded, the sysctls do not exist), and whether flanneld's
+   * forward rules are managed (--iptables-forward-rules).
+   */
+  bridgeNf?: {iptables?: string; ip6tables?: string; forwardRules: boolean}
   /** net.ipv4.conf.all.rp_filter. */
   rpFilterAll?: string
   /** Per device: the ext iface first, then the flannel device and the bridge when they exist. */
@@ -95,10 +100,42 @@ export function evaluatePrereqs(f: PrereqFacts): Check[] {
     }
   }
 
+  if (f.bridgeNf) checks.push(bridgeNfCheck(f.bridgeNf))
   if (f.udp) checks.push(udpCheck(f, f.udp))
   if (f.iptables) checks.push({name: 'iptables', ok: f.iptables.ok, detail: f.iptables.detail})
   checks.push(overlapCheck(f))
   return checks
+}
+
+/** The sysctls br_netfilter adds, per network namespace: IPv4 first, then IPv6. */
+export const BR_NETFILTER_SYSCTLS = [
+  'net/bridge/bridge-nf-call-iptables',
+  'net/bridge/bridge-nf-call-ip6tables',
+] as const
+
+/**
+ * br_netfilter hands frames bridged between two ports of one bridge (pod to pod on cni0) to the iptables (and
+ * ip6tables) FORWARD chain, so a FORWARD policy DROP (Docker sets it) drops pod traffic that never leaves the node
+ * unless something accepts it. A warning, never a failure: flanneld's forward rules accept the Network when managed.
+ */
+function bridgeNfCheck(nf: NonNullable<PrereqFacts['bridgeNf']>): Check {
+  const name = 'br_netfilter'
+  if (nf.iptables === undefined && nf.ip6tables === undefined)
+    return {name, ok: true, detail: 'not loaded: bridged pod traffic does not pass iptables'}
+  const on = [nf.iptables === '1' ? 'iptables' : null, nf.ip6tables === '1' ? 'ip6tables' : null].filter(
+    (x): x is string => x !== null,
+  )
+  const values = `bridge-nf-call-iptables=${nf.iptables ?? '?'}, bridge-nf-call-ip6tables=${nf.ip6tables ?? '?'}`
+  if (on.length === 0) return {name, ok: true, detail: `loaded, ${values}: bridged pod traffic bypasses iptables`}
+  const covered = nf.forwardRules
+    ? 'the forward rules (--iptables-forward-rules: FLANNEL-FWD, or the nftables forward chain) accept the Network'
+    : 'with --iptables-forward-rules=false nothing here accepts it: a FORWARD policy DROP (Docker) drops it; accept the Network in FORWARD or set the sysctl to 0'
+  return {
+    name,
+    ok: true,
+    severity: 'warn',
+    detail: `loaded, ${values}: traffic between pods on the same bridge goes through the ${on.join(' and ')} FORWARD chain; ${covered}`,
+  }
 }
 
 function udpCheck(f: PrereqFacts, udp: {port: number; bound: boolean}): Check {

@@ -1,5 +1,5 @@
 /**
- * The only place that spawns ip / bridge / iptables / nft / sysctl. Argument arrays, never a shell; a namespace is selected
+ * The only place that spawns ip / bridge / iptables / nft / sysctl / ethtool. Argument arrays, never a shell; a namespace is selected
  * with `ip -n` / `bridge -n` (one setns inside the tool) or, for other tools, `ip netns exec`.
  */
 import {spawn} from 'node:child_process'
@@ -17,6 +17,7 @@ export type Tool =
   | 'ip6tables-save'
   | 'ip6tables-restore'
   | 'nft'
+  | 'ethtool'
 
 export interface RunOptions {
   /** Named network namespace (`ip netns add`); undefined = the caller's namespace. */

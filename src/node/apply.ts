@@ -30,6 +30,7 @@ import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
 import {foreignLeaseError, ownLeaseOwner} from './lease-owner-step.js'
+import {ensureTxChecksumOff, type TxChecksumOutcome} from './offload-step.js'
 import type {ApplyRequest} from './request.js'
 import type {NodeSession} from './session.js'
 import {type SubnetFileAction, writeSubnetEnv} from './subnet-env-step.js'
@@ -77,6 +78,8 @@ export interface ApplySummary {
   forwardRules: TrafficOutcome['forwardRules']
   /** iptables or nftables: the network config's EnableNFTables. */
   trafficMode: TrafficOutcome['mode']
+  /** --vxlan-tx-csum-off: the vxlan device's tx-checksum-ip-generic (null without the flag or without a device). */
+  vxlanTxChecksum: TxChecksumOutcome | null
   subnetFile: {path: string; action: SubnetFileAction}
   /** Writes per target; total 0 means the node was already right. */
   writes: {etcd: number; kernel: number; iptables: number; nftables: number; subnetFile: number; total: number}
@@ -265,6 +268,13 @@ export async function applyNode(
     const s = summarize(ops)
     Object.assign(entries, {added: s.add, changed: s.change, removed: s.remove})
   } else if (ops.length > 0) count(await applyOps(ops))
+  const csum = request.vxlanTxCsumOff
+    ? await ensureTxChecksumOff(
+        {device: backend.dataplane === 'vxlan' ? ctx.deviceName : undefined, backendName: backend.name},
+        request.dryRun,
+        warnings,
+      )
+    : {outcome: null, writes: 0, operations: []}
   lap('kernel')
 
   // 5. Traffic rules and the subnet file, after the data plane as flanneld does; then the resident part takes the
@@ -304,7 +314,7 @@ export async function applyNode(
   }
 
   const etcdWrites = acquired ? 1 + acquired.removed.length : 0
-  const kernelWrites = request.dryRun ? 0 : ops.length + (early?.ops.length ?? 0) + committed.writes
+  const kernelWrites = request.dryRun ? 0 : ops.length + (early?.ops.length ?? 0) + committed.writes + csum.writes
   const ruleWrites = rules.writes.iptables + rules.writes.nftables
   const fileWrites = fileAction === 'written' ? 1 : 0
   const total = etcdWrites + kernelWrites + ruleWrites + fileWrites
@@ -314,6 +324,7 @@ export async function applyNode(
       ? decision.write ||
         ops.length > 0 ||
         committed.changed ||
+        csum.operations.length > 0 ||
         rules.operations.length > 0 ||
         fileAction === 'would-write'
       : total > 0 || committed.changed,
@@ -345,9 +356,10 @@ export async function applyNode(
     masquerade: rules.masquerade,
     forwardRules: rules.forwardRules,
     trafficMode: rules.mode,
+    vxlanTxChecksum: csum.outcome,
     subnetFile: {path: request.subnetFile, action: fileAction},
     writes: {etcd: etcdWrites, kernel: kernelWrites, ...rules.writes, subnetFile: fileWrites, total},
-    operations: request.dryRun ? [...plan.notes, ...renderPlan(ops), ...rules.operations] : [],
+    operations: request.dryRun ? [...plan.notes, ...renderPlan(ops), ...csum.operations, ...rules.operations] : [],
     failures,
     warnings,
     timingsMs: timings,

@@ -71,6 +71,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
       ownSubnet,
       bridge: request.bridge,
       ipMasq: request.ipMasq,
+      forwardRules: request.forwardRules,
       host,
       observed,
       peerIPs,

@@ -17,7 +17,7 @@ import {nodeBackendFor} from '../backends/registry.js'
 import type {BackendOptions, NodeBackend, NodeLocation, Resident} from '../backends/types.js'
 import {type HostNetwork, type SelectedIface, selectExtIface} from '../dataplane/iface.js'
 import {findOwnLease} from '../dataplane/peers.js'
-import {evaluatePrereqs, type PrereqFacts} from '../dataplane/prereq.js'
+import {BR_NETFILTER_SYSCTLS, evaluatePrereqs, type PrereqFacts} from '../dataplane/prereq.js'
 import {readSubnetFile, type SubnetFile} from '../host/subnet-file.js'
 import {
   iptablesCapability,
@@ -161,6 +161,8 @@ export interface FactsInput {
   ownSubnet?: string
   bridge?: string
   ipMasq: boolean
+  /** --iptables-forward-rules: what the br_netfilter row says about bridged traffic. */
+  forwardRules?: boolean
   host: HostNetwork
   observed: NodeState
   peerIPs: string[]
@@ -175,6 +177,7 @@ export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
   const sysctlKeys = [
     'net/ipv4/ip_forward',
     'net/ipv4/conf/all/rp_filter',
+    ...BR_NETFILTER_SYSCTLS,
     ...[input.ext, ...overlayDevs].map((d) => `net/ipv4/conf/${d}/rp_filter`),
   ]
   const port = input.backend.udpPort(input.options)
@@ -201,6 +204,11 @@ export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
     vxlan,
     tun,
     ipForward: sysctls.get('net/ipv4/ip_forward'),
+    bridgeNf: {
+      iptables: sysctls.get(BR_NETFILTER_SYSCTLS[0]),
+      ip6tables: sysctls.get(BR_NETFILTER_SYSCTLS[1]),
+      forwardRules: input.forwardRules ?? true,
+    },
     rpFilterAll: sysctls.get('net/ipv4/conf/all/rp_filter'),
     rpFilter: [
       {dev: input.ext, value: rp(input.ext), role: 'ext' as const},
@@ -240,6 +248,7 @@ export async function prerequisiteRows(
       ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous) : undefined,
       bridge: request.bridge,
       ipMasq: request.ipMasq,
+      forwardRules: request.forwardRules,
       host: ctx.host,
       observed: ctx.observed,
       peerIPs: ctx.listing.leases

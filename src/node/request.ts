@@ -16,6 +16,8 @@ export interface NodeRequest {
   forwardRules: boolean
   /** Underlay MTU override (vxlan device gets mtu − 50). */
   mtu?: number
+  /** apply and verify: tx-checksum-ip-generic off on the vxlan device (src/node/offload-step.ts). */
+  vxlanTxCsumOff?: boolean
 }
 
 export interface ApplyRequest extends NodeRequest {

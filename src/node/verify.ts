@@ -15,6 +15,7 @@ import {probePeers} from '../iproute2/probe.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, type ResolvedNode} from './facts.js'
 import type {VerifyRequest} from './request.js'
+import {txChecksumRow} from './offload-step.js'
 import {subnetFileRows} from './subnet-env-step.js'
 import {trafficModeOf, trafficRuleRows} from './traffic-rules.js'
 
@@ -103,6 +104,14 @@ export async function verifyNode(
       subnet: ownSubnet,
     })),
   )
+
+  if (request.vxlanTxCsumOff)
+    checks.push(
+      await txChecksumRow({
+        device: backend.dataplane === 'vxlan' ? ctx.deviceName : undefined,
+        backendName: backend.name,
+      }),
+    )
 
   let unreachable: VerifyResult['unreachable'] = []
   if (request.probe) {

@@ -53,6 +53,14 @@ export function applyView(s: ApplySummary): View {
     ],
     ['Masquerade', `${s.masquerade} (${s.trafficMode})`],
     ['Forward rules', `${s.forwardRules} (${s.trafficMode})`],
+    ...(s.vxlanTxChecksum
+      ? [
+          ['Tx checksum', `${s.vxlanTxChecksum.device} tx-checksum-ip-generic off (${s.vxlanTxChecksum.action})`] as [
+            string,
+            Cell,
+          ],
+        ]
+      : []),
     ['Subnet file', `${s.subnetFile.path} (${s.subnetFile.action})`],
     ['Writes', writesCell(s)],
   )

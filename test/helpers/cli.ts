@@ -76,3 +76,19 @@ export async function runJson<T = unknown>(
     throw new Error(`not JSON (exit ${result.code}):\nstdout: ${result.stdout}\nstderr: ${result.stderr}`)
   }
 }
+
+/** The connection and node flags every `node` command in a namespace test passes. */
+export function nodeArgs(o: {endpoint: string; prefix: string; subnetFile: string; iface?: string; bridge?: string}) {
+  const bridge = o.bridge ? ['--bridge', o.bridge] : []
+  return [
+    '--endpoints',
+    o.endpoint,
+    '--prefix',
+    o.prefix,
+    '--iface',
+    o.iface ?? 'veth0',
+    ...bridge,
+    '--subnet-file',
+    o.subnetFile,
+  ]
+}

@@ -14,7 +14,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import type {ApplySummary} from '../../src/node/apply.js'
-import {runCli, runJson} from '../helpers/cli.js'
+import {nodeArgs, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
 import {rootSkip, sharedAddressLab, Topology} from '../helpers/netns.js'
 
@@ -36,16 +36,7 @@ describe(
     let n1: string
     let n2: string
     let endpoint: string
-    const common = (node: string) => [
-      '--endpoints',
-      endpoint,
-      '--prefix',
-      PREFIX,
-      '--iface',
-      'veth0',
-      '--subnet-file',
-      join(dir, node, 'subnet.env'),
-    ]
+    const common = (node: string) => nodeArgs({endpoint, prefix: PREFIX, subnetFile: join(dir, node, 'subnet.env')})
     const mac = async (ns: string) =>
       (JSON.parse((await topo.ip(ns, '-j', 'link', 'show', 'flannel.1')).stdout) as Array<{address: string}>)[0].address
     /** The values under <prefix>/subnets/ (via etcdctl, not the code under test). */

@@ -128,4 +128,30 @@ describe('node prerequisites', () => {
     assert.ok(error instanceof OperationFailedError)
     assert.ok(error.message.includes(`ip_forward: ${checks.find((c) => c.name === 'ip_forward')!.detail}`))
   })
+
+  it('br_netfilter: not loaded or off is ok; on is a warning saying what covers the FORWARD chain, never a failure', () => {
+    const row = (bridgeNf: PrereqFacts['bridgeNf']) =>
+      evaluatePrereqs(facts({bridgeNf})).find((c) => c.name === 'br_netfilter')!
+    assert.equal(
+      evaluatePrereqs(facts()).some((c) => c.name === 'br_netfilter'),
+      false,
+      'no facts, no row',
+    )
+    const absent = row({forwardRules: true})
+    assert.deepEqual([absent.ok, absent.severity], [true, undefined])
+    assert.match(absent.detail, /not loaded/)
+    const off = row({iptables: '0', ip6tables: '0', forwardRules: true})
+    assert.deepEqual([off.ok, off.severity], [true, undefined])
+    const on = row({iptables: '1', ip6tables: '1', forwardRules: true})
+    assert.deepEqual([on.ok, on.severity], [true, 'warn'])
+    assert.match(
+      on.detail,
+      /bridge-nf-call-iptables=1, bridge-nf-call-ip6tables=1: .*iptables and ip6tables FORWARD chain/,
+    )
+    assert.match(on.detail, /forward rules .* accept the Network/)
+    const uncovered = row({iptables: '1', ip6tables: '0', forwardRules: false})
+    assert.deepEqual([uncovered.ok, uncovered.severity], [true, 'warn'])
+    assert.match(uncovered.detail, /the iptables FORWARD chain; with --iptables-forward-rules=false .*policy DROP/)
+    assert.equal(prerequisiteError([on, uncovered]), null, 'apply is not refused')
+  })
 })

@@ -34,6 +34,7 @@ function summary(over: Partial<ApplySummary> = {}): ApplySummary {
     masquerade: 'disabled',
     forwardRules: 'unchanged',
     trafficMode: 'iptables',
+    vxlanTxChecksum: null,
     subnetFile: {path: '/run/flannel/subnet.env', action: 'unchanged'},
     writes: {etcd: 0, kernel: 0, iptables: 0, nftables: 0, subnetFile: 0, total: 0},
     operations: [],

@@ -8,7 +8,7 @@ import {applyNode} from '../../node/apply.js'
 import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../../node/request.js'
 import {NodeSession} from '../../node/session.js'
 import {watchNode} from '../../node/watch.js'
-import {nodeFlags, nodeRequest} from '../../node-flags.js'
+import {nodeFlags, nodeRequest, txChecksumFlags} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
 import {applyView, watchEventView} from '../../views/node.js'
 
@@ -39,6 +39,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
 
   static override flags = {
     ...nodeFlags,
+    ...txChecksumFlags,
     'dry-run': Flags.boolean({
       summary: 'Print the planned operations and the lease action; change nothing (kernel, etcd, files).',
     }),

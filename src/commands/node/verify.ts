@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {severityOf} from '../../dataplane/types.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {wideOutputFlags} from '../../flags.js'
-import {nodeFlags, nodeRequest} from '../../node-flags.js'
+import {nodeFlags, nodeRequest, txChecksumFlags} from '../../node-flags.js'
 import {verifyNode} from '../../node/verify.js'
 import {checksView} from '../../views/node.js'
 
@@ -26,6 +26,7 @@ Exit code 0 when no check FAILs (warnings allowed), 1 when one does; --strict al
 
   static override flags = {
     ...nodeFlags,
+    ...txChecksumFlags,
     probe: Flags.boolean({
       summary: "Also ping every peer's overlay address once and report the ones that do not answer.",
     }),
