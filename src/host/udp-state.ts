@@ -44,11 +44,16 @@ export const UDP_STATE_STALE_MS = 15_000
  * (test rigs, lab hosts running several namespaces) never read or overwrite each other's state.
  */
 export function udpStatePath(subnetFile: string, prefix: string): string {
+  return nodeFilePath(subnetFile, prefix, 'udp')
+}
+
+/** `<dir of subnetFile>/<stem>-<hash of prefix and the subnet file's absolute path>.json`: one per node and network. */
+export function nodeFilePath(subnetFile: string, prefix: string, stem: string): string {
   const hash = createHash('sha256')
     .update(`${prefix}\n${resolve(subnetFile)}`)
     .digest('hex')
     .slice(0, 12)
-  return join(dirname(subnetFile), `udp-${hash}.json`)
+  return join(dirname(subnetFile), `${stem}-${hash}.json`)
 }
 
 export async function readUdpState(path: string): Promise<{state: UdpStateFile | null; problem?: string}> {

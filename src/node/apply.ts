@@ -17,7 +17,7 @@ import type {BackendPlan, DeviceSummary, NodeBackend, PlanInput, Resident} from 
 import type {UdpApplyDetails} from '../backends/udp/node.js'
 import {formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
 import {formatLeaseId, type Lease} from '../core/lease.js'
-import {ownLeaseAttrs, selectPeers} from '../dataplane/peers.js'
+import {ownLeaseAttrs, selectPeers, vtepMacOf} from '../dataplane/peers.js'
 import {summarize} from '../dataplane/plan.js'
 import {prerequisiteError} from '../dataplane/prereq.js'
 import type {Op} from '../dataplane/types.js'
@@ -29,6 +29,7 @@ import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
+import {leaseClaimPath, writeLeaseClaim} from '../host/lease-claim.js'
 import {foreignLeaseError, ownLeaseOwner} from './lease-owner-step.js'
 import {ensureTxChecksumOff, type TxChecksumOutcome} from './offload-step.js'
 import type {ApplyRequest} from './request.js'
@@ -150,7 +151,8 @@ export async function applyNode(
   if (refused) throw refused
   const warnings = [...ctx.warnings]
   // Before anything is written: a lease for this public IP that another host wrote is not this node's to rewrite.
-  const owner = await ownLeaseOwner(store, ctx.ownFresh ?? ctx.own, ctx)
+  const claimPath = leaseClaimPath(request.subnetFile, store.prefix)
+  const owner = await ownLeaseOwner(store, ctx.ownFresh ?? ctx.own, {...ctx, claimPath})
   if (owner.foreign) {
     if (!request.force) throw foreignLeaseError(owner)
     warnings.push(`--force: taking over ${owner.key} (${owner.detail})`)
@@ -219,6 +221,9 @@ export async function applyNode(
     // difference is that a failed acquisition leaves the peers programmed without a local address, which the next
     // apply (or teardown) settles.
     const earlyOps = planned.ops.filter((op) => subnetIndependent(op, request.bridge))
+    // Before the lease write, so that whatever happens next this node knows the VtepMAC it published is its own.
+    const published = vtepMacOf(attrs)
+    if (published) await writeLeaseClaim(claimPath, published)
     const [got, ran] = await Promise.allSettled([
       acquire(
         store,

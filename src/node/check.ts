@@ -12,6 +12,7 @@ import {findOwnLease} from '../dataplane/peers.js'
 import {evaluatePrereqs} from '../dataplane/prereq.js'
 import type {Check} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
+import {leaseClaimPath} from '../host/lease-claim.js'
 import {readSubnetFile} from '../host/subnet-file.js'
 import {readHostNetwork} from '../iproute2/host.js'
 import {observe} from '../iproute2/observe.js'
@@ -78,7 +79,14 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     }),
   )
   if (configured)
-    checks.push(await ownerRow(store, foreignLease, {deviceName: backend.deviceName(options), observed, subnetFile}))
+    checks.push(
+      await ownerRow(store, foreignLease, {
+        claimPath: leaseClaimPath(request.subnetFile, store.prefix),
+        deviceName: backend.deviceName(options),
+        observed,
+        subnetFile,
+      }),
+    )
   // A port held by this node's running resident part (udp: `node apply --watch`) is its own, not a conflict.
   checks.push(
     ...(await ownPortRows(

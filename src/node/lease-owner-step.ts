@@ -16,9 +16,12 @@ import {
 import type {NodeState} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import type {SubnetFile} from '../host/subnet-file.js'
+import {readLeaseClaim} from '../host/lease-claim.js'
 import {readUptimeSeconds} from '../host/uptime.js'
 
 export interface OwnerContext {
+  /** This node's record of the VtepMAC it last published (src/host/lease-claim.ts). */
+  claimPath: string
   deviceName?: string
   observed: NodeState
   subnetFile: SubnetFile
@@ -33,6 +36,7 @@ export async function ownLeaseOwner(
   const link = ctx.deviceName ? ctx.observed.links.find((l) => l.name === ctx.deviceName) : undefined
   const facts: LeaseOwnerFacts = {
     lease,
+    claimedMac: await readLeaseClaim(ctx.claimPath),
     device: link ? {name: link.name, mac: link.mac} : undefined,
     deviceName: ctx.deviceName,
     subnetFile: {

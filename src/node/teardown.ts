@@ -10,6 +10,7 @@
 import {NODE_BACKENDS} from '../backends/registry.js'
 import {formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
 import {NotFoundError, OperationFailedError} from '../core/errors.js'
+import {leaseClaimPath, removeLeaseClaim} from '../host/lease-claim.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {findOwnLease} from '../dataplane/peers.js'
 import {teardownPlan} from '../dataplane/plan.js'
@@ -121,6 +122,8 @@ export async function teardownNode(store: FlannelStore, request: TeardownRequest
     }
     lease = {subnet: formatIPv4Cidr(own.subnet), key: own.key, action: 'released'}
   }
+  // Without --release the lease stays this node's, and so does the record of the VtepMAC it carries.
+  if (request.release && !request.dryRun) await removeLeaseClaim(leaseClaimPath(request.subnetFile, store.prefix))
 
   const removed = [...[...stops.values()].flatMap((s) => s.lines), ...renderPlan(ops)]
   return {

@@ -92,3 +92,26 @@ export function nodeArgs(o: {endpoint: string; prefix: string; subnetFile: strin
     o.subnetFile,
   ]
 }
+
+/** `network create` from inside `netns`, asserted to succeed: the config a namespace test starts from. */
+export async function createNetwork(
+  o: {endpoint: string; prefix: string; network: string; backend: string},
+  netns: string,
+): Promise<void> {
+  const r = await runCli(
+    [
+      'network',
+      'create',
+      '--endpoints',
+      o.endpoint,
+      '--prefix',
+      o.prefix,
+      '--network',
+      o.network,
+      '--backend',
+      o.backend,
+    ],
+    {netns},
+  )
+  if (r.code !== 0) throw new Error(`network create exited ${r.code}: ${r.stderr}`)
+}

@@ -198,3 +198,17 @@ export async function sharedAddressLab(
   }
   return {etcdNs, etcdHost: '198.51.100.250', nodes: [nodes[0], nodes[1]]}
 }
+
+/** Every link of a switch namespace (ports first, then the bridge, which cannot exceed its ports) at `mtu`. */
+export async function setSwitchMtu(topo: Topology, sw: Switch, mtu: number): Promise<void> {
+  const links = JSON.parse((await topo.ip(sw.ns, '-j', 'link', 'show')).stdout) as Array<{ifname: string}>
+  const ports = links.map((l) => l.ifname).filter((n) => n !== 'lo' && n !== sw.bridge)
+  for (const port of ports) await topo.ip(sw.ns, 'link', 'set', port, 'mtu', String(mtu))
+  await topo.ip(sw.ns, 'link', 'set', sw.bridge, 'mtu', String(mtu))
+}
+
+/** A link's MTU inside ns; undefined when the link does not exist. */
+export async function linkMtu(topo: Topology, ns: string, dev: string): Promise<number | undefined> {
+  const r = await sh(['ip', '-n', ns, '-j', 'link', 'show', dev], {allowFail: true})
+  return r.code === 0 ? (JSON.parse(r.stdout) as Array<{mtu: number}>)[0].mtu : undefined
+}

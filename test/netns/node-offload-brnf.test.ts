@@ -12,7 +12,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import type {ApplySummary} from '../../src/node/apply.js'
-import {BIN, nodeArgs, runCli, runJson} from '../helpers/cli.js'
+import {BIN, createNetwork, nodeArgs, runJson} from '../helpers/cli.js'
 import {type EtcdMember, startEtcd} from '../helpers/etcd.js'
 import {overlayLab, rootSkip, Topology} from '../helpers/netns.js'
 
@@ -38,13 +38,8 @@ describe('vxlan tx checksum offload and br_netfilter on a node (netns)', {skip: 
     return /tx-checksum-ip-generic: (on|off)/.exec(r.stdout)![1]
   }
   const verify = (extra: string[]) => runJson<ChecksJson>(['node', 'verify', ...common(), ...extra], {netns: ns})
-  const create = async (prefix: string, network: string, backend: string) => {
-    const r = await runCli(
-      ['network', 'create', '--endpoints', ENDPOINT, '--prefix', prefix, '--network', network, '--backend', backend],
-      {netns: etcdNs},
-    )
-    assert.equal(r.code, 0, r.stderr)
-  }
+  const create = (prefix: string, network: string, backend: string) =>
+    createNetwork({endpoint: ENDPOINT, prefix, network, backend}, etcdNs)
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fctl-csum-'))

@@ -14,7 +14,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import type {ApplySummary} from '../../src/node/apply.js'
-import {nodeArgs, runCli, runJson} from '../helpers/cli.js'
+import {createNetwork, nodeArgs, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
 import {rootSkip, sharedAddressLab, Topology} from '../helpers/netns.js'
 
@@ -55,22 +55,7 @@ describe(
       ;[n1, n2] = lab.nodes
       etcd = await startEtcd({netns: etcdNs, host: lab.etcdHost})
       endpoint = `http://${lab.etcdHost}:2379`
-      const created = await runCli(
-        [
-          'network',
-          'create',
-          '--endpoints',
-          endpoint,
-          '--prefix',
-          PREFIX,
-          '--network',
-          '10.5.0.0/16',
-          '--backend',
-          'vxlan',
-        ],
-        {netns: etcdNs},
-      )
-      assert.equal(created.code, 0, created.stderr)
+      await createNetwork({endpoint, prefix: PREFIX, network: '10.5.0.0/16', backend: 'vxlan'}, etcdNs)
     })
 
     after(async () => {
@@ -135,12 +120,27 @@ describe(
       assert.ok(leaseValues()[0].includes(n1Mac))
     })
 
+    it('n1 after `node teardown` without --release (device and subnet file gone) is still n1', async () => {
+      const down = await runCli(['node', 'teardown', ...common('n1')], {netns: n1})
+      assert.equal(down.code, 0, down.stderr)
+      const {result} = await runJson<ApplySummary>(['node', 'apply', ...common('n1')], {netns: n1})
+      assert.equal(result.code, 0, result.stderr)
+      n1Mac = await mac(n1)
+      assert.ok(leaseValues()[0].includes(n1Mac))
+    })
+
     it('n2 apply --force takes the lease over, with a warning', async () => {
       const {result, json} = await runJson<ApplySummary>(['node', 'apply', '--force', ...common('n2')], {netns: n2})
       assert.equal(result.code, 0, result.stderr)
       assert.equal(json.lease.subnet, subnet)
       assert.match(result.stderr, /Warning: --force: taking over .*written by another host/)
       assert.ok(leaseValues()[0].includes(await mac(n2)))
+    })
+
+    it('n1 then refuses to take it back: the lease was rewritten after n1 published its MAC', async () => {
+      const r = await runCli(['node', 'apply', ...common('n1')], {netns: n1})
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, new RegExp(`was written by another host: .*after this node published ${n1Mac}`))
     })
   },
 )

@@ -101,4 +101,18 @@ describe('judgeLeaseOwner', () => {
     assert.equal(judgeLeaseOwner(facts({lease: lease({ttl: 0})})).foreign, false)
     assert.equal(judgeLeaseOwner(facts({lease: lease({}, null)})).foreign, false)
   })
+
+  it('the VtepMAC this node last published is its own, with device and subnet file gone (teardown without --release)', () => {
+    const v = judgeLeaseOwner(facts({device: undefined, claimedMac: OTHER_MAC}))
+    assert.equal(v.foreign, false)
+    assert.match(v.reason, /published VtepMAC 0e:00:00:00:00:01 last/)
+  })
+
+  it("with a record of another MAC the subnet file does not count: the lease was rewritten since (another host's --force)", () => {
+    const v = judgeLeaseOwner(
+      facts({claimedMac: OWN_MAC, subnetFile: {path: '/run/flannel/subnet.env', subnet: '10.1.5.0/24'}}),
+    )
+    assert.equal(v.foreign, true)
+    assert.ok(v.foreign && /after this node published 0e:00:00:00:00:02/.test(v.detail))
+  })
 })
