@@ -10,7 +10,7 @@ import {reportError} from './errors/report.js'
 import {usageError} from './errors/usage.js'
 import {outputFlags} from './flags.js'
 import {render} from './output/printers.js'
-import type {OutputFormat, View} from './output/view.js'
+import type {OutputFormat, Tone, View} from './output/view.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -49,6 +49,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected chalk() {
     return new Chalk({level: this.colorEnabled ? 1 : 0})
+  }
+
+  /** Paints a run of text in a tone as the table printer would (plain without colour): for views drawing maps. */
+  protected painter(): (text: string, tone: Tone) => string {
+    const chalk = this.chalk()
+    return (text, tone) =>
+      render({data: null, human: {kind: 'text', lines: [{text, tone}]}}, 'table', {chalk}).slice(0, -1)
   }
 
   /** Renders a view in the chosen format to stdout. */

@@ -125,7 +125,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     }
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
-    const agent = await startAgent(this.flags, session) // src/agent/: health, metrics, sd_notify, logs, kernel events
+    const agent = await startAgent(this.flags, {store, version: this.config.version}, session) // src/agent/: health, metrics, sd_notify, logs, kernel events
     try {
       const first = await agent.firstApply(reconcile)
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
