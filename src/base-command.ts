@@ -63,6 +63,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     process.stdout.write(render(view, this.format, {chalk: this.chalk()}))
   }
 
+  /**
+   * Exits with `code` once stdout has taken everything written so far: this.exit() alone ends the process while a
+   * large output is still queued for a pipe, and `-o json | jq` would read half a document.
+   */
+  protected async exitWhenFlushed(code: number): Promise<never> {
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
+    this.exit(code)
+  }
+
   /** One line on stderr that scripts can grep: `Warning: …`. */
   protected warning(message: string): void {
     process.stderr.write(`${this.chalk().yellow('Warning:')} ${message}\n`)

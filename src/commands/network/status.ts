@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {EtcdCommand} from '../../etcd-command.js'
+import {ExitCode} from '../../errors/exit-codes.js'
 import {networkStatus} from '../../ops/fleet-status.js'
 import {fleetView} from '../../views/fleet.js'
 
@@ -26,7 +27,7 @@ Exit code 0 when every pair seen is reachable and no report is stale, 1 otherwis
     const {status, skipped} = await networkStatus(await this.openStore())
     for (const {key, reason} of skipped) this.warning(`not read: ${key}: ${reason}`)
     this.print(fleetView(status, {matrix: Boolean(this.flags.matrix), paint: this.painter()}))
-    if (!status.verdict.ok) this.exit(1)
+    if (!status.verdict.ok) await this.exitWhenFlushed(ExitCode.Failed)
     return status
   }
 }
