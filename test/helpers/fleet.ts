@@ -62,7 +62,6 @@ export async function writeFleet(endpoint: string, prefix: string, spec: FleetSp
   const started = Date.now()
   const now = new Date()
   try {
-    const subnetLease = await client.leaseClient.leaseGrant({TTL: 86_400})
     const reportLease = await client.leaseClient.leaseGrant({
       TTL: REPORT_LEASE_INTERVALS * (spec.intervalSeconds ?? 30),
     })
@@ -71,6 +70,7 @@ export async function writeFleet(endpoint: string, prefix: string, spec: FleetSp
       while (next < spec.count) {
         const i = next++
         const subnet = fleetSubnet(i).replace('/', '-')
+        const subnetLease = await client.leaseClient.leaseGrant({TTL: 86_400}) // one each, as flanneld writes them
         await client.kv.put({
           key: Buffer.from(`${prefix}/subnets/${subnet}`),
           value: Buffer.from(
