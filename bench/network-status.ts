@@ -8,7 +8,7 @@ import {loadavg} from 'node:os'
 
 import {BIN} from '../test/helpers/cli.js'
 import {etcdctl, startEtcd} from '../test/helpers/etcd.js'
-import {writeFleet} from '../test/helpers/fleet.js'
+import {fleetReport, writeFleet} from '../test/helpers/fleet.js'
 import {fmt, median, timeCommand} from './lib.js'
 
 const [n = 500, ...probeCounts] = process.argv
@@ -22,7 +22,7 @@ try {
   console.log(
     'N'.padEnd(6),
     'probes'.padEnd(8),
-    'bytes'.padEnd(10),
+    'reports'.padEnd(10),
     'flannelctl'.padEnd(12),
     'etcdctl'.padEnd(12),
     'ratio',
@@ -44,8 +44,7 @@ try {
     const base = median(
       timeCommand('etcdctl', [`--endpoints=${etcd.endpoint}`, 'get', '--prefix', prefix, '-w', 'json'], runs, env),
     )
-    const size = etcdctl(etcd.endpoint, ['get', '--prefix', `${prefix}/flannelctl/nodes/`, '--print-value-only']).stdout
-      .length
+    const size = n * JSON.stringify(fleetReport(0, {count: n, probes}, new Date())).length
     console.log(
       String(n).padEnd(6),
       String(probes).padEnd(8),
