@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {rotatingSample} from '../../src/agent/prober.js'
-import {buildReport} from '../../src/agent/report.js'
+import {PeerProber, rotatingSample} from '../../src/agent/prober.js'
+import {buildReport, NodeReporter} from '../../src/agent/report.js'
 import {type NodeReport, parseNodeReport, reportKey, reportsPrefix} from '../../src/core/node-report.js'
 import {type FleetLease, fleetStatus, reachabilityMatrix} from '../../src/fleet/status.js'
 import type {ApplySummary} from '../../src/node/apply.js'
@@ -288,5 +288,84 @@ describe('rotatingSample', () => {
       offset = next
     }
     assert.equal(seen.size, 450)
+  })
+})
+
+describe('the agent side: prober and reporter', () => {
+  const targets = {peers: [1, 2, 3].map((n) => ({subnet: subnet(n), publicIP: ip(n)})), hostGw: false}
+  const summary = {
+    interface: {publicIP: ip(9)},
+    lease: {subnet: subnet(9)},
+    backend: 'vxlan',
+    leaseExpiresAt: null,
+  } as unknown as ApplySummary
+
+  it('PeerProber keeps the last success across a failed probe and forgets peers that left', async () => {
+    let up = true
+    let clock = NOW.getTime()
+    const prober = new PeerProber({
+      now: () => new Date(clock),
+      probe: async (peers) =>
+        peers.map((p) => ({...p, target: p.subnet.split('/')[0], ok: up, rttMs: up ? 0.5 : null})),
+    })
+    await prober.round(targets)
+    up = false
+    clock += 3000
+    await prober.round(targets)
+    const [first] = prober.latest(targets)
+    assert.deepEqual(first, {
+      publicIP: ip(1),
+      subnet: subnet(1),
+      target: '10.7.1.0',
+      reachable: false,
+      rttMs: null,
+      lastSuccess: NOW.toISOString(),
+      probedAt: new Date(clock).toISOString(),
+    })
+    assert.deepEqual(
+      prober.latest({peers: targets.peers.slice(1), hostGw: false}).map((p) => p.publicIP),
+      [ip(2), ip(3)],
+    )
+  })
+
+  it('NodeReporter: an etcd outage skips reports with one warning, never throws, and says when it recovers', async () => {
+    const logged: string[] = []
+    const written: string[] = []
+    let failing = true
+    const reporter = new NodeReporter({
+      intervalMs: 3000,
+      version: '1.0.0',
+      prober: new PeerProber({probe: async (peers) => peers.map((p) => ({...p, target: '', ok: true, rttMs: 1}))}),
+      sinkFor: () => ({
+        write: async (value) => {
+          if (failing) throw new Error('etcd unreachable')
+          written.push(value)
+        },
+        close: () => undefined,
+      }),
+      log: {info: (m) => logged.push(`info ${m}`), warn: (m) => logged.push(`warn ${m}`), error: () => undefined},
+      now: () => NOW,
+    })
+    await reporter.tick() // nothing known yet: nothing written, nothing logged
+    reporter.observe({trigger: 'start', durationMs: 1, summary, probe: targets})
+    await reporter.tick()
+    await reporter.tick()
+    assert.deepEqual(logged, ['warn node report not published (skipped until etcd answers): etcd unreachable'])
+    failing = false
+    await reporter.tick()
+    assert.equal(logged.at(-1), 'info node report published again')
+    const report = parseNodeReport(written[0])
+    assert.equal(report.publicIP, ip(9))
+    assert.equal(report.probes.length, 3)
+    assert.deepEqual(report.lastReconcile, {ok: true, at: NOW.toISOString(), trigger: 'start'})
+    reporter.observe({trigger: 'resync', durationMs: 1, error: new Error('kernel\nsaid no')})
+    await reporter.tick()
+    assert.deepEqual(parseNodeReport(written[1]).lastReconcile, {
+      ok: false,
+      at: NOW.toISOString(),
+      trigger: 'resync',
+      error: 'kernel said no',
+    })
+    await reporter.stop()
   })
 })
