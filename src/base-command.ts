@@ -10,7 +10,7 @@ import {reportError} from './errors/report.js'
 import {usageError} from './errors/usage.js'
 import {outputFlags} from './flags.js'
 import {render} from './output/printers.js'
-import type {OutputFormat, View} from './output/view.js'
+import type {OutputFormat, Tone, View} from './output/view.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -51,9 +51,25 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return new Chalk({level: this.colorEnabled ? 1 : 0})
   }
 
+  /** Paints a run of text in a tone as the table printer would (plain without colour): for views drawing maps. */
+  protected painter(): (text: string, tone: Tone) => string {
+    const chalk = this.chalk()
+    return (text, tone) =>
+      render({data: null, human: {kind: 'text', lines: [{text, tone}]}}, 'table', {chalk}).slice(0, -1)
+  }
+
   /** Renders a view in the chosen format to stdout. */
   protected print(view: View): void {
     process.stdout.write(render(view, this.format, {chalk: this.chalk()}))
+  }
+
+  /**
+   * Exits with `code` once stdout has taken everything written so far: this.exit() alone ends the process while a
+   * large output is still queued for a pipe, and `-o json | jq` would read half a document.
+   */
+  protected async exitWhenFlushed(code: number): Promise<never> {
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
+    this.exit(code)
   }
 
   /** One line on stderr that scripts can grep: `Warning: …`. */

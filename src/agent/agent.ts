@@ -8,10 +8,11 @@ import {EtcdUnavailableError} from '../core/errors.js'
 import type {Lease} from '../core/lease.js'
 import type {ApplySummary} from '../node/apply.js'
 import {evaluateHealth, type HealthInput, type HealthServer, startHealthServer} from './health.js'
-import type {AgentHooks, ReconcileEvent} from './hooks.js'
+import type {AgentHooks, ProbeTargets, ReconcileEvent} from './hooks.js'
 import {followKernel, type KernelFollower, type OverlayScope} from './kernel-monitor.js'
 import type {Logger} from './log.js'
 import {AgentMetrics} from './metrics.js'
+import type {NodeReporter} from './report.js'
 import {SdNotifier} from './sd-notify.js'
 
 export interface ForwarderProbe {
@@ -26,6 +27,8 @@ export interface AgentOptions {
   kernelEvents: boolean
   udp?: ForwarderProbe
   notifier?: SdNotifier
+  /** Publishes this node's report and probes its peers (report.ts); absent with --no-report. */
+  reporter?: NodeReporter
   now?: () => Date
 }
 
@@ -68,6 +71,7 @@ export class Agent implements AgentHooks {
 
   /** Opens the HTTP listener (if asked); the address actually bound, or null. */
   async start(): Promise<string | null> {
+    this.opts.reporter?.start()
     if (this.opts.healthz.port === 0) return null
     this.server = await startHealthServer({
       host: this.opts.healthz.host,
@@ -94,7 +98,9 @@ export class Agent implements AgentHooks {
   }
 
   /** The first apply, before the watch loop: timed and reported like every later reconcile. */
-  async firstApply<T extends {summary: ApplySummary; lease: Lease | null}>(run: () => Promise<T>): Promise<T> {
+  async firstApply<T extends {summary: ApplySummary; lease: Lease | null; probe?: ProbeTargets}>(
+    run: () => Promise<T>,
+  ): Promise<T> {
     const started = performance.now()
     try {
       const out = await run()
@@ -103,6 +109,7 @@ export class Agent implements AgentHooks {
         durationMs: performance.now() - started,
         summary: out.summary,
         lease: out.lease,
+        probe: out.probe,
       })
       return out
     } catch (error) {
@@ -112,6 +119,7 @@ export class Agent implements AgentHooks {
   }
 
   reconciled(e: ReconcileEvent): void {
+    this.opts.reporter?.observe(e)
     const ok = e.error === undefined
     this.metrics.reconciles.inc({result: ok ? 'success' : 'failure'})
     this.metrics.reconcileSeconds.observe(e.durationMs / 1000)
@@ -181,6 +189,7 @@ export class Agent implements AgentHooks {
     this.notifier.stopping(status)
     this.follower?.stop()
     this.follower = undefined
+    await this.opts.reporter?.stop()
     await this.server?.close()
     this.server = undefined
   }

@@ -5,9 +5,16 @@
 import {Flags} from '@oclif/core'
 
 import {parseIPv4} from '../core/cidr.js'
+import {InvalidInputError} from '../core/errors.js'
+import {REPORT_LEASE_INTERVALS, reportKey} from '../core/node-report.js'
+import {ReportWriter} from '../etcd/reports.js'
+import type {FlannelStore} from '../etcd/store.js'
+import {durationFlag} from '../flags.js'
 import {Agent, type ForwarderProbe} from './agent.js'
 import {DEFAULT_HEALTHZ_IP} from './health.js'
 import {createLogger, LOG_FORMATS, type LogFormat} from './log.js'
+import {PeerProber} from './prober.js'
+import {NodeReporter} from './report.js'
 
 export const agentFlags = {
   'healthz-ip': Flags.string({
@@ -38,6 +45,19 @@ export const agentFlags = {
     allowNo: true,
     helpGroup: 'AGENT',
   }),
+  'report-interval': durationFlag({
+    summary:
+      'With --watch: how often this node probes its peers and publishes its report under <prefix>/flannelctl/nodes/ (see `network status`).',
+    default: 30_000,
+    defaultHelp: async () => '30s',
+    helpGroup: 'AGENT',
+  }),
+  report: Flags.boolean({
+    summary: 'With --watch: publish the node report and probe peers (--no-report turns both off).',
+    default: true,
+    allowNo: true,
+    helpGroup: 'AGENT',
+  }),
 }
 
 export interface RawAgentFlags {
@@ -45,12 +65,35 @@ export interface RawAgentFlags {
   'healthz-port': number
   'log-format': LogFormat
   'kernel-events': boolean
+  'report-interval': number
+  report: boolean
 }
 
-export async function startAgent(raw: RawAgentFlags, udp?: ForwarderProbe): Promise<Agent> {
+/** Where the agent publishes its report, and what it says about itself. */
+export interface ReportTarget {
+  store: FlannelStore
+  version: string
+}
+
+function reporterFor(raw: RawAgentFlags, target: ReportTarget, log: ReturnType<typeof createLogger>): NodeReporter {
+  const intervalMs = raw['report-interval']
+  const ttlSeconds = Math.ceil((REPORT_LEASE_INTERVALS * intervalMs) / 1000)
+  return new NodeReporter({
+    intervalMs,
+    version: target.version,
+    prober: new PeerProber(),
+    sinkFor: (publicIP) => new ReportWriter(target.store.etcd, reportKey(target.store.prefix, publicIP), ttlSeconds),
+    log,
+  })
+}
+
+export async function startAgent(raw: RawAgentFlags, report: ReportTarget, udp?: ForwarderProbe): Promise<Agent> {
   if (raw['healthz-port'] !== 0 && !raw['healthz-ip'].includes(':')) parseIPv4(raw['healthz-ip'], '--healthz-ip')
+  if (raw.report && raw['report-interval'] < 1000) throw new InvalidInputError('--report-interval must be at least 1s')
+  const log = createLogger(raw['log-format'])
   const agent = new Agent({
-    log: createLogger(raw['log-format']),
+    log,
+    reporter: raw.report ? reporterFor(raw, report, log) : undefined,
     healthz: {host: raw['healthz-ip'], port: raw['healthz-port']},
     kernelEvents: raw['kernel-events'],
     udp,

@@ -3,7 +3,9 @@
  * sd_notify, logs, kernel monitor). The loop calls these at its named points and knows nothing else about them.
  */
 import type {Lease} from '../core/lease.js'
-import type {ApplySummary} from '../node/apply.js'
+import type {ApplyOutcome, ApplySummary} from '../node/apply.js'
+
+export type ProbeTargets = ApplyOutcome['probe']
 
 export interface ReconcileEvent {
   trigger: string
@@ -12,6 +14,8 @@ export interface ReconcileEvent {
   summary?: ApplySummary
   /** The own lease after a successful reconcile. */
   lease?: Lease | null
+  /** Peers to probe, from the same plan (on success). */
+  probe?: ProbeTargets
   /** Set on failure. */
   error?: Error
 }

@@ -13,6 +13,8 @@ export interface ProbeResult {
   /** The address that answered, or the last one tried. */
   target: string
   ok: boolean
+  /** Round-trip time of the answer, ms (null without one, or when ping printed none). */
+  rttMs: number | null
 }
 
 export interface ProbeOptions {
@@ -24,11 +26,16 @@ export interface ProbeOptions {
 // `ping` is not among exec.ts's tools yet; it is spawned through the same argv-only runner.
 const PING = 'ping' as Tool
 
-async function ping(ip: string, timeoutS: number): Promise<boolean> {
+const RTT = /= [\d.]+\/([\d.]+)\//
+
+/** One echo request; the answer's round-trip time from ping's summary line (rtt min/avg/max/mdev = a/b/c/d ms). */
+async function ping(ip: string, timeoutS: number): Promise<{ok: boolean; rttMs: number | null}> {
   const r = await run(PING, ['-n', '-q', '-c', '1', '-W', String(timeoutS), ip], {
     timeoutMs: (timeoutS + 2) * 1000,
   }).catch(() => null)
-  return r?.exitCode === 0
+  if (r?.exitCode !== 0) return {ok: false, rttMs: null}
+  const m = RTT.exec(r.stdout)
+  return {ok: true, rttMs: m ? Number(m[1]) : null}
 }
 
 export async function probePeers(
@@ -40,8 +47,9 @@ export async function probePeers(
     const targets = opts.hostGw ? [formatIp4(net), formatIp4(net + 1)] : [formatIp4(net)]
     let target = targets[0]
     for (target of targets) {
-      if (await ping(target, opts.timeoutS)) return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: true}
+      const answer = await ping(target, opts.timeoutS)
+      if (answer.ok) return {subnet: peer.subnet, publicIP: peer.publicIP, target, ...answer}
     }
-    return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: false}
+    return {subnet: peer.subnet, publicIP: peer.publicIP, target, ok: false, rttMs: null}
   })
 }

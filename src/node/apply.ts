@@ -103,6 +103,8 @@ export interface ApplyOutcome {
   lease: Lease | null
   /** Revision of the lease listing the run was based on. */
   revision: number
+  /** The peers' overlay addresses to probe (the same selection as `node verify --probe`): the agent's prober. */
+  probe: BackendPlan['probe']
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10
@@ -370,7 +372,7 @@ export async function applyNode(
     timingsMs: timings,
     ...(committed.summary ? {[backend.name]: committed.summary} : {}),
   }
-  return {summary, lease, revision: ctx.listing.revision}
+  return {summary, lease, revision: ctx.listing.revision, probe: plan.probe}
 }
 
 /** Operations that do not depend on this node's subnet: they may run while the lease is being written. */

@@ -94,6 +94,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
           durationMs: performance.now() - started,
           summary: out.summary,
           lease: out.lease,
+          probe: out.probe,
         })
         own = out.lease
         revision = Math.max(revision, out.revision)

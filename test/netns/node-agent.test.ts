@@ -7,7 +7,7 @@
  *   sw (br0) ── etcd 192.0.2.250 ── n1 192.0.2.1 (the agent) ── n2 192.0.2.2 (a peer, applied once)
  */
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -19,45 +19,11 @@ import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
 import {rootSkip, sh, type Switch, Topology} from '../helpers/netns.js'
 import {DGRAM_SINK} from '../helpers/notify-sink.js'
+import {collect, eventually, type Proc} from '../helpers/wait.js'
 
 const PREFIX = '/lab/agent'
 const ENDPOINT = 'http://192.0.2.250:2379'
 const PORT = 18471
-
-type Proc = ChildProcess & {out: string[]; err: string[]}
-
-function collect(child: ChildProcess): Proc {
-  const p = child as Proc
-  p.out = []
-  p.err = []
-  const split = (into: string[]) => {
-    let buf = ''
-    return (c: Buffer) => {
-      buf += c.toString()
-      const lines = buf.split('\n')
-      buf = lines.pop()!
-      into.push(...lines.filter(Boolean))
-    }
-  }
-  child.stdout?.on('data', split(p.out))
-  child.stderr?.on('data', split(p.err))
-  return p
-}
-
-async function eventually<T>(
-  what: string,
-  fn: () => Promise<T | false | undefined | null>,
-  timeoutMs = 20_000,
-  stepMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    const v = await fn()
-    if (v) return v
-    await sleep(stepMs)
-  }
-  return assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`)
-}
 
 describe('node apply --watch as the node agent (netns, vxlan)', {skip: rootSkip(), timeout: 300_000}, () => {
   const topo = new Topology()

@@ -1,6 +1,5 @@
 import {EtcdCommand} from '../../etcd-command.js'
 import {networkUsage} from '../../ops/usage.js'
-import {render} from '../../output/printers.js'
 import {usageView} from '../../views/usage.js'
 
 export default class NetworkUsage extends EtcdCommand<typeof NetworkUsage> {
@@ -17,10 +16,7 @@ export default class NetworkUsage extends EtcdCommand<typeof NetworkUsage> {
   async run(): Promise<unknown> {
     const report = await networkUsage(await this.openStore())
     for (const {key, reason} of report.unreadable) this.warning(`not counted: ${key}: ${reason}`)
-    const chalk = this.chalk()
-    const view = usageView(report, (text, tone) =>
-      render({data: null, human: {kind: 'text', lines: [{text, tone}]}}, 'table', {chalk}).slice(0, -1),
-    )
+    const view = usageView(report, this.painter())
     this.print(view)
     return view.data
   }
