@@ -22,6 +22,9 @@ export interface TrafficRulesRequest {
   /** The family's Network and this node's subnet, canonical CIDRs. */
   network: string
   subnet: string
+  /** IPv6-enabled networks: the IPv6Network and the lease's IPv6 subnet (ip6tables / table flannel-ipv6). */
+  network6?: string
+  subnet6?: string
 }
 
 export type RuleAction = 'unchanged' | 'installed' | 'would-install' | 'disabled'
@@ -54,7 +57,12 @@ async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<Traf
     mode: req.mode,
     ipMasq: req.ipMasq,
     forwardRules: req.forwardRules,
-    families: {ipv4: {network: req.network, subnet: req.subnet}},
+    families: {
+      ipv4: {network: req.network, subnet: req.subnet},
+      ...(req.network6 !== undefined && req.subnet6 !== undefined
+        ? {ipv6: {network: req.network6, subnet: req.subnet6}}
+        : {}),
+    },
     randomFully: writing && req.ipMasq ? await probeRandomFully(req.mode) : false,
   }
 }
