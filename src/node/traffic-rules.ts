@@ -53,6 +53,11 @@ export const trafficModeOf = (config: {parsed: {enableNFTables?: boolean}}): Tra
  * shapes what is written, so it is probed only when masquerade rules may be written.
  */
 async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<TrafficSpec> {
+  return trafficSpec(req, writing && req.ipMasq ? await probeRandomFully(req.mode) : false)
+}
+
+/** The spec of a request once randomFully is known: pure. */
+export function trafficSpec(req: TrafficRulesRequest, randomFully: boolean): TrafficSpec {
   return {
     mode: req.mode,
     ipMasq: req.ipMasq,
@@ -63,7 +68,7 @@ async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<Traf
         ? {ipv6: {network: req.network6, subnet: req.subnet6}}
         : {}),
     },
-    randomFully: writing && req.ipMasq ? await probeRandomFully(req.mode) : false,
+    randomFully,
   }
 }
 
