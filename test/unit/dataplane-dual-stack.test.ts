@@ -20,13 +20,23 @@ import {selectIPv6} from '../../src/dataplane/iface6.js'
 import {ownLeaseAttrs, selectPeers} from '../../src/dataplane/peers.js'
 import {plan, teardownPlan, verify} from '../../src/dataplane/plan.js'
 import {desiredTrafficRules} from '../../src/dataplane/traffic-rules.js'
-import type {NodeSpec, NodeState, RouteState} from '../../src/dataplane/types.js'
+import type {LinkState, NodeSpec, NodeState, RouteState} from '../../src/dataplane/types.js'
 import {renderPlan} from '../../src/iproute2/render.js'
 import {nodeConfig} from '../../src/node/facts.js'
 import {subnetFileRows} from '../../src/node/subnet-env-step.js'
 import {trafficSpec} from '../../src/node/traffic-rules.js'
 
 const ETH0 = {name: 'eth0', index: 2, kind: '', mtu: 1500, mac: '52:54:00:00:00:01', up: true}
+/** flannel-v6.1 as apply creates it on eth0 (MTU capped by the kernel at 1500 − 70). */
+const V6DEV: LinkState = {
+  name: 'flannel-v6.1',
+  index: 9,
+  kind: 'vxlan',
+  mtu: 1430,
+  mac: '02:11:22:33:44:55',
+  up: true,
+  vxlan: {id: 1, port: 8472, local: '2001:db8::72', link: 2, learning: false, gbp: false, l2miss: false},
+}
 const MAC6 = new Uint8Array([0x00, 0x11, 0x22, 0x33, 0x44, 0x55])
 
 function spec6(over: Partial<NodeSpec> = {}): NodeSpec {
@@ -89,16 +99,7 @@ describe('IPv6 vxlan plan (flannel-v6.<VNI>)', () => {
     const observed: NodeState = {
       links: [
         {...ETH0},
-        {
-          name: 'flannel-v6.1',
-          index: 9,
-          kind: 'vxlan',
-          mtu: 1430,
-          mac: '02:11:22:33:44:55',
-          up: true,
-          vxlan: {id: 1, port: 8472, local: '2001:db8::72', link: 2, learning: false, gbp: false, l2miss: false},
-          acceptRa: 0,
-        },
+        {...V6DEV, acceptRa: 0},
         {name: 'cni0', index: 10, kind: 'bridge', mtu: 1450, mac: '02:00:00:00:00:10', up: true},
       ],
       addresses: [
@@ -120,15 +121,7 @@ describe('IPv6 vxlan plan (flannel-v6.<VNI>)', () => {
 
   it('removes every other global address from flannel-v6 (EnsureV6AddressOnLink), never the link-local one', () => {
     const observed = bare()
-    observed.links.push({
-      name: 'flannel-v6.1',
-      index: 9,
-      kind: 'vxlan',
-      mtu: 1430,
-      mac: '02:11:22:33:44:55',
-      up: true,
-      vxlan: {id: 1, port: 8472, local: '2001:db8::72', link: 2, learning: false, gbp: false, l2miss: false},
-    })
+    observed.links.push({...V6DEV})
     observed.addresses.push(
       {dev: 'flannel-v6.1', family: 'inet6', address: 'fe80::1', prefixLen: 64},
       {dev: 'flannel-v6.1', family: 'inet6', address: '2001:db8:99::1', prefixLen: 64},
