@@ -85,6 +85,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
       options,
       network,
       deviceName: backend.deviceName(options),
+      deviceName6: network6 !== null ? backend.deviceName(options, 'ipv6') : undefined,
       ext: selected.ext.name,
       ownSubnet,
       bridge: request.bridge,

@@ -219,6 +219,28 @@ describe('dual-stack vxlan in namespaces', {skip: rootSkip(), timeout: 300_000},
     assert.match(fwd, /-A FLANNEL-FWD -s fd00:7::\/48 -m comment --comment "flanneld forward" -j ACCEPT/)
   })
 
+  it('verify names a deleted IPv6 route and neighbour; the next apply restores exactly those; check sees IPv6', async () => {
+    const [n1, n2] = lab.nodes
+    const sub6 = n2.summary!.lease.ipv6Subnet!
+    await lab.topo.ip(n1.ns, '-6', 'route', 'del', sub6)
+    await lab.topo.ip(n1.ns, '-6', 'neigh', 'del', sub6.replace('/64', ''), 'dev', 'flannel-v6.1')
+    const drift = await lab.verify(n1)
+    assert.equal(drift.code, 1)
+    assert.deepEqual(
+      drift.failed.map((f) => f.split(':')[0].split(' ').slice(0, 2).join(' ')).sort(),
+      ['neigh fd00', 'route fd00'],
+      drift.failed.join('; '),
+    )
+    const again = await lab.apply(n1)
+    assert.deepEqual(again.entries, {added: 2, changed: 0, removed: 0, failed: 0})
+    assert.equal((await lab.verify(n1)).code, 0)
+    await lab.ping(n1, n2.ip6!)
+    const check = await runJson<VerifyJson>(['node', 'check', ...lab.common(n1)], {netns: n1.ns})
+    const bad = check.json.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`)
+    assert.equal(check.result.code, 0, bad.join('; '))
+    assert.match(check.json.checks.find((c) => c.name === 'interface IPv6')?.detail ?? '', /^2001:db8::1\/64/)
+  })
+
   it('a --watch node follows an IPv6 peer lease added later', async () => {
     const n1 = lab.nodes[0]
     const watch = spawn(
