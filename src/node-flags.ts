@@ -5,6 +5,7 @@
 import {Flags} from '@oclif/core'
 
 import {InvalidInputError} from './core/errors.js'
+import {parsePublicIPv6} from './dataplane/iface6.js'
 import {parseIp4} from './dataplane/ipv4.js'
 import {DEFAULT_SUBNET_FILE} from './host/subnet-file.js'
 import type {NodeRequest} from './node/request.js'
@@ -42,6 +43,11 @@ export const interfaceFlags = {
     summary: "IPv4 address other nodes reach this node at (default: the chosen interface's address).",
     description:
       'With --iface it may be a NAT address that is not configured locally (vxlan only: host-gw refuses NAT).',
+    helpGroup: 'INTERFACE',
+  }),
+  'public-ipv6': Flags.string({
+    summary:
+      "IPv6 address other nodes reach this node at on an IPv6-enabled network (default: the chosen interface's global IPv6 address).",
     helpGroup: 'INTERFACE',
   }),
 }
@@ -96,6 +102,7 @@ export interface RawNodeFlags {
   'iface-regex'?: string[]
   'iface-can-reach'?: string
   'public-ip'?: string
+  'public-ipv6'?: string
   'subnet-file': string
   bridge?: string
   'ip-masq'?: boolean
@@ -108,6 +115,7 @@ export interface RawNodeFlags {
 export function nodeRequest(raw: RawNodeFlags): NodeRequest {
   if (raw['public-ip'] !== undefined) parseIp4(raw['public-ip'], '--public-ip')
   if (raw['iface-can-reach'] !== undefined) parseIp4(raw['iface-can-reach'], '--iface-can-reach')
+  if (raw['public-ipv6'] !== undefined) parsePublicIPv6(raw['public-ipv6'])
   const bridge = raw.bridge
   if (bridge !== undefined && !/^[^\s/:]{1,15}$/.test(bridge)) {
     throw new InvalidInputError(
@@ -119,6 +127,7 @@ export function nodeRequest(raw: RawNodeFlags): NodeRequest {
     ifaceRegex: raw['iface-regex'] ?? [],
     ifaceCanReach: raw['iface-can-reach'],
     publicIP: raw['public-ip'],
+    ...(raw['public-ipv6'] !== undefined ? {publicIPv6: raw['public-ipv6']} : {}),
     subnetFile: raw['subnet-file'],
     bridge,
     ipMasq: Boolean(raw['ip-masq']),

@@ -9,6 +9,7 @@ export const hostGwBackend: NodeBackend = {
   name: 'host-gw',
   leaseBackendType: 'host-gw',
   dataplane: 'host-gw',
+  dataplaneFamilies: 'both',
   needs: [],
   applyHint: 'flannelctl node apply',
   options: () => ({}),

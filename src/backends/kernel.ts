@@ -13,6 +13,8 @@ function desiredOf(dataplane: Backend, input: PlanInput): DesiredState {
   return desiredState(
     buildNodeSpec({
       backend: {dataplane},
+      family: input.family,
+      secondary: input.secondary,
       options: input.options,
       config: input.config,
       ownSubnet: input.ownSubnet,
@@ -80,17 +82,19 @@ export function kernelLeaseRows(
   deviceName: string | undefined,
 ): Check[] {
   const rows: Check[] = []
+  const v6 = input.family === 'ipv6'
   const type = lease.attrs.backendType
   const typeOk = type.toLowerCase() === leaseBackendType
-  rows.push({
-    name: 'own lease BackendType',
-    ok: typeOk,
-    detail: typeOk ? type : `${type || '(none)'}, want ${leaseBackendType}`,
-  })
+  if (!input.secondary)
+    rows.push({
+      name: 'own lease BackendType',
+      ok: typeOk,
+      detail: typeOk ? type : `${type || '(none)'}, want ${leaseBackendType}`,
+    })
   if (deviceName) {
     const link = input.observed.links.find((l) => l.name === deviceName)
-    const leased = vtepMacOf(lease.attrs)
-    const name = 'own lease VtepMAC'
+    const leased = vtepMacOf(lease.attrs, input.family)
+    const name = v6 ? 'own lease BackendV6Data VtepMAC' : 'own lease VtepMAC'
     if (!link)
       rows.push({name, ok: false, detail: `lease has ${leased ?? '(none)'}, the device ${deviceName} is missing`})
     else if (leased !== link.mac)

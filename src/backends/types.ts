@@ -14,6 +14,7 @@ import type {NetworkConfig} from '../core/network-config.js'
 import type {DesiredBridge} from '../dataplane/desired.js'
 import type {Backend, Check, ExtIface, NodeState, Op, PeerLease, VxlanOptions} from '../dataplane/types.js'
 import type {UdpOptions} from './udp/plan.js'
+import type {IpFamily} from '../dataplane/family.js'
 
 /** Options decoded from the config's Backend object. */
 export interface BackendOptions {
@@ -30,10 +31,16 @@ export interface NodeLocation {
 /** What a backend plans from: everything already read, as plain data. One call per address family. */
 export interface PlanInput extends NodeLocation {
   config: NetworkConfig
+  /** The family this call plans; absent means IPv4. */
+  family?: IpFamily
+  /** A dual-stack node's IPv6 call: the IPv4 call owns the shared rows (underlay, bridge device, BackendType). */
+  secondary?: boolean
   /** The family's Network, canonical CIDR. */
   network: string
   options: BackendOptions
+  /** The external interface, with the family's address. */
   ext: ExtIface
+  /** The family's public address (PublicIP, or PublicIPv6 in an IPv6 call). */
   publicIP: string
   ownSubnet: string
   /** Every other lease, reduced to what the data plane needs (the own lease and ones with this public IP left out). */
@@ -129,20 +136,22 @@ export interface NodeBackend<R extends Resident = Resident> {
   readonly leaseBackendType: string
   /** What src/dataplane programs for it (the kernel state to observe, teardown's routes). */
   readonly dataplane: Backend
+  /** The families it can carry: udp is IPv4-only, as in flanneld. */
+  readonly dataplaneFamilies: 'ipv4' | 'both'
   /** Kernel features the backend needs (node check / apply prerequisites). */
   readonly needs: ReadonlyArray<'vxlan' | 'tun'>
   /** The command that brings this node right, named by verify when the lease is missing. */
   readonly applyHint: string
   /** flanneld's decode of the Backend object; throws InvalidInputError with flanneld's wording. */
   options(config: NetworkConfig): BackendOptions
-  /** The flannel device the backend owns, if any (flannel.<VNI> for vxlan). */
-  deviceName(options: BackendOptions): string | undefined
+  /** The flannel device the backend owns for a family, if any (flannel.<VNI>, flannel-v6.<VNI> for vxlan). */
+  deviceName(options: BackendOptions, family?: IpFamily): string | undefined
   /** BackendData of this node's lease: raw JSON, or null when the backend writes none. */
   backendData(options: BackendOptions, device: {mac: string} | null): string | null
   /** The UDP port the backend's kernel or user socket binds, or null. */
   udpPort(options: BackendOptions): number | null
 
-  /** The plan for one family. Pure. */
+  /** The plan for one family. Pure. One call per enabled family (src/node/families.ts joins them). */
   plan(input: PlanInput, resident: R | undefined): BackendPlan
   /** Asked before the lease is known, with a provisional subnet and no peers: the device the lease must describe. */
   leaseDevice?(input: PlanInput): DeviceDecision | null

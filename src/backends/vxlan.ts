@@ -6,7 +6,8 @@
  */
 import {InvalidInputError} from '../core/errors.js'
 import {foldKey, type JsonNode} from '../core/json-ast.js'
-import {vxlanDeviceName, VXLAN_DEFAULTS} from '../dataplane/desired.js'
+import {VXLAN_DEFAULTS} from '../dataplane/desired.js'
+import {familyOps} from '../dataplane/family.js'
 import type {VxlanOptions} from '../dataplane/types.js'
 import {kernelLeaseDevice, kernelLeaseRows, kernelPlan} from './kernel.js'
 import type {NodeBackend} from './types.js'
@@ -70,10 +71,11 @@ export const vxlanBackend: NodeBackend = {
   name: 'vxlan',
   leaseBackendType: 'vxlan',
   dataplane: 'vxlan',
+  dataplaneFamilies: 'both',
   needs: ['vxlan'],
   applyHint: 'flannelctl node apply',
   options: (config) => ({vxlan: decodeVxlanOptions(config.parsed.backend)}),
-  deviceName: (options) => vxlanDeviceName(options.vxlan?.vni ?? VXLAN_DEFAULTS.vni),
+  deviceName: (options, family) => familyOps(family).vxlanDevice(options.vxlan?.vni ?? VXLAN_DEFAULTS.vni),
   // Key order and spelling as flanneld's vxlanLeaseAttrs marshals them.
   backendData: (options, device) => {
     if (!device) throw new InvalidInputError('a vxlan lease needs the device MAC')
@@ -83,5 +85,10 @@ export const vxlanBackend: NodeBackend = {
   plan: (input) => kernelPlan('vxlan', input),
   leaseDevice: (input) => kernelLeaseDevice('vxlan', input),
   leaseRows: (lease, input) =>
-    kernelLeaseRows('vxlan', lease, input, vxlanDeviceName(input.options.vxlan?.vni ?? VXLAN_DEFAULTS.vni)),
+    kernelLeaseRows(
+      'vxlan',
+      lease,
+      input,
+      familyOps(input.family).vxlanDevice(input.options.vxlan?.vni ?? VXLAN_DEFAULTS.vni),
+    ),
 }

@@ -4,7 +4,7 @@
  */
 import {InvalidInputError} from '../core/errors.js'
 import {quoted} from '../core/quote.js'
-import {containsIp, formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4} from './ipv4.js'
+import {type FamilyOps, familyOps, type IpFamily, type Prefix} from './family.js'
 import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
 
 export interface DesiredVxlanDevice {
@@ -22,9 +22,9 @@ export interface DesiredVxlanDevice {
 export interface DesiredAddress {
   dev: string
   address: string
-  prefixLen: number // 32
-  /** Older flanneld releases used <subnet IP>/<Network prefix>; verify and plan accept that form too. */
-  legacyPrefixLen: number
+  prefixLen: number // 32, IPv6 128
+  /** Older flanneld releases used <subnet IP>/<Network prefix>; verify and plan accept that form too (IPv4). */
+  legacyPrefixLen?: number
 }
 
 export interface DesiredBridge {
@@ -68,6 +68,9 @@ export interface SkippedLease {
 
 export interface DesiredState {
   backend: Backend
+  family: IpFamily
+  /** Another family's pass of the same node owns the shared parts (the underlay row, the bridge device). */
+  secondary: boolean
   network: string // canonical CIDR
   ownSubnet: string // canonical CIDR
   extIface: ExtIface
@@ -84,6 +87,12 @@ export interface DesiredState {
 export const VXLAN_DEFAULTS: VxlanOptions = {vni: 1, port: 0, learning: false, gbp: false, directRouting: false}
 /** vxlan encapsulation overhead flanneld subtracts (outer IPv4 20 + UDP 8 + vxlan 8 + inner Ethernet 14). */
 export const VXLAN_OVERHEAD = 50
+/**
+ * The kernel's cap on a vxlan device over IPv6 (VXLAN6_HEADROOM: outer IPv6 40 + UDP 8 + vxlan 8 + Ethernet 14).
+ * flanneld asks for MTU − 50 on flannel-v6 too; the kernel silently clamps it to underlay − 70, and that is the MTU
+ * the device has. FLANNEL_MTU stays MTU − 50 (flanneld's MTU() does not look at the v6 device).
+ */
+export const VXLAN6_KERNEL_HEADROOM = 70
 const IFNAMSIZ_MAX = 15
 
 /** flanneld's vxlan device name for a VNI. */
@@ -117,14 +126,14 @@ export function normalizeMac(text: string): string | undefined {
   return hex?.toLowerCase().match(/../g)!.join(':')
 }
 
-function vxlanOptions(spec: NodeSpec): VxlanOptions {
+function vxlanOptions(spec: NodeSpec, fam: FamilyOps): VxlanOptions {
   const o: VxlanOptions = {...VXLAN_DEFAULTS, ...spec.vxlan}
   if (!Number.isInteger(o.vni) || o.vni < 0 || o.vni > 0xffffff) {
     throw new InvalidInputError(`vxlan VNI must be an integer from 0 to 16777215, got ${o.vni}`)
   }
-  if (vxlanDeviceName(o.vni).length > IFNAMSIZ_MAX) {
+  if (fam.vxlanDevice(o.vni).length > IFNAMSIZ_MAX) {
     throw new InvalidInputError(
-      `vxlan VNI ${o.vni} gives the device name ${vxlanDeviceName(o.vni)}, longer than 15 characters`,
+      `vxlan VNI ${o.vni} gives the device name ${fam.vxlanDevice(o.vni)}, longer than 15 characters`,
     )
   }
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) {
@@ -135,20 +144,23 @@ function vxlanOptions(spec: NodeSpec): VxlanOptions {
 
 /** Compute the desired state. Throws InvalidInputError for inputs flanneld would refuse to start with. */
 export function desiredState(spec: NodeSpec): DesiredState {
-  const network = parsePrefix4(spec.network, 'Network')
-  const own = parsePrefix4(spec.ownSubnet, 'own subnet')
-  if (!prefixWithin(own, network)) {
+  const fam = familyOps(spec.family)
+  const network = fam.parsePrefix(spec.network, 'Network')
+  const own = fam.parsePrefix(spec.ownSubnet, 'own subnet')
+  if (!fam.within(own, network)) {
     throw new InvalidInputError(`own subnet ${spec.ownSubnet} is not inside Network ${spec.network}`)
   }
   const ext = spec.extIface
   if (!(ext.mtu > 0)) throw new InvalidInputError(`interface ${ext.name} reports MTU ${ext.mtu}; it must be non-zero`)
-  const extNet = parsePrefix4(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
-  parseIp4(spec.publicIP, 'public IP')
+  const extNet = fam.parsePrefix(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
+  fam.parseIp(spec.publicIP, 'public IP')
 
   const out: DesiredState = {
     backend: spec.backend,
-    network: formatPrefix4(network),
-    ownSubnet: formatPrefix4(own),
+    family: fam.family,
+    secondary: spec.secondary === true,
+    network: fam.formatPrefix(network),
+    ownSubnet: fam.formatPrefix(own),
     extIface: {...ext},
     overlayMtu: ext.mtu,
     peers: [],
@@ -157,11 +169,11 @@ export function desiredState(spec: NodeSpec): DesiredState {
   }
   let opts: VxlanOptions | undefined
   if (spec.backend === 'vxlan') {
-    opts = vxlanOptions(spec)
+    opts = vxlanOptions(spec, fam)
     const cfgMtu = opts.mtu ?? ext.mtu
     out.overlayMtu = cfgMtu - VXLAN_OVERHEAD
     if (out.overlayMtu < 68) throw new InvalidInputError(`vxlan MTU ${cfgMtu} leaves ${out.overlayMtu} for the overlay`)
-    const name = vxlanDeviceName(opts.vni)
+    const name = fam.vxlanDevice(opts.vni)
     out.device = {
       name,
       vni: opts.vni,
@@ -171,11 +183,12 @@ export function desiredState(spec: NodeSpec): DesiredState {
       devIndex: ext.index,
       learning: opts.learning,
       gbp: opts.gbp,
-      mtu: out.overlayMtu,
+      mtu: fam.family === 'ipv6' ? Math.min(out.overlayMtu, ext.mtu - VXLAN6_KERNEL_HEADROOM) : out.overlayMtu,
     }
-    out.address = {dev: name, address: formatIp4(own.net), prefixLen: 32, legacyPrefixLen: network.len}
+    out.address = {dev: name, address: fam.hostOf(own, 0), prefixLen: fam.hostLen}
+    if (fam.family === 'ipv4') out.address.legacyPrefixLen = network.len
   } else if (spec.backend === 'host-gw') {
-    if (parseIp4(spec.publicIP) !== parseIp4(ext.address, `address of ${ext.name}`)) {
+    if (fam.parseIp(spec.publicIP, 'public IP') !== fam.parseIp(ext.address, `address of ${ext.name}`)) {
       throw new InvalidInputError(
         `host-gw needs the public IP to be the interface address (NAT is not supported): ${spec.publicIP} vs ${ext.address}`,
       )
@@ -184,18 +197,19 @@ export function desiredState(spec: NodeSpec): DesiredState {
     throw new InvalidInputError(`unsupported backend ${String(spec.backend)}; expected vxlan or host-gw`)
   }
   if (spec.bridge) {
-    out.bridge = {name: spec.bridge.name, address: formatIp4(own.net + 1), prefixLen: own.len, mtu: out.overlayMtu}
+    out.bridge = {name: spec.bridge.name, address: fam.hostOf(own, 1), prefixLen: own.len, mtu: out.overlayMtu}
   }
-  addPeers(out, spec, network, own, extNet, opts)
+  addPeers(out, spec, fam, network, own, extNet, opts)
   return out
 }
 
 function addPeers(
   out: DesiredState,
   spec: NodeSpec,
-  network: Prefix4,
-  own: Prefix4,
-  extNet: Prefix4,
+  fam: FamilyOps,
+  network: Prefix,
+  own: Prefix,
+  extNet: Prefix,
   opts?: VxlanOptions,
 ) {
   // Keyed by subnet so a repeated lease replaces the earlier one, as flanneld's sequential replaces would.
@@ -209,24 +223,24 @@ function addPeers(
       })
       continue
     }
-    let subnet: Prefix4
-    let publicIP: number
+    let subnet: Prefix
+    let publicIP: number | bigint
     try {
-      subnet = parsePrefix4(lease.subnet, 'lease subnet')
-      publicIP = parseIp4(lease.publicIP, 'lease public IP')
+      subnet = fam.parsePrefix(lease.subnet, 'lease subnet')
+      publicIP = fam.parseIp(lease.publicIP, 'lease public IP')
     } catch (err) {
       out.skipped.push({lease, reason: (err as Error).message})
       continue
     }
-    const key = formatPrefix4(subnet)
+    const key = fam.formatPrefix(subnet)
     if (subnet.net === own.net && subnet.len === own.len) continue // our own lease: never a peer
-    if (!prefixWithin(subnet, network)) {
+    if (!fam.within(subnet, network)) {
       // flanneld would program it anyway (§9.9); a route outside Network is not ours to own, so refuse it.
       out.skipped.push({lease, reason: `subnet ${key} is outside Network ${out.network}`})
       continue
     }
-    const subnetIP = formatIp4(subnet.net)
-    const pub = formatIp4(publicIP)
+    const subnetIP = fam.formatIp(subnet.net)
+    const pub = fam.formatIp(publicIP)
     let peer: DesiredPeer
     if (spec.backend === 'host-gw') {
       peer = {
@@ -235,7 +249,7 @@ function addPeers(
         mode: 'host-gw',
         route: {dst: key, gateway: pub, dev: spec.extIface.name, onlink: false},
       }
-    } else if (opts!.directRouting && containsIp(extNet, publicIP)) {
+    } else if (opts!.directRouting && fam.containsIp(extNet, publicIP)) {
       peer = {subnet: key, publicIP: pub, mode: 'direct', route: {dst: key, gateway: pub, onlink: false}}
     } else {
       const mac = lease.vtepMAC === undefined ? undefined : normalizeMac(lease.vtepMAC)

@@ -7,7 +7,7 @@
  * routes). The own subnet, kernel (connected) routes and everything else are never touched.
  */
 import type {DesiredBridge, DesiredPeer, DesiredState, DesiredVxlanDevice} from './desired.js'
-import {parsePrefix4, prefixWithin, tryPrefix4, type Prefix4} from './ipv4.js'
+import {type FamilyOps, familyOps, type Prefix} from './family.js'
 import type {AddrState, Check, FdbState, LinkState, NeighState, NodeState, Op, RouteState} from './types.js'
 
 export interface Finding {
@@ -19,7 +19,8 @@ export interface Finding {
 
 interface Ctx {
   d: DesiredState
-  network: Prefix4
+  fam: FamilyOps
+  network: Prefix
   links: Map<string, LinkState>
   /** The flannel device will be (re)created: whatever the kernel shows on it now will be gone. */
   fresh: boolean
@@ -36,9 +37,10 @@ const warn = (name: string, detail: string, ops: Op[]): Finding => ({
 
 export function diff(d: DesiredState, o: NodeState): Finding[] {
   const links = new Map(o.links.map((l) => [l.name, l]))
-  const ctx: Ctx = {d, network: parsePrefix4(d.network), links, fresh: false, out: []}
+  const fam = familyOps(d.family)
+  const ctx: Ctx = {d, fam, network: fam.parsePrefix(d.network, 'Network'), links, fresh: false, out: []}
   const ext = links.get(d.extIface.name)
-  if (!ext || ext.index !== d.extIface.index) {
+  if (!d.secondary && (!ext || ext.index !== d.extIface.index)) {
     const why = ext ? `has index ${ext.index}, the spec says ${d.extIface.index}` : 'does not exist'
     ctx.out.push({check: {name: `underlay ${d.extIface.name}`, ok: false, detail: why}, ops: [], blocking: true})
   }
@@ -137,8 +139,9 @@ function diffDevice(ctx: Ctx, dev: DesiredVxlanDevice, o: NodeState) {
       }
     }
   }
-  const addrs = ctx.fresh ? [] : inet(o.addresses, dev.name)
-  diffAddresses(ctx, dev.name, addrs, ctx.d.address!.address, 32, ctx.d.address!.legacyPrefixLen)
+  const addrs = ctx.fresh ? [] : inet(ctx, o.addresses, dev.name)
+  const want = ctx.d.address!
+  diffAddresses(ctx, dev.name, addrs, want.address, want.prefixLen, want.legacyPrefixLen, ctx.fam.family === 'ipv6')
   if (ctx.fresh || !link!.up)
     ctx.out.push(
       fix(`${n} up`, ctx.fresh ? 'new device' : 'down', [{op: 'link-set-up', change: 'change', name: dev.name}]),
@@ -146,12 +149,25 @@ function diffDevice(ctx: Ctx, dev: DesiredVxlanDevice, o: NodeState) {
   else ctx.out.push(ok(`${n} up`, 'up'))
 }
 
-function inet(addresses: AddrState[], dev: string): AddrState[] {
-  return addresses.filter((a) => a.dev === dev && a.family === 'inet')
+function inet(ctx: Ctx, addresses: AddrState[], dev: string): AddrState[] {
+  return addresses.filter((a) => a.dev === dev && a.family === ctx.fam.inet)
 }
 
-/** flanneld's EnsureV4AddressOnLink: keep/add the wanted address, delete the other IPv4 addresses inside Network. */
-function diffAddresses(ctx: Ctx, dev: string, addrs: AddrState[], want: string, len: number, legacyLen?: number) {
+const LINK_LOCAL6 = /^fe[89ab][0-9a-f]:/i
+
+/**
+ * flanneld's EnsureV4AddressOnLink: keep/add the wanted address, delete the other IPv4 addresses inside Network.
+ * `allGlobal` is EnsureV6AddressOnLink's rule for the flannel-v6 device: every other non-link-local address goes.
+ */
+function diffAddresses(
+  ctx: Ctx,
+  dev: string,
+  addrs: AddrState[],
+  want: string,
+  len: number,
+  legacyLen?: number,
+  allGlobal = false,
+) {
   const exact = addrs.find((a) => a.address === want && a.prefixLen === len)
   const legacy = exact ? undefined : addrs.find((a) => a.address === want && a.prefixLen === legacyLen)
   const name = `address ${want}/${len} on ${dev}`
@@ -160,8 +176,12 @@ function diffAddresses(ctx: Ctx, dev: string, addrs: AddrState[], want: string, 
   else ctx.out.push(fix(name, 'missing', [{op: 'addr-add', change: 'add', dev, address: want, prefixLen: len}]))
   for (const a of addrs) {
     if (a === exact || a === legacy) continue
-    const p = tryPrefix4(`${a.address}/32`)
-    if (!p || !prefixWithin(p, ctx.network)) continue // outside Network: not ours (flanneld leaves it too)
+    if (allGlobal) {
+      if (LINK_LOCAL6.test(a.address)) continue
+    } else {
+      const p = ctx.fam.tryPrefix(`${a.address}/${ctx.fam.hostLen}`)
+      if (!p || !ctx.fam.within(p, ctx.network)) continue // outside Network: not ours (flanneld leaves it too)
+    }
     const del: Op = {op: 'addr-del', change: 'remove', dev, address: a.address, prefixLen: a.prefixLen}
     ctx.out.push(fix(`leftover address ${a.address}/${a.prefixLen} on ${dev}`, 'inside Network, not wanted', [del]))
   }
@@ -173,6 +193,12 @@ function diffAddresses(ctx: Ctx, dev: string, addrs: AddrState[], want: string, 
 function diffBridge(ctx: Ctx, br: DesiredBridge, o: NodeState) {
   const n = `bridge ${br.name}`
   const link = ctx.links.get(br.name)
+  if (ctx.d.secondary) {
+    // The IPv4 pass creates, sizes and brings up the bridge: here only the family's address.
+    const fresh = !link || link.kind !== 'bridge'
+    diffAddresses(ctx, br.name, fresh ? [] : inet(ctx, o.addresses, br.name), br.address, br.prefixLen)
+    return
+  }
   if (link && link.kind !== 'bridge') {
     const detail = `${br.name} exists but is a ${link.kind || 'plain'} device; remove it or choose another bridge name`
     ctx.out.push({check: {name: n, ok: false, detail}, ops: [], blocking: true})
@@ -192,7 +218,7 @@ function diffBridge(ctx: Ctx, br: DesiredBridge, o: NodeState) {
   // The pods' MTU, not the overlay's: the overlay device's own rows decide whether traffic crosses nodes.
   if (link && link.mtu !== br.mtu) ctx.out.push(warn(`${n} mtu`, `${link.mtu}, want ${br.mtu}`, [pin]))
   else if (link) ctx.out.push(ok(`${n} mtu`, String(br.mtu)))
-  diffAddresses(ctx, br.name, link ? inet(o.addresses, br.name) : [], br.address, br.prefixLen)
+  diffAddresses(ctx, br.name, link ? inet(ctx, o.addresses, br.name) : [], br.address, br.prefixLen)
   if (!link || !link.up)
     ctx.out.push(fix(`${n} up`, link ? 'down' : 'new device', [{op: 'link-set-up', change: 'change', name: br.name}]))
   else ctx.out.push(ok(`${n} up`, 'up'))
@@ -203,13 +229,13 @@ function diffBridge(ctx: Ctx, br: DesiredBridge, o: NodeState) {
 
 const isPermanent = (n: NeighState) => n.state.some((s) => s.toUpperCase() === 'PERMANENT')
 const fdbPermanent = (f: FdbState) => f.self && f.state === 'permanent'
-const describeRoute = (r: {gateway?: string; dev?: string; onlink: boolean; metric?: number}) =>
-  `via ${r.gateway ?? '-'}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${r.metric ? ` metric ${r.metric}` : ''}`
+const describeRoute = (r: {gateway?: string; dev?: string; onlink: boolean; metric?: number}, base = 0) =>
+  `via ${r.gateway ?? '-'}${r.dev ? ` dev ${r.dev}` : ''}${r.onlink ? ' onlink' : ''}${r.metric && r.metric !== base ? ` metric ${r.metric}` : ''}`
 
-function routeMatches(want: DesiredPeer['route'], r: RouteState): boolean {
+function routeMatches(want: DesiredPeer['route'], r: RouteState, defaultMetric: number): boolean {
   return (
     r.type === 'unicast' &&
-    r.metric === 0 &&
+    r.metric === defaultMetric &&
     r.gateway === want.gateway &&
     r.onlink === want.onlink &&
     (want.dev === undefined || r.dev === want.dev)
@@ -224,8 +250,8 @@ function diffPeers(ctx: Ctx, o: NodeState) {
   const gone = (dev: string | undefined) => ctx.fresh && dev === flannelDev
   const owned = (r: RouteState): boolean => {
     if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dst === own || gone(r.dev)) return false
-    const p = tryPrefix4(r.dst)
-    if (!p || !prefixWithin(p, ctx.network)) return false
+    const p = ctx.fam.tryPrefix(r.dst)
+    if (!p || !ctx.fam.within(p, ctx.network)) return false
     return (flannelDev !== undefined && r.dev === flannelDev) || (r.dev === d.extIface.name && r.gateway !== undefined)
   }
   const routesByDst = group(
@@ -235,7 +261,8 @@ function diffPeers(ctx: Ctx, o: NodeState) {
   const neighs = new Map<string, NeighState>()
   const fdbByMac = new Map<string, FdbState[]>()
   if (flannelDev && !ctx.fresh) {
-    for (const nb of o.neighbours) if (nb.dev === flannelDev && !nb.dst.includes(':')) neighs.set(nb.dst, nb)
+    const v6 = ctx.fam.family === 'ipv6'
+    for (const nb of o.neighbours) if (nb.dev === flannelDev && nb.dst.includes(':') === v6) neighs.set(nb.dst, nb)
     for (const [mac, list] of group(
       o.fdb.filter((f) => f.dev === flannelDev),
       (f) => f.mac,
@@ -287,7 +314,7 @@ function diffPeers(ctx: Ctx, o: NodeState) {
   for (const r of o.routes) {
     if (!wantedDst.has(r.dst) && owned(r)) {
       leftovers.push(
-        fix(`leftover route ${r.dst} ${describeRoute(r)}`, 'no peer lease needs it', [
+        fix(`leftover route ${r.dst} ${describeRoute(r, ctx.fam.defaultMetric)}`, 'no peer lease needs it', [
           {op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric},
         ]),
       )
@@ -318,23 +345,27 @@ function diffPeers(ctx: Ctx, o: NodeState) {
 
 function diffRoute(ctx: Ctx, p: DesiredPeer, same: RouteState[], owned: (r: RouteState) => boolean) {
   const want = p.route
-  const exact = same.find((r) => routeMatches(want, r))
+  const base = ctx.fam.defaultMetric
+  const exact = same.find((r) => routeMatches(want, r, base))
   const name = `route ${want.dst}`
   const ops: Op[] = []
   for (const r of same) {
     if (r === exact) continue
     // A metric-0 route is the one `route replace` overwrites (same kernel key). Others conflict: flanneld's host-gw
     // deletes every route to the same destination; for vxlan only routes the tool owns are removed.
-    if (r.metric === 0 && !exact) continue
+    if (r.metric === base && !exact) continue
     if (p.mode === 'host-gw' || owned(r)) {
       ops.push({op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric})
     }
   }
-  const replaced = same.some((r) => r.metric === 0)
+  const replaced = same.some((r) => r.metric === base)
   if (!exact) ops.push({op: 'route-replace', change: replaced ? 'change' : 'add', ...want})
   if (ops.length === 0) ctx.out.push(ok(name, describeRoute(want)))
   else {
-    const detail = same.length === 0 ? 'missing' : `${same.map(describeRoute).join(' | ')}, want ${describeRoute(want)}`
+    const detail =
+      same.length === 0
+        ? 'missing'
+        : `${same.map((r) => describeRoute(r, base)).join(' | ')}, want ${describeRoute(want)}`
     ctx.out.push(fix(name, detail, ops))
   }
 }

@@ -34,6 +34,8 @@ export interface HostNetwork {
   ifaces: HostIface[]
   /** Device of the first IPv4 default route in the main table. */
   defaultRouteDev?: string
+  /** Each interface's IPv6 addresses, by name (iface6.ts). */
+  addresses6?: Record<string, HostAddr[]>
 }
 
 export interface IfaceFlags {

@@ -6,12 +6,13 @@
  * whose PublicIP is this node's and whose key is the canonical one; every other lease is a peer, except leases that
  * carry this node's public IP too (stale or hand-written ones), which would point traffic back at this node.
  */
-import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
+import {formatIPv4, formatIPv4Cidr, formatIPv6, formatIPv6Cidr, parseIPv4} from '../core/cidr.js'
 import {lookupFolded, parseJson} from '../core/json-ast.js'
 import {isReservation, type Lease, type LeaseAttrs, leaseAttrs} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {leaseKey} from '../core/subnet-key.js'
 import {normalizeMac} from './desired.js'
+import type {IpFamily} from './family.js'
 import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
 
 /** What a backend contributes to its lease (src/backends: a NodeBackend fits this shape). */
@@ -20,22 +21,28 @@ export interface LeaseShape<O> {
   backendData(options: O, device: {mac: string} | null): string | null
 }
 
+/** The IPv6 half of this node's lease: PublicIPv6 and the flannel-v6 device whose MAC BackendV6Data carries. */
+export interface OwnV6 {
+  publicIPv6: bigint
+  device: {mac: string} | null
+}
+
 const FLANNELD_VXLAN_DATA = /^\{"VNI":\d+,"VtepMAC":"([0-9a-f]{2}(?::[0-9a-f]{2}){5})"\}$/
 
 /** The VtepMAC of a vxlan lease, lowercase with colons; undefined when it has none (peers skip such a lease). */
-export function vtepMacOf(attrs: LeaseAttrs): string | undefined {
-  const text = vtepMacTextOf(attrs)
+export function vtepMacOf(attrs: LeaseAttrs, family: IpFamily = 'ipv4'): string | undefined {
+  const text = vtepMacTextOf(family === 'ipv6' ? attrs.backendV6Data : attrs.backendData)
   return text === undefined ? undefined : normalizeMac(text)
 }
 
 /** The VtepMAC string as the lease holds it, valid or not (a warning shows what is wrong with it). */
-function vtepMacTextOf(attrs: LeaseAttrs): string | undefined {
-  if (attrs.backendData === null || attrs.backendData === '') return undefined
+function vtepMacTextOf(data: string | null): string | undefined {
+  if (data === null || data === '') return undefined
   // flanneld's exact form first: a JSON parse per lease is noticeable at thousands of leases.
-  const fast = FLANNELD_VXLAN_DATA.exec(attrs.backendData)
+  const fast = FLANNELD_VXLAN_DATA.exec(data)
   if (fast) return fast[1]
   try {
-    const node = parseJson(attrs.backendData)
+    const node = parseJson(data)
     if (node.kind !== 'object') return undefined
     const mac = lookupFolded(node, 'VtepMAC')
     return mac && mac.kind === 'string' ? mac.value : undefined
@@ -44,13 +51,16 @@ function vtepMacTextOf(attrs: LeaseAttrs): string | undefined {
   }
 }
 
-export function peerLeaseOf(lease: Lease): PeerLease {
+/** A lease as a peer of one family; the IPv6 view needs the lease's IPv6 subnet and PublicIPv6 (see v6Missing). */
+export function peerLeaseOf(lease: Lease, family: IpFamily = 'ipv4'): PeerLease {
+  const v6 = family === 'ipv6'
   const peer: PeerLease = {
-    subnet: formatIPv4Cidr(lease.subnet),
-    publicIP: formatIPv4(lease.attrs.publicIP),
+    subnet: v6 ? formatIPv6Cidr(lease.ipv6Subnet!) : formatIPv4Cidr(lease.subnet),
+    publicIP: v6 ? formatIPv6(lease.attrs.publicIPv6!) : formatIPv4(lease.attrs.publicIP),
     backendType: lease.attrs.backendType.toLowerCase(),
   }
-  const mac = vtepMacTextOf(lease.attrs) // checked where it is used, so a bad one is reported with its value
+  // Checked where it is used, so a bad one is reported with its value.
+  const mac = vtepMacTextOf(v6 ? lease.attrs.backendV6Data : lease.attrs.backendData)
   if (mac !== undefined) peer.vtepMAC = mac
   return peer
 }
@@ -68,11 +78,33 @@ export interface PeerSelection {
   ignored: Array<{key: string; reason: string}>
 }
 
-/** Every lease except the own one; leases with this node's public IP are left out with a reason. */
-export function selectPeers(leases: readonly Lease[], own: Lease | undefined, publicIP: number): PeerSelection {
+/** Why a lease has no IPv6 side flanneld would program (it checks the IPv6 subnet and PublicIPv6), or undefined. */
+function v6Missing(lease: Lease): string | undefined {
+  if (!lease.ipv6Subnet || (lease.ipv6Subnet.ip === 0n && lease.ipv6Subnet.len === 0)) return 'it has no IPv6 subnet'
+  if (lease.attrs.publicIPv6 === null) return 'it has no PublicIPv6'
+  return undefined
+}
+
+/**
+ * Every lease except the own one; leases with this node's public IP are left out with a reason. The IPv6 view also
+ * leaves out leases without an IPv6 side (a config inconsistency: every key must carry the enabled families).
+ */
+export function selectPeers(
+  leases: readonly Lease[],
+  own: Lease | undefined,
+  publicIP: number,
+  family: IpFamily = 'ipv4',
+): PeerSelection {
   const out: PeerSelection = {peers: [], ignored: []}
   for (const lease of leases) {
     if (own && lease.key === own.key) continue
+    if (family === 'ipv6') {
+      const missing = v6Missing(lease)
+      if (missing) {
+        out.ignored.push({key: lease.key, reason: `${missing} (IPv6)`})
+        continue
+      }
+    }
     if (lease.attrs.publicIP === publicIP) {
       out.ignored.push({
         key: lease.key,
@@ -80,7 +112,7 @@ export function selectPeers(leases: readonly Lease[], own: Lease | undefined, pu
       })
       continue
     }
-    out.peers.push(peerLeaseOf(lease))
+    out.peers.push(peerLeaseOf(lease, family))
   }
   return out
 }
@@ -91,11 +123,13 @@ export function ownLeaseAttrs<O>(
   options: O,
   publicIP: string,
   device: {mac: string} | null,
+  v6?: OwnV6,
 ): LeaseAttrs {
   return leaseAttrs({
     publicIP: parseIPv4(publicIP, 'public IP'),
     backendType: backend.leaseBackendType,
     backendData: backend.backendData(options, device),
+    ...(v6 ? {publicIPv6: v6.publicIPv6, backendV6Data: backend.backendData(options, v6.device)} : {}),
   })
 }
 
@@ -138,6 +172,9 @@ export function renewalDecision(
 
 export interface SpecInput {
   backend: {readonly dataplane: Backend}
+  family?: IpFamily
+  /** The IPv6 pass of a dual-stack node (see NodeSpec.secondary). */
+  secondary?: boolean
   options: {vxlan?: VxlanOptions}
   config: NetworkConfig
   ownSubnet: string
@@ -150,11 +187,14 @@ export interface SpecInput {
 }
 
 export function buildNodeSpec(input: SpecInput): NodeSpec {
-  const network = formatIPv4Cidr(input.config.ipv4!.network)
+  const network =
+    input.family === 'ipv6' ? formatIPv6Cidr(input.config.ipv6!.network) : formatIPv4Cidr(input.config.ipv4!.network)
   const ext =
     input.mtu !== undefined && input.backend.dataplane === 'host-gw' ? {...input.ext, mtu: input.mtu} : input.ext
   const spec: NodeSpec = {
     backend: input.backend.dataplane,
+    ...(input.family === 'ipv6' ? {family: 'ipv6' as const} : {}),
+    ...(input.secondary ? {secondary: true} : {}),
     network,
     ownSubnet: input.ownSubnet,
     extIface: ext,

@@ -3,9 +3,9 @@
  * views of the same diff (diff.ts), so verify reports a failure exactly when apply would change something. Pure.
  */
 import {OperationFailedError} from '../core/errors.js'
-import {desiredState, localAdminMac, vxlanDeviceName, VXLAN_DEFAULTS, type DesiredState} from './desired.js'
+import {desiredState, localAdminMac, VXLAN_DEFAULTS, type DesiredState} from './desired.js'
 import {diff} from './diff.js'
-import {parsePrefix4, prefixWithin, tryPrefix4} from './ipv4.js'
+import {familyOps} from './family.js'
 import type {Check, NodeSpec, NodeState, Op} from './types.js'
 
 export interface PlanOptions {
@@ -102,23 +102,24 @@ export interface TeardownOptions {
  * Peers are not needed: ownership is decided from the observed state, as in plan().
  */
 export function teardownPlan(observed: NodeState, spec: NodeSpec, opts: TeardownOptions = {}): Op[] {
-  const network = parsePrefix4(spec.network, 'Network')
-  const own = parsePrefix4(spec.ownSubnet, 'own subnet')
+  const fam = familyOps(spec.family)
+  const network = fam.parsePrefix(spec.network, 'Network')
+  const own = fam.parsePrefix(spec.ownSubnet, 'own subnet')
   const ops: Op[] = []
   const links = new Map(observed.links.map((l) => [l.name, l]))
   let devName: string | undefined
   if (spec.backend === 'vxlan') {
-    devName = vxlanDeviceName(spec.vxlan?.vni ?? VXLAN_DEFAULTS.vni)
+    devName = fam.vxlanDevice(spec.vxlan?.vni ?? VXLAN_DEFAULTS.vni)
     if (links.get(devName)?.kind === 'vxlan')
       ops.push({op: 'link-del', change: 'remove', name: devName, reason: 'teardown'})
   }
   for (const r of observed.routes) {
     if (r.type !== 'unicast' || r.protocol === 'kernel' || r.dev !== spec.extIface.name || !r.gateway) continue
-    const p = tryPrefix4(r.dst)
-    if (!p || !prefixWithin(p, network) || (p.net === own.net && p.len === own.len)) continue
+    const p = fam.tryPrefix(r.dst)
+    if (!p || !fam.within(p, network) || (p.net === own.net && p.len === own.len)) continue
     ops.push({op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric})
   }
-  if (spec.bridge && !opts.keepBridge && links.get(spec.bridge.name)?.kind === 'bridge') {
+  if (spec.bridge && !spec.secondary && !opts.keepBridge && links.get(spec.bridge.name)?.kind === 'bridge') {
     ops.push({op: 'link-del', change: 'remove', name: spec.bridge.name, reason: 'teardown'})
   }
   return ops

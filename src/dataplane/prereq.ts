@@ -35,6 +35,8 @@ export interface PrereqFacts {
   udp?: {port: number; bound: boolean}
   /** The flannel device name (vxlan) and its VNI. */
   device?: {name: string; vni: number}
+  /** The IPv6 device of the same VNI (flannel-v6.<VNI>) on an IPv6-enabled network: also this node's own. */
+  device6?: string
   /** vxlan links present now. */
   vxlanLinks: LinkState[]
   /** Only with --ip-masq. */
@@ -142,7 +144,7 @@ function udpCheck(f: PrereqFacts, udp: {port: number; bound: boolean}): Check {
   const name = `udp port ${udp.port}`
   const port = (l: LinkState) => (l.vxlan && l.vxlan.port) || 8472
   const own = f.device ? f.vxlanLinks.find((l) => l.name === f.device!.name) : undefined
-  const others = f.vxlanLinks.filter((l) => l !== own && port(l) === udp.port)
+  const others = f.vxlanLinks.filter((l) => l !== own && l.name !== f.device6 && port(l) === udp.port)
   const clash = f.device ? others.find((l) => l.vxlan?.id === f.device!.vni) : undefined
   if (clash) {
     return {

@@ -1,9 +1,9 @@
 /**
  * Plain data shared by the data-plane planner (src/dataplane/) and its kernel adapter (src/iproute2/).
  * Nothing here knows about etcd or oclif: the `node` commands turn leases and flags into a NodeSpec, the adapter turns
- * `ip -json` output into a NodeState, and the planner compares the two. IPv4 only (flannel's IPv6 devices are not
- * programmed by flannelctl yet).
+ * `ip -json` output into a NodeState, and the planner compares the two, once per address family.
  */
+import type {IpFamily} from './traffic-rules.js'
 
 export type Backend = 'vxlan' | 'host-gw'
 
@@ -12,7 +12,7 @@ export interface ExtIface {
   name: string
   index: number
   mtu: number
-  /** IfaceAddr: the IPv4 address on the interface, dotted quad without prefix. */
+  /** IfaceAddr: the family's address on the interface, without prefix. */
   address: string
   /** Prefix length of `address` on the interface: peers inside that subnet are on the same L2 segment. */
   prefixLen: number
@@ -39,7 +39,11 @@ export interface PeerLease {
 
 export interface NodeSpec {
   backend: Backend
-  network: string // flannel Network, e.g. '10.5.0.0/16'
+  /** The address family this spec programs; absent means IPv4. */
+  family?: IpFamily
+  /** A dual-stack node's IPv6 pass: the IPv4 pass owns the underlay row and the pod bridge device. */
+  secondary?: boolean
+  network: string // the family's flannel Network, e.g. '10.5.0.0/16' or 'fd00:5::/48'
   ownSubnet: string // own lease, e.g. '10.5.72.0/24'
   extIface: ExtIface
   /** ExtAddr = the lease PublicIP (`--public-ip`, else IfaceAddr). */

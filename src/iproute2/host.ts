@@ -10,6 +10,7 @@ import {readFile, stat} from 'node:fs/promises'
 import {CommandError, readSysctl, run, runChecked} from './exec.js'
 import type {LinkState} from '../dataplane/types.js'
 import {type HostNetwork, parseHostIfaces} from '../dataplane/iface.js'
+import {parseHostV6Addrs} from '../dataplane/iface6.js'
 import type {Capability} from '../dataplane/prereq.js'
 
 /** Interfaces with their IPv4 addresses, and the device of the first IPv4 default route of the main table. */
@@ -19,7 +20,7 @@ export async function readHostNetwork(): Promise<HostNetwork> {
     runChecked('ip', ['-json', '-4', 'route', 'show', 'table', 'main', 'exact', '0.0.0.0/0']),
   ])
   const ifaces = parseHostIfaces(addrs.stdout)
-  return {ifaces, defaultRouteDev: defaultRouteDev(routes.stdout)}
+  return {ifaces, defaultRouteDev: defaultRouteDev(routes.stdout), addresses6: parseHostV6Addrs(addrs.stdout)}
 }
 
 /** The first default route's device (the first nexthop's for a multipath route). */

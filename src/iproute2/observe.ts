@@ -15,6 +15,8 @@ export interface ObserveOptions {
   devices?: string[]
   /** Only routes whose destination lies inside this CIDR (`ip route show root`); undefined = the whole main table. */
   routeRoot?: string
+  /** The IPv6 Network of a dual-stack or IPv6-only node: its routes are read too (`ip -6 route show root`). */
+  routeRoot6?: string
   /** Devices whose net/ipv6/conf/<dev>/accept_ra is read into LinkState.acceptRa. */
   acceptRaOf?: string[]
   timeoutMs?: number
@@ -66,7 +68,8 @@ export function parseLinks(text: string): LinkState[] {
       link.vxlan = {
         id: num(data.id) ?? 0,
         port: num(data.port) ?? 0,
-        local: str(data.local),
+        // iproute2 names the IPv6 endpoints local6 / group6.
+        local: str(data.local) ?? str(data.local6),
         link:
           typeof dev === 'number'
             ? dev
@@ -78,7 +81,7 @@ export function parseLinks(text: string): LinkState[] {
         learning: data.learning === true,
         gbp: data.gbp === true,
         l2miss: data.l2miss === true,
-        group: str(data.group),
+        group: str(data.group) ?? str(data.group6),
       }
     }
     return link
@@ -160,10 +163,12 @@ export async function observe(opts: ObserveOptions = {}): Promise<NodeState> {
     ...(opts.routeRoot ? ['root', opts.routeRoot] : []),
   ]
   const devs = opts.devices
-  const [links, addrs, routes, neighs, fdb, ras] = await Promise.all([
+  const routes6Args = ['-6', '-json', '-d', 'route', 'show', 'table', 'main', 'root', opts.routeRoot6 ?? '']
+  const [links, addrs, routes, routes6, neighs, fdb, ras] = await Promise.all([
     show('ip', ['-json', '-d', 'link', 'show'], ro).then(parseLinks),
     show('ip', ['-json', 'addr', 'show'], ro).then(parseAddrs),
     show('ip', routeArgs, ro).then(parseRoutes),
+    opts.routeRoot6 ? show('ip', routes6Args, ro).then(parseRoutes) : Promise.resolve([]),
     devs
       ? Promise.all(
           devs.map((d) => show('ip', ['-json', 'neigh', 'show', 'dev', d], ro).then((t) => parseNeighbours(t, d))),
@@ -179,5 +184,5 @@ export async function observe(opts: ObserveOptions = {}): Promise<NodeState> {
     const v = ras[i]
     if (link && v !== undefined && /^-?\d+$/.test(v)) link.acceptRa = Number(v)
   })
-  return {links, addresses: addrs, routes, neighbours: neighs.flat(), fdb: fdb.flat()}
+  return {links, addresses: addrs, routes: [...routes, ...routes6], neighbours: neighs.flat(), fdb: fdb.flat()}
 }

@@ -15,9 +15,10 @@ import {randomBytes as cryptoRandomBytes} from 'node:crypto'
 
 import type {BackendPlan, DeviceSummary, NodeBackend, PlanInput, Resident} from '../backends/types.js'
 import type {UdpApplyDetails} from '../backends/udp/node.js'
-import {formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
+import {formatIPv4Cidr, formatIPv6Cidr, parseIPv6} from '../core/cidr.js'
 import {formatLeaseId, type Lease} from '../core/lease.js'
-import {ownLeaseAttrs, selectPeers, vtepMacOf} from '../dataplane/peers.js'
+import type {SubnetPair} from '../core/subnet-key.js'
+import {ownLeaseAttrs, vtepMacOf} from '../dataplane/peers.js'
 import {summarize} from '../dataplane/plan.js'
 import {prerequisiteError} from '../dataplane/prereq.js'
 import type {Op} from '../dataplane/types.js'
@@ -28,6 +29,7 @@ import {renderOp, renderPlan} from '../iproute2/render.js'
 import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
+import {familyInput, nodeFamilies, pairOf, planFamilies, provisional6, samePair, subnetOf} from './families.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
 import {leaseClaimPath, writeLeaseClaim} from '../host/lease-claim.js'
 import {foreignLeaseError, ownLeaseOwner} from './lease-owner-step.js'
@@ -56,9 +58,20 @@ export interface ApplySummary {
   changed: boolean
   backend: string
   network: string
-  interface: {name: string; address: string; publicIP: string; mtu: number; reason: string}
+  interface: {
+    name: string
+    address: string
+    publicIP: string
+    mtu: number
+    reason: string
+    /** IPv6-enabled networks: the interface's IPv6 address and PublicIPv6 (null otherwise). */
+    address6?: string | null
+    publicIPv6?: string | null
+  }
   lease: {
     subnet: string
+    /** The lease's IPv6 subnet on an IPv6-enabled network, else null. */
+    ipv6Subnet?: string | null
     key: string | null
     action: LeaseAction
     reason: string
@@ -72,6 +85,8 @@ export interface ApplySummary {
   /** What renews the lease: "watch" under --watch; null for a one-shot apply (nothing does). */
   renewedBy: 'watch' | null
   device: DeviceSummary | null
+  /** vxlan on an IPv6-enabled network: flannel-v6.<VNI>. */
+  deviceV6?: DeviceSummary | null
   bridge: {name: string; address: string} | null
   peers: number
   entries: {added: number; changed: number; removed: number; failed: number}
@@ -167,47 +182,61 @@ export async function applyNode(
   }
   lap('prerequisites')
 
-  // 2. The device MAC: kept when the device stays, fresh when the plan will (re)create it.
+  // 2. The device MACs: kept when a device stays, fresh when the plan will (re)create it (one per family).
+  const families = nodeFamilies(ctx)
   const macBytes = random(6)
-  const provisional = ctx.own?.subnet ??
-    previous ?? {family: 4 as const, ip: ctx.config.ipv4!.subnetMin, len: ctx.config.ipv4!.subnetLen}
-  const device = backend.leaseDevice?.({...base, ownSubnet: formatIPv4Cidr(provisional), peers: [], macBytes}) ?? null
-  const attrs = ownLeaseAttrs(backend, ctx.options, ctx.selected.publicIP, device ? {mac: device.mac} : null)
+  const macBytes6 = families.length > 1 ? random(6) : undefined
+  const provisional: SubnetPair = (ctx.own && pairOf(ctx.own)) ??
+    previous ?? {
+      ipv4: {family: 4 as const, ip: ctx.config.ipv4!.subnetMin, len: ctx.config.ipv4!.subnetLen},
+      ipv6: provisional6(ctx),
+    }
+  const deviceOf = (f: (typeof families)[number], bytes: Uint8Array | undefined) =>
+    backend.leaseDevice?.({
+      ...familyInput(base, f),
+      ownSubnet: subnetOf({...provisional, ipv6: provisional6(ctx, provisional.ipv6)}, f.family)!,
+      peers: [],
+      macBytes: bytes,
+    }) ?? null
+  const device = deviceOf(families[0], macBytes)
+  const device6 = families[1] ? deviceOf(families[1], macBytes6) : null
+  const v6 = ctx.v6
+    ? {publicIPv6: parseIPv6(ctx.v6.publicIPv6), device: device6 ? {mac: device6.mac} : null}
+    : undefined
+  const attrs = ownLeaseAttrs(backend, ctx.options, ctx.selected.publicIP, device ? {mac: device.mac} : null, v6)
 
   // 3. This node's lease, and the plan for the subnet it holds.
   const {own, compatible, fresh, decision} = ownLeaseDecision(store, ctx, attrs, now(), request.renewMarginMs)
   let lease: Lease | null = fresh ?? null
-  let subnet: Ipv4Net
+  let subnet: SubnetPair
   let action: LeaseAction
   let acquired: AcquireResult | undefined
   let early: {ops: Op[]; result: ApplyResult | null} | undefined
-  const planFor = (sub: Ipv4Net, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
-    const peerSel = selectPeers(
-      ctx.listing.leases.filter((l) => !removed.has(l.key)),
-      holder,
-      ctx.publicIP,
-    )
-    const input: PlanInput = {...base, ownSubnet: formatIPv4Cidr(sub), peers: peerSel.peers, macBytes}
-    const planned: BackendPlan = backend.plan(input, resident)
-    return {input, planned, ignored: peerSel.ignored, ops: planned.ops()}
+  const planFor = (sub: SubnetPair, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
+    const leases = ctx.listing.leases.filter((l) => !removed.has(l.key))
+    const macs = {ipv4: macBytes, ipv6: macBytes6}
+    const all = planFamilies(backend, base, families, sub, leases, holder, ctx.publicIP, resident, macs)
+    const input: PlanInput = all.parts[0].input
+    const planned: BackendPlan = all.plan
+    return {input, planned, ignored: all.ignored, ops: planned.ops(), parts: all.parts}
   }
   let planned: ReturnType<typeof planFor>
   let ops: Op[]
   if (!decision.write) {
     action = 'unchanged'
-    subnet = lease!.subnet
+    subnet = pairOf(lease!)
     lap('lease')
     planned = planFor(subnet, lease!)
     ops = planned.ops
   } else if (request.dryRun) {
     action = own && compatible ? 'would-renew' : 'would-allocate'
-    if (own && compatible) subnet = own.subnet
+    if (own && compatible) subnet = pairOf(own)
     else {
       lease = null
       subnet = previous ?? previewAllocation(ctx)
       if (!previous)
         warnings.push(
-          `dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet)}`,
+          `dry run: a random free subnet would be allocated; operations are shown for ${formatIPv4Cidr(subnet.ipv4)}`,
         )
     }
     lap('lease')
@@ -216,7 +245,7 @@ export async function applyNode(
   } else {
     // The subnet this node will hold: its compatible lease's, else the previous one (§3.4 step 5), else a uniformly
     // random free one from the shared allocator, asked for explicitly so that the kernel work can start now.
-    const target = own && compatible ? own.subnet : (previous ?? pickFree(ctx))
+    const target = own && compatible ? pairOf(own) : (previous ?? pickFree(ctx))
     planned = planFor(target, own) // before any write: a spec or plan error must not leave a lease behind
     // What does not depend on the subnet (device, peers' entries) runs while the lease is written; addresses, the
     // bridge and lines a backend planned as text wait for it. flanneld writes its lease first: the only visible
@@ -242,10 +271,10 @@ export async function applyNode(
     early = {ops: earlyOps, result: ran.value}
     acquired = got.value
     lease = acquired.lease
-    subnet = lease.subnet
+    subnet = pairOf(lease)
     action = acquired.action
     warnings.push(...acquired.warnings)
-    if (sameIpv4Net(subnet, target)) {
+    if (samePair(subnet, target)) {
       const done = new Set(earlyOps)
       ops = planned.ops.filter((op) => !done.has(op))
     } else {
@@ -286,7 +315,9 @@ export async function applyNode(
 
   // 5. Traffic rules and the subnet file, after the data plane as flanneld does; then the resident part takes the
   //    peers and records its state next to the subnet file (whose directory the subnet file step creates).
-  const ownSubnet = formatIPv4Cidr(subnet)
+  const ownSubnet = formatIPv4Cidr(subnet.ipv4)
+  const ownSubnet6 = ctx.network6 !== null && subnet.ipv6 ? formatIPv6Cidr(subnet.ipv6) : null
+  const v6Nets = ownSubnet6 !== null ? {network6: ctx.network6!, subnet6: ownSubnet6} : {}
   const rules = await ensureTrafficRules(
     {
       mode: trafficModeOf(ctx.config),
@@ -294,12 +325,13 @@ export async function applyNode(
       forwardRules: request.forwardRules,
       network: ctx.network,
       subnet: ownSubnet,
+      ...v6Nets,
     },
     request.dryRun,
   )
   const fileAction = await writeSubnetEnv(
     ctx.subnetFile,
-    {network: ctx.network, ownSubnet, overlayMtu: plan.overlayMtu, ipMasq: request.ipMasq},
+    {network: ctx.network, ownSubnet, overlayMtu: plan.overlayMtu, ipMasq: request.ipMasq, ...v6Nets},
     request.dryRun,
   )
   const committed = (await backend.commit?.(plan, planned.input, resident, request.dryRun)) ?? {
@@ -343,9 +375,12 @@ export async function applyNode(
       publicIP: ctx.selected.publicIP,
       mtu: ctx.selected.ext.mtu,
       reason: ctx.selected.reason,
+      address6: ctx.v6?.ext.address ?? null,
+      publicIPv6: ctx.v6?.publicIPv6 ?? null,
     },
     lease: {
       subnet: ownSubnet,
+      ipv6Subnet: ownSubnet6,
       key: lease?.key ?? null,
       action,
       reason: decision.reason,
@@ -357,6 +392,7 @@ export async function applyNode(
     leaseExpiresAt: lease?.expiresAt?.toISOString() ?? null,
     renewedBy,
     device: plan.device(device, request.dryRun),
+    deviceV6: planned.parts[1]?.plan.device(device6, request.dryRun) ?? null,
     bridge: plan.bridge ? {name: plan.bridge.name, address: `${plan.bridge.address}/${plan.bridge.prefixLen}`} : null,
     peers: plan.peers,
     entries,

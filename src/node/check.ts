@@ -4,13 +4,15 @@
  * are reported as such (a failed `network config` row, also when etcd is unreachable) and the local ones still run.
  */
 import {NODE_BACKENDS} from '../backends/registry.js'
-import {formatIPv4, formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
+import {formatIPv4, formatIPv4Cidr, formatIPv6Cidr, parseIPv4} from '../core/cidr.js'
 import {EtcdUnavailableError} from '../core/errors.js'
 import type {Lease} from '../core/lease.js'
 import {FOREIGN_LEASE_HINTS} from '../dataplane/lease-owner.js'
 import {findOwnLease} from '../dataplane/peers.js'
 import {evaluatePrereqs} from '../dataplane/prereq.js'
-import type {Check} from '../dataplane/types.js'
+import type {HostNetwork} from '../dataplane/iface.js'
+import {selectIPv6} from '../dataplane/iface6.js'
+import type {Check, ExtIface} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {leaseClaimPath} from '../host/lease-claim.js'
 import {readSubnetFile} from '../host/subnet-file.js'
@@ -28,6 +30,20 @@ export interface CheckResult {
   etcdUnavailable?: EtcdUnavailableError
 }
 
+/** The IPv6 underlay of a dual-stack node: the chosen interface's global address, or --public-ipv6. */
+function ipv6InterfaceRow(ext: ExtIface, host: HostNetwork, publicIPv6: string | undefined): Check {
+  try {
+    const v6 = selectIPv6(ext, host.addresses6, publicIPv6)
+    return {
+      name: 'interface IPv6',
+      ok: true,
+      detail: `${v6.ext.address}/${v6.ext.prefixLen}, public IPv6 ${v6.publicIPv6}`,
+    }
+  } catch (error) {
+    return {name: 'interface IPv6', ok: false, detail: (error as Error).message}
+  }
+}
+
 export async function checkNode(store: FlannelStore, request: NodeRequest): Promise<CheckResult> {
   const checks: Check[] = []
   const [host, subnetFile] = await Promise.all([readHostNetwork(), readSubnetFile(request.subnetFile)])
@@ -40,6 +56,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
 
   let configured: ReturnType<typeof nodeConfig> | null = null
   let network: string | null = null
+  let network6: string | null = null
   let ownSubnet: string | undefined = subnetFile.env?.subnet ? formatIPv4Cidr(subnetFile.env.subnet) : undefined
   let peerIPs: string[] = []
   let etcdUnavailable: EtcdUnavailableError | undefined
@@ -48,7 +65,13 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     const config = await requireValidNetwork(store)
     configured = nodeConfig(config)
     network = formatIPv4Cidr(config.ipv4!.network)
-    checks.push({name: 'network config', ok: true, detail: `${network}, backend ${configured.backend.name}`})
+    network6 = config.ipv6 ? formatIPv6Cidr(config.ipv6.network) : null
+    checks.push({
+      name: 'network config',
+      ok: true,
+      detail: `${network}${network6 ? ` + ${network6}` : ''}, backend ${configured.backend.name}`,
+    })
+    if (network6) checks.push(ipv6InterfaceRow(selected.ext, host, request.publicIPv6))
     const {leases} = await store.listLeases({ttl: false})
     const own = findOwnLease(leases, store.prefix, parseIPv4(selected.publicIP))
     if (own) ownSubnet = formatIPv4Cidr(own.subnet)
@@ -60,7 +83,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
     checks.push({name: 'network config', ok: false, detail: (error as Error).message})
   }
   const {backend, options} = configured ?? {backend: NODE_BACKENDS.vxlan, options: {vxlan: undefined}}
-  const ctx = {backend, options, network: network ?? '0.0.0.0/32'}
+  const ctx = {backend, options, network: network ?? '0.0.0.0/32', network6}
   const observed = await observe(observeOptions(ctx))
   const prereqs = evaluatePrereqs(
     await prereqFacts({
@@ -68,6 +91,7 @@ export async function checkNode(store: FlannelStore, request: NodeRequest): Prom
       options,
       network,
       deviceName: backend.deviceName(options),
+      deviceName6: network6 !== null ? backend.deviceName(options, 'ipv6') : undefined,
       ext: selected.ext.name,
       ownSubnet,
       bridge: request.bridge,

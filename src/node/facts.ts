@@ -3,11 +3,12 @@
  * IP, the subnet file, the lease listing and this node's own lease, the kernel state (through the iproute2 adapter),
  * and the prerequisite facts. Reads only; everything after this step plans from these values.
  */
-import {formatIPv4, formatIPv4Cidr, type Ipv4Net, parseIPv4, sameIpv4Net} from '../core/cidr.js'
+import {formatIPv4, formatIPv4Cidr, formatIPv6Cidr, parseIPv4, sameIpv4Net} from '../core/cidr.js'
 import {InvalidInputError} from '../core/errors.js'
 import {isLeaseCompatible} from '../core/allocator.js'
 import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
+import type {SubnetPair} from '../core/subnet-key.js'
 import type {Check} from '../dataplane/types.js'
 import type {NodeSpec, NodeState} from '../dataplane/types.js'
 import type {FlannelStore, LeaseListing} from '../etcd/store.js'
@@ -16,6 +17,7 @@ import {requireValidNetwork} from '../ops/network.js'
 import {nodeBackendFor} from '../backends/registry.js'
 import type {BackendOptions, NodeBackend, NodeLocation, Resident} from '../backends/types.js'
 import {type HostNetwork, type SelectedIface, selectExtIface} from '../dataplane/iface.js'
+import {type SelectedV6, selectIPv6} from '../dataplane/iface6.js'
 import {findOwnLease} from '../dataplane/peers.js'
 import {BR_NETFILTER_SYSCTLS, evaluatePrereqs, type PrereqFacts} from '../dataplane/prereq.js'
 import {readSubnetFile, type SubnetFile} from '../host/subnet-file.js'
@@ -34,11 +36,15 @@ export interface NodeContext {
   config: NetworkConfig
   /** The IPv4 Network, canonical CIDR text. */
   network: string
+  /** The IPv6Network when the config enables IPv6, canonical CIDR text; else null. */
+  network6: string | null
   backend: NodeBackend
   options: BackendOptions
   deviceName?: string
   host: HostNetwork
   selected: SelectedIface
+  /** The IPv6 side of the chosen interface and PublicIPv6 (IPv6-enabled networks only). */
+  v6: SelectedV6 | null
   publicIP: number
   subnetFile: SubnetFile
   listing: LeaseListing
@@ -55,14 +61,17 @@ export interface ResolvedNode extends NodeContext {
 
 /** The network config as the node commands need it: valid, IPv4, a backend they program. */
 export function nodeConfig(config: NetworkConfig): {backend: NodeBackend; options: BackendOptions} {
-  if (!config.ipv4)
-    throw new InvalidInputError('the network has IPv4 disabled; node commands program IPv4 overlays only')
-  if (config.ipv6) {
+  const backend = nodeBackendFor(config)
+  if (config.ipv6 && backend.dataplaneFamilies === 'ipv4') {
     throw new InvalidInputError(
-      'the network enables IPv6: node commands program IPv4 only (flannel-v6 devices and IPv6 routes are not supported yet)',
+      `the ${backend.name} backend is IPv4-only, as in flanneld: it cannot serve a network with EnableIPv6 (use vxlan or host-gw)`,
     )
   }
-  const backend = nodeBackendFor(config)
+  if (!config.ipv4) {
+    throw new InvalidInputError(
+      "the network has IPv4 disabled: flanneld's etcd subnet manager cannot hold IPv6-only leases (every node would share the key 0.0.0.0-0&…); enable IPv4 for a dual-stack network",
+    )
+  }
   return {backend, options: backend.options(config)}
 }
 
@@ -97,7 +106,8 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
   const config = await requireValidNetwork(store)
   const {backend, options} = nodeConfig(config)
   const network = formatIPv4Cidr(config.ipv4!.network)
-  const observedP = quiet(observe(observeOptions({backend, options, network})))
+  const network6 = config.ipv6 ? formatIPv6Cidr(config.ipv6.network) : null
+  const observedP = quiet(observe(observeOptions({backend, options, network, network6})))
   const ownP = quiet(
     Promise.all([selectedP, listingP]).then(([selected, listing]) =>
       findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP, 'public IP')),
@@ -123,6 +133,8 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
   return {
     config,
     network,
+    network6,
+    v6: network6 === null ? null : selectIPv6(selected.ext, host.addresses6, request.publicIPv6),
     backend,
     options,
     deviceName: backend.deviceName(options),
@@ -138,18 +150,36 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
   }
 }
 
-/** The previous subnet from the subnet file when flanneld would use it (§3.4 step 5): compatible and not leased. */
-export function usablePreviousSubnet(ctx: Pick<NodeContext, 'subnetFile' | 'config' | 'listing'>): Ipv4Net | undefined {
+/**
+ * The previous subnets from the subnet file when flanneld would use them (§3.4 step 5): not leased (IPv4 equality)
+ * and, both families together, compatible with the config.
+ */
+export function usablePreviousSubnet(
+  ctx: Pick<NodeContext, 'subnetFile' | 'config' | 'listing'>,
+): SubnetPair | undefined {
   const prev = ctx.subnetFile.env?.subnet
   if (!prev) return undefined
-  if (!isLeaseCompatible(ctx.config, {subnet: prev, ipv6Subnet: null})) return undefined
+  const prev6 = ctx.subnetFile.env?.ipv6Subnet ?? null
+  if (!isLeaseCompatible(ctx.config, {subnet: prev, ipv6Subnet: prev6})) return undefined
   if (ctx.listing.leases.some((l) => sameIpv4Net(l.subnet, prev))) return undefined
-  return prev
+  return {ipv4: prev, ipv6: prev6}
 }
 
 /** A spec skeleton good enough for observeOptionsFor (backend, VNI, Network). */
-export function observeOptions(ctx: Pick<NodeContext, 'backend' | 'options' | 'network'>) {
-  return observeOptionsFor({backend: ctx.backend.dataplane, vxlan: ctx.options.vxlan, network: ctx.network} as NodeSpec)
+export function observeOptions(ctx: Pick<NodeContext, 'backend' | 'options' | 'network' | 'network6'>) {
+  const opts = observeOptionsFor({
+    backend: ctx.backend.dataplane,
+    vxlan: ctx.options.vxlan,
+    network: ctx.network,
+  } as NodeSpec)
+  if (ctx.network6 === null) return opts
+  const dev6 = ctx.backend.deviceName(ctx.options, 'ipv6')
+  return {
+    ...opts,
+    routeRoot6: ctx.network6,
+    devices: [...(opts.devices ?? []), ...(dev6 ? [dev6] : [])],
+    acceptRaOf: [...(opts.acceptRaOf ?? []), ...(dev6 ? [dev6] : [])],
+  }
 }
 
 export interface FactsInput {
@@ -157,6 +187,8 @@ export interface FactsInput {
   options: BackendOptions
   network: string | null
   deviceName?: string
+  /** The IPv6 device on an IPv6-enabled network (flannel-v6.<VNI>). */
+  deviceName6?: string
   ext: string
   ownSubnet?: string
   bridge?: string
@@ -218,12 +250,15 @@ export async function prereqFacts(input: FactsInput): Promise<PrereqFacts> {
     offIfacePeers,
     udp: port === null ? undefined : {port, bound},
     device: input.deviceName && vni !== undefined ? {name: input.deviceName, vni} : undefined,
+    ...(input.deviceName6 ? {device6: input.deviceName6} : {}),
     vxlanLinks: observed.links.filter((l) => l.kind === 'vxlan'),
     iptables,
     network: input.network,
     ownSubnet: input.ownSubnet,
     ifaces: input.host.ifaces,
-    ownDevices: [input.deviceName, input.bridge, 'flannel0'].filter((d): d is string => d !== undefined),
+    ownDevices: [input.deviceName, input.deviceName6, input.bridge, 'flannel0'].filter(
+      (d): d is string => d !== undefined,
+    ),
   }
 }
 
@@ -235,7 +270,7 @@ export async function prerequisiteRows(
   ctx: ResolvedNode,
   request: NodeRequest,
   where: NodeLocation,
-  previous: Ipv4Net | undefined,
+  previous: SubnetPair | undefined,
   holder: {resident: Resident | undefined} | 'state-file',
 ): Promise<Check[]> {
   const checks = evaluatePrereqs(
@@ -244,8 +279,9 @@ export async function prerequisiteRows(
       options: ctx.options,
       network: ctx.network,
       deviceName: ctx.deviceName,
+      deviceName6: ctx.network6 !== null ? ctx.backend.deviceName(ctx.options, 'ipv6') : undefined,
       ext: ctx.selected.ext.name,
-      ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous) : undefined,
+      ownSubnet: ctx.own ? formatIPv4Cidr(ctx.own.subnet) : previous ? formatIPv4Cidr(previous.ipv4) : undefined,
       bridge: request.bridge,
       ipMasq: request.ipMasq,
       forwardRules: request.forwardRules,

@@ -4,22 +4,22 @@
  * acquireLease of src/ops/leases.ts: reuse by public IP, previous subnet, random allocation).
  */
 import {allocateSubnet, isLeaseCompatible} from '../core/allocator.js'
-import {formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
+import {sameIpv4Net} from '../core/cidr.js'
 import {OperationFailedError} from '../core/errors.js'
 import type {LeaseAttrs} from '../core/lease.js'
-import {parseSubnetKey} from '../core/subnet-key.js'
+import {formatSubnetPair, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
 import {renewalDecision} from '../dataplane/peers.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {acquireLease, type AcquireResult} from '../ops/leases.js'
 import type {NodeContext, ResolvedNode} from './facts.js'
 
 /** A subnet to show a dry run's operations for when a real run would allocate one at random (the first free one). */
-export function previewAllocation(ctx: NodeContext): Ipv4Net {
+export function previewAllocation(ctx: NodeContext): SubnetPair {
   return pickFree(ctx, () => 0)
 }
 
 /** A uniformly random free subnet, by the allocator acquireLease uses (src/core/allocator.ts). */
-export function pickFree(ctx: NodeContext, random: () => number = Math.random): Ipv4Net {
+export function pickFree(ctx: NodeContext, random: () => number = Math.random): SubnetPair {
   // Keys whose value flanneld cannot decode still hold their subnet, as acquireLease counts them.
   const garbage = ctx.listing.skipped.flatMap(({key}) => {
     const pair = parseSubnetKey(key)
@@ -27,7 +27,7 @@ export function pickFree(ctx: NodeContext, random: () => number = Math.random): 
   })
   const allocation = allocateSubnet(ctx.config, [...ctx.listing.leases, ...garbage], random)
   if (!allocation.ok) throw new OperationFailedError(allocation.reason)
-  return allocation.pair.ipv4
+  return allocation.pair
 }
 
 /**
@@ -58,20 +58,22 @@ export async function acquire(
   store: FlannelStore,
   ctx: NodeContext,
   attrs: LeaseAttrs,
-  ask: Ipv4Net | undefined,
+  ask: SubnetPair | undefined,
   ttlSeconds: number,
   warnings: string[],
 ): Promise<AcquireResult> {
   // An empty BackendType (udp) lets acquireLease take the network's own, which writes none, without a mismatch warning.
   const request = {
     publicIP: attrs.publicIP,
+    publicIPv6: attrs.publicIPv6,
     backendType: attrs.backendType || undefined,
     backendData: attrs.backendData,
+    backendV6Data: attrs.backendV6Data,
   }
   if (ask) {
     try {
       return await acquireLease(store, request, {
-        subnet: {ipv4: ask, ipv6: null},
+        subnet: ask,
         ttlSeconds,
         config: ctx.config,
         listing: ctx.listing,
@@ -79,9 +81,9 @@ export async function acquire(
     } catch (error) {
       if (!(error instanceof OperationFailedError)) throw error
       const what =
-        ctx.subnetFile.env?.subnet && sameIpv4Net(ctx.subnetFile.env.subnet, ask)
-          ? `previous subnet ${formatIPv4Cidr(ask)} from ${ctx.subnetFile.path}`
-          : `subnet ${formatIPv4Cidr(ask)}`
+        ctx.subnetFile.env?.subnet && sameIpv4Net(ctx.subnetFile.env.subnet, ask.ipv4)
+          ? `previous subnet ${formatSubnetPair(ask)} from ${ctx.subnetFile.path}`
+          : `subnet ${formatSubnetPair(ask)}`
       warnings.push(`${what} could not be used (${error.message}); acquiring another`)
     }
   }

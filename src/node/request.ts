@@ -9,6 +9,8 @@ export interface NodeRequest {
   ifaceRegex: string[]
   ifaceCanReach?: string
   publicIP?: string
+  /** flanneld --public-ipv6: this node's PublicIPv6 on an IPv6-enabled network. */
+  publicIPv6?: string
   subnetFile: string
   bridge?: string
   ipMasq: boolean

@@ -2,7 +2,7 @@
  * subnet.env as a pipeline step: the text flanneld would write for this node (src/core/subnet-env.ts), written only
  * when the file differs (src/host/subnet-file.ts), and the verify row comparing it.
  */
-import {parseIPv4Cidr} from '../core/cidr.js'
+import {parseIPv4Cidr, parseIPv6Cidr} from '../core/cidr.js'
 import {formatSubnetEnv} from '../core/subnet-env.js'
 import type {Check} from '../dataplane/types.js'
 import {subnetFileMode, type SubnetFile, writeSubnetFile} from '../host/subnet-file.js'
@@ -12,12 +12,18 @@ export interface SubnetEnvWant {
   ownSubnet: string
   overlayMtu: number
   ipMasq: boolean
+  /** IPv6-enabled networks: the IPv6Network and the lease's IPv6 subnet (FLANNEL_IPV6_NETWORK / _SUBNET). */
+  network6?: string
+  subnet6?: string
 }
 
 const textOf = (want: SubnetEnvWant) =>
   formatSubnetEnv({
     network: parseIPv4Cidr(want.network),
     subnet: parseIPv4Cidr(want.ownSubnet),
+    ...(want.network6 !== undefined && want.subnet6 !== undefined
+      ? {ipv6Network: parseIPv6Cidr(want.network6), ipv6Subnet: parseIPv6Cidr(want.subnet6)}
+      : {}),
     mtu: want.overlayMtu,
     ipMasq: want.ipMasq,
   })

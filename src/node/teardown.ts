@@ -8,11 +8,13 @@
  * file and the vxlan device is assumed to be flannel.1.
  */
 import {NODE_BACKENDS} from '../backends/registry.js'
-import {formatIPv4Cidr, parseIPv4} from '../core/cidr.js'
+import {formatIPv4Cidr, formatIPv6Cidr, parseIPv4} from '../core/cidr.js'
 import {NotFoundError, OperationFailedError} from '../core/errors.js'
 import {leaseClaimPath, removeLeaseClaim} from '../host/lease-claim.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import {findOwnLease} from '../dataplane/peers.js'
+import {VXLAN_DEFAULTS} from '../dataplane/desired.js'
+import {IPV6} from '../dataplane/family.js'
 import {teardownPlan} from '../dataplane/plan.js'
 import type {NodeSpec, Op} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
@@ -91,12 +93,31 @@ export async function teardownNode(store: FlannelStore, request: TeardownRequest
   const stops = new Map<string, {lines: string[]; found: boolean}>()
   for (const b of Object.values(NODE_BACKENDS))
     if (b.stopResident) stops.set(b.name, await b.stopResident(where, request.dryRun, warnings))
+  // The IPv6 side (flannel-v6.<VNI>, IPv6 routes) when the config or the subnet file names an IPv6 network.
+  const network6 = config?.ipv6
+    ? formatIPv6Cidr(config.ipv6.network)
+    : subnetFile.env?.ipv6Network
+      ? formatIPv6Cidr(subnetFile.env.ipv6Network)
+      : null
+  const own6 = own?.ipv6Subnet ?? subnetFile.env?.ipv6Subnet ?? null
+  const spec6: NodeSpec | null =
+    network6 === null
+      ? null
+      : {...spec, family: 'ipv6', secondary: true, network: network6, ownSubnet: own6 ? formatIPv6Cidr(own6) : network6}
   // vxlan teardown also removes host-gw style routes; for a host-gw config look for a leftover flannel.1 as well.
-  const observed = await observe(observeOptionsFor({...spec, backend: 'vxlan'}))
+  const base = observeOptionsFor({...spec, backend: 'vxlan'})
+  const dev6 = spec6 ? IPV6.vxlanDevice(spec.vxlan?.vni ?? VXLAN_DEFAULTS.vni) : undefined
+  const observed = await observe(
+    spec6 ? {...base, routeRoot6: spec6.network, devices: [...(base.devices ?? []), dev6!]} : base,
+  )
   const deviceOps: Op[] = Object.values(NODE_BACKENDS).flatMap(
     (b) => b.teardownOps?.(observed, Boolean(stops.get(b.name)?.found) || config?.backendName === b.name) ?? [],
   )
-  const ops = [...deviceOps, ...teardownPlan(observed, {...spec, backend: 'vxlan'})]
+  const ops = [
+    ...deviceOps,
+    ...teardownPlan(observed, {...spec, backend: 'vxlan'}),
+    ...(spec6 ? teardownPlan(observed, {...spec6, backend: 'vxlan'}) : []),
+  ]
   if (!request.dryRun && ops.length > 0) {
     const r = await applyOps(ops)
     if (r.failed.length > 0)

@@ -22,6 +22,9 @@ export interface TrafficRulesRequest {
   /** The family's Network and this node's subnet, canonical CIDRs. */
   network: string
   subnet: string
+  /** IPv6-enabled networks: the IPv6Network and the lease's IPv6 subnet (ip6tables / table flannel-ipv6). */
+  network6?: string
+  subnet6?: string
 }
 
 export type RuleAction = 'unchanged' | 'installed' | 'would-install' | 'disabled'
@@ -50,12 +53,22 @@ export const trafficModeOf = (config: {parsed: {enableNFTables?: boolean}}): Tra
  * shapes what is written, so it is probed only when masquerade rules may be written.
  */
 async function specFor(req: TrafficRulesRequest, writing: boolean): Promise<TrafficSpec> {
+  return trafficSpec(req, writing && req.ipMasq ? await probeRandomFully(req.mode) : false)
+}
+
+/** The spec of a request once randomFully is known: pure. */
+export function trafficSpec(req: TrafficRulesRequest, randomFully: boolean): TrafficSpec {
   return {
     mode: req.mode,
     ipMasq: req.ipMasq,
     forwardRules: req.forwardRules,
-    families: {ipv4: {network: req.network, subnet: req.subnet}},
-    randomFully: writing && req.ipMasq ? await probeRandomFully(req.mode) : false,
+    families: {
+      ipv4: {network: req.network, subnet: req.subnet},
+      ...(req.network6 !== undefined && req.subnet6 !== undefined
+        ? {ipv6: {network: req.network6, subnet: req.subnet6}}
+        : {}),
+    },
+    randomFully,
   }
 }
 

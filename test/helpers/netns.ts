@@ -7,6 +7,8 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import type {TestContext} from 'node:test'
 
+import {Address6} from 'ip-address'
+
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0
 }
@@ -103,6 +105,15 @@ export class Topology {
     return this.exec(ns, ['sysctl', '-q', '-w', `${key}=${value}`])
   }
 
+  /**
+   * IPv6 usable at once in ns: no duplicate address detection (addresses are not tentative), for devices created
+   * later too; `forwarding` only in node namespaces (a router), never in pods.
+   */
+  async ipv6(ns: string, opts: {forwarding?: boolean} = {}): Promise<void> {
+    for (const scope of ['all', 'default']) await this.sysctl(ns, `net.ipv6.conf.${scope}.accept_dad`, '0')
+    if (opts.forwarding) await this.sysctl(ns, 'net.ipv6.conf.all.forwarding', '1')
+  }
+
   /** A long-running process inside ns; killed by destroy(). */
   spawn(ns: string, argv: string[]): ChildProcess {
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], {stdio: 'ignore'})
@@ -142,26 +153,42 @@ export class Topology {
   }
 }
 
+/** The address `n` after the network address of an IPv6 prefix ('fd00:1:0:5::/64', 2 → 'fd00:1:0:5::2'). */
+export function ipv6Host(prefix: string, n: number): string {
+  return Address6.fromBigInt(new Address6(prefix).startAddress().bigInt() + BigInt(n)).correctForm()
+}
+
 /**
  * A pod as the CNI bridge plugin attaches one to a node: its own namespace, a veth on the node's bridge, the subnet's
  * .2 with a default route via .1 (the bridge). `mtu` sets both ends (the overlay MTU); without it they keep 1500.
+ * With `subnet6` (dual-stack) the pod also gets <subnet6>::2 and an IPv6 default route via <subnet6>::1; with
+ * `subnet` null it is IPv6-only.
  */
 export async function attachPod(
   topo: Topology,
   nodeNs: string,
   role: string,
-  subnet: string,
-  opts: {bridge?: string; mtu?: number} = {},
-): Promise<{ns: string; ip: string}> {
-  const base = subnet.split('/')[0].split('.').slice(0, 3).join('.')
+  subnet: string | null,
+  opts: {bridge?: string; mtu?: number; subnet6?: string} = {},
+): Promise<{ns: string; ip: string; ip6?: string}> {
   const ns = await topo.namespace(role)
+  if (opts.subnet6) await topo.ipv6(ns)
   await topo.veth(nodeNs, 'vpod', ns, 'eth0')
   const mtu = opts.mtu === undefined ? [] : ['mtu', String(opts.mtu)]
   await topo.ip(nodeNs, 'link', 'set', 'vpod', ...mtu, 'master', opts.bridge ?? 'cni0')
   if (opts.mtu !== undefined) await topo.ip(ns, 'link', 'set', 'eth0', ...mtu)
-  await topo.ip(ns, 'addr', 'add', `${base}.2/${subnet.split('/')[1] ?? '24'}`, 'dev', 'eth0')
-  await topo.ip(ns, 'route', 'add', 'default', 'via', `${base}.1`)
-  return {ns, ip: `${base}.2`}
+  let ip = ''
+  if (subnet !== null) {
+    const base = subnet.split('/')[0].split('.').slice(0, 3).join('.')
+    await topo.ip(ns, 'addr', 'add', `${base}.2/${subnet.split('/')[1] ?? '24'}`, 'dev', 'eth0')
+    await topo.ip(ns, 'route', 'add', 'default', 'via', `${base}.1`)
+    ip = `${base}.2`
+  }
+  if (!opts.subnet6) return {ns, ip}
+  const ip6 = ipv6Host(opts.subnet6, 2)
+  await topo.ip(ns, 'addr', 'add', `${ip6}/${opts.subnet6.split('/')[1]}`, 'dev', 'eth0', 'nodad')
+  await topo.ip(ns, '-6', 'route', 'add', 'default', 'via', ipv6Host(opts.subnet6, 1))
+  return {ns, ip, ip6}
 }
 
 /**

@@ -182,6 +182,7 @@ export const udpBackend: NodeBackend<UdpResident> = {
   name: 'udp',
   leaseBackendType: '',
   dataplane: 'host-gw',
+  dataplaneFamilies: 'ipv4',
   needs: ['tun'],
   applyHint: 'flannelctl node apply --watch',
   options: (config) => ({udp: decodeUdpOptions(config.parsed.backend)}),
