@@ -235,7 +235,7 @@ export async function setSwitchMtu(topo: Topology, sw: Switch, mtu: number): Pro
 }
 
 /** A link's MTU inside ns; undefined when the link does not exist. */
-export async function linkMtu(topo: Topology, ns: string, dev: string): Promise<number | undefined> {
+export async function linkMtu(ns: string, dev: string): Promise<number | undefined> {
   const r = await sh(['ip', '-n', ns, '-j', 'link', 'show', dev], {allowFail: true})
   return r.code === 0 ? (JSON.parse(r.stdout) as Array<{mtu: number}>)[0].mtu : undefined
 }

@@ -112,16 +112,12 @@ for (const [b, spec] of BACKENDS.entries()) {
               const ns = nodes[i - 1]
               const text = await env(i)
               assert.match(text, new RegExp(`^FLANNEL_MTU=${overlay}$`, 'm'), text)
-              if (spec.device) assert.equal(await linkMtu(topo, ns, spec.device), overlay)
-              assert.equal(await linkMtu(topo, ns, 'cni0'), overlay)
+              if (spec.device) assert.equal(await linkMtu(ns, spec.device), overlay)
+              assert.equal(await linkMtu(ns, 'cni0'), overlay)
               const subnet = /^FLANNEL_SUBNET=(\S+)$/m.exec(text)![1]
               pods.push(await attachPod(topo, ns, `pod${i}`, subnet, {mtu: overlay}))
             }
-            assert.equal(
-              await linkMtu(topo, nodes[0], 'cni0'),
-              overlay,
-              'the bridge keeps FLANNEL_MTU with a pod attached',
-            )
+            assert.equal(await linkMtu(nodes[0], 'cni0'), overlay, 'the bridge keeps FLANNEL_MTU with a pod attached')
             // The largest ICMP echo a pod can send without fragmenting: FLANNEL_MTU − IPv4 (20) − ICMP (8) headers.
             const ping = async () =>
               topo.exec(
