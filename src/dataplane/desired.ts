@@ -4,8 +4,8 @@
  */
 import {InvalidInputError} from '../core/errors.js'
 import {quoted} from '../core/quote.js'
-import {containsIp, formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4} from './ipv4.js'
-import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
+import {formatIp4, formatPrefix4, parseIp4, parsePrefix4, prefixWithin, type Prefix4} from './ipv4.js'
+import type {Backend, ExtIface, NodeSpec, PeerLease, PeerRoute, VxlanOptions} from './types.js'
 
 export interface DesiredVxlanDevice {
   name: string // flannel.<VNI>
@@ -133,6 +133,14 @@ function vxlanOptions(spec: NodeSpec): VxlanOptions {
   return o
 }
 
+/**
+ * flanneld's DirectRouting test (pkg/ip DirectRouting): the route lookup to the peer's public IP gave exactly one
+ * route and it has no gateway, whichever device it leaves through. A failed lookup means vxlan, as in flanneld.
+ */
+export function directlyRoutable(route: PeerRoute | undefined): boolean {
+  return route !== undefined && route.routes === 1 && route.gateway === undefined
+}
+
 /** Compute the desired state. Throws InvalidInputError for inputs flanneld would refuse to start with. */
 export function desiredState(spec: NodeSpec): DesiredState {
   const network = parsePrefix4(spec.network, 'Network')
@@ -142,7 +150,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
   }
   const ext = spec.extIface
   if (!(ext.mtu > 0)) throw new InvalidInputError(`interface ${ext.name} reports MTU ${ext.mtu}; it must be non-zero`)
-  const extNet = parsePrefix4(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
+  parsePrefix4(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
   parseIp4(spec.publicIP, 'public IP')
 
   const out: DesiredState = {
@@ -186,7 +194,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
   if (spec.bridge) {
     out.bridge = {name: spec.bridge.name, address: formatIp4(own.net + 1), prefixLen: own.len, mtu: out.overlayMtu}
   }
-  addPeers(out, spec, network, own, extNet, opts)
+  addPeers(out, spec, network, own, opts)
   return out
 }
 
@@ -195,7 +203,6 @@ function addPeers(
   spec: NodeSpec,
   network: Prefix4,
   own: Prefix4,
-  extNet: Prefix4,
   opts?: VxlanOptions,
 ) {
   // Keyed by subnet so a repeated lease replaces the earlier one, as flanneld's sequential replaces would.
@@ -235,7 +242,7 @@ function addPeers(
         mode: 'host-gw',
         route: {dst: key, gateway: pub, dev: spec.extIface.name, onlink: false},
       }
-    } else if (opts!.directRouting && containsIp(extNet, publicIP)) {
+    } else if (opts!.directRouting && directlyRoutable(spec.peerRoutes?.get(pub))) {
       peer = {subnet: key, publicIP: pub, mode: 'direct', route: {dst: key, gateway: pub, onlink: false}}
     } else {
       const mac = lease.vtepMAC === undefined ? undefined : normalizeMac(lease.vtepMAC)

@@ -75,6 +75,7 @@ export async function verifyNode(
     publicIP: ctx.selected.publicIP,
     ownSubnet,
     peers: peerSel.peers,
+    peerRoutes: ctx.peerRoutes,
     observed: ctx.observed,
     bridge: request.bridge,
     mtu: request.mtu,

@@ -9,6 +9,7 @@ import {desiredState} from '../../src/dataplane/desired.js'
 import {plan, teardownPlan, verify} from '../../src/dataplane/plan.js'
 import type {NodeSpec, PeerLease, VxlanOptions} from '../../src/dataplane/types.js'
 import {applyOps, type ApplyResult} from '../../src/iproute2/apply.js'
+import {routeDevices} from '../../src/iproute2/host.js'
 import {observe, observeOptionsFor} from '../../src/iproute2/observe.js'
 import {rootSkip, Topology} from '../helpers/netns.js'
 
@@ -49,22 +50,29 @@ describe('data plane in namespaces: vxlan, DirectRouting, host-gw', {skip: rootS
       ...(backend === 'vxlan' ? {vtepMAC: n.mac} : {}),
     }))
 
+  /** The spec with the route lookups to the peers that node apply gathers when DirectRouting is on. */
+  async function routedSpec(n: Node, peers: PeerLease[]): Promise<NodeSpec> {
+    const s = spec(n, peers)
+    if (vxlan.directRouting) s.peerRoutes = await routeDevices(peers.map((p) => p.publicIP), n.ns)
+    return s
+  }
+
   /** What `node apply` does: observe once, plan, execute. */
   async function apply(n: Node, peers = leases()): Promise<ApplyResult> {
-    const s = spec(n, peers)
+    const s = await routedSpec(n, peers)
     const ops = plan(desiredState(s), await observe(observeOptionsFor(s, n.ns)))
     const r = await applyOps(ops, {netns: n.ns})
     assert.deepEqual(r.failed, [], `apply on node ${n.i}`)
     return r
   }
   async function failedChecks(n: Node): Promise<string[]> {
-    const s = spec(n, leases())
+    const s = await routedSpec(n, leases())
     return verify(desiredState(s), await observe(observeOptionsFor(s, n.ns)))
       .filter((c) => !c.ok)
       .map((c) => c.name)
   }
   async function planLength(n: Node): Promise<number> {
-    const s = spec(n, leases())
+    const s = await routedSpec(n, leases())
     return plan(desiredState(s), await observe(observeOptionsFor(s, n.ns))).length
   }
   async function readMac(n: Node): Promise<string> {
