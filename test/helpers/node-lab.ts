@@ -12,7 +12,7 @@ import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {ApplySummary} from '../../src/node/apply.js'
 import {BIN, runCli, runJson} from './cli.js'
-import {type EtcdMember, startEtcd} from './etcd.js'
+import {type EtcdMember, etcdctl, startEtcd} from './etcd.js'
 import {attachPod, overlayLab, type Switch, Topology} from './netns.js'
 
 export const LAB_ENDPOINT = 'http://192.0.2.250:2379'
@@ -34,7 +34,8 @@ export interface VerifyJson {
   checks: Array<{name: string; ok: boolean; detail: string; severity?: 'ok' | 'warn' | 'fail'}>
 }
 
-export type Watcher = ChildProcess & {err: string}
+/** A `node apply --watch` process: its stdout lines (one JSON summary per reconcile) and its stderr. */
+export type Watcher = ChildProcess & {out: string[]; err: string}
 
 /** Polls until fn returns true, every stepMs; fails the test after timeoutMs. */
 export async function eventually(
@@ -83,6 +84,24 @@ export class NodeLab {
       {netns: this.etcdNs},
     )
     assert.equal(created.code, 0, created.stderr)
+  }
+
+  /** A key's value and the remaining TTL of its etcd lease (-1: none), read with etcdctl from the etcd namespace. */
+  etcdGet(key: string): {value: string; ttl: number} {
+    const run = (args: string[]) => {
+      const r = etcdctl(LAB_ENDPOINT, args, {netns: this.etcdNs})
+      assert.equal(r.status, 0, `etcdctl ${args.join(' ')}: ${r.stderr}`)
+      return r.stdout
+    }
+    const text = run(['get', key, '-w', 'json'])
+    const kv = (JSON.parse(text) as {kvs?: Array<{value: string}>}).kvs?.[0]
+    assert.ok(kv, `${key} is missing`)
+    const value = Buffer.from(kv.value, 'base64').toString()
+    // Lease IDs exceed 2^53: read the digits, not the parsed number.
+    const lease = /"lease":(\d+)/.exec(text)?.[1]
+    if (!lease) return {value, ttl: -1}
+    const ttl = /remaining\((-?\d+)s\)/.exec(run(['lease', 'timetolive', BigInt(lease).toString(16)]))
+    return {value, ttl: ttl ? Number(ttl[1]) : -1}
   }
 
   /** A node namespace on the switch with veth0 (addressed with cidr when given), ip_forward=1. */
@@ -146,10 +165,17 @@ export class NodeLab {
   startWatch(n: LabNode, extra: string[] = []): Watcher {
     const argv = [process.execPath, BIN, 'node', 'apply', ...this.args(n), '--watch', ...extra, '-o', 'json']
     const child = spawn('ip', ['netns', 'exec', n.ns, ...argv], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: {...process.env, NO_COLOR: '1'},
     }) as Watcher
+    child.out = []
     child.err = ''
+    let partial = ''
+    child.stdout!.on('data', (c: Buffer) => {
+      const lines = (partial + c.toString()).split('\n')
+      partial = lines.pop()!
+      child.out.push(...lines.filter(Boolean))
+    })
     child.stderr!.on('data', (c: Buffer) => (child.err += c.toString()))
     this.watchers.push(child)
     return child
