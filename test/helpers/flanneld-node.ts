@@ -108,7 +108,7 @@ export class FlanneldNode {
 
   /** flanneld's start; `create` when no lease carries its PublicIP yet, `update` when it re-puts its own. */
   async start(peers: PeerLeaseValue[] = [], lease: 'create' | 'update' = 'create'): Promise<void> {
-    await this.createDevice(this.v4)
+    await this.ensureDevice(this.v4)
     this.putLease(lease)
     await this.configureDevice(this.v4)
     await this.forwardRules()
@@ -117,15 +117,24 @@ export class FlanneldNode {
   }
 
   /**
-   * A restart after the device was lost: a new device with a new MAC, the lease re-put with it (same subnet, new
-   * etcd lease), and every peer of the snapshot programmed again.
+   * A restart: the lease re-put (same subnet, new etcd lease) and the peers of the watch snapshot programmed. With
+   * `newDevice` the device is gone first, so it comes back with a new MAC; otherwise flanneld keeps the compatible
+   * device and its MAC, and with it whatever entries it holds.
    */
-  async restart(peers: PeerLeaseValue[]): Promise<void> {
-    await this.ip('link', 'del', this.v4.device)
+  async restart(peers: PeerLeaseValue[], opts: {newDevice: boolean}): Promise<void> {
+    if (opts.newDevice) await this.ip('link', 'del', this.v4.device)
     await this.start(peers, 'update')
   }
 
-  private async createDevice(part: FamilyPart): Promise<void> {
+  /** ensureLink: an existing device (compatible here by construction) is kept with its MAC; else a new one. */
+  private async ensureDevice(part: FamilyPart): Promise<void> {
+    const existing = await this.o.topo.exec(this.o.ns, ['ip', '-j', 'link', 'show', 'dev', part.device], {
+      allowFail: true,
+    })
+    if (existing.code === 0) {
+      part.mac = (JSON.parse(existing.stdout) as Array<{address: string}>)[0].address
+      return
+    }
     part.mac = flanneldMac()
     // No dstport: flanneld sends no port attribute for Port 0, so the kernel uses 8472 (iproute2 warns on stderr).
     await this.ip(
@@ -149,10 +158,10 @@ export class FlanneldNode {
     await this.o.topo.sysctl(this.o.ns, `net/ipv6/conf/${part.device}/accept_ra`, '0')
   }
 
-  /** EnsureV4AddressOnLink (the /32 of the subnet IP), then link up. */
+  /** EnsureV4AddressOnLink (the /32 of the subnet IP; kept when present), then link up. */
   private async configureDevice(part: FamilyPart): Promise<void> {
     const bits = part.family === 4 ? 32 : 128
-    await this.ip('addr', 'add', `${hostOf(part.subnet)}/${bits}`, 'dev', part.device)
+    await this.ip('addr', 'replace', `${hostOf(part.subnet)}/${bits}`, 'dev', part.device)
     await this.ip('link', 'set', part.device, 'up')
   }
 
