@@ -198,13 +198,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
   return out
 }
 
-function addPeers(
-  out: DesiredState,
-  spec: NodeSpec,
-  network: Prefix4,
-  own: Prefix4,
-  opts?: VxlanOptions,
-) {
+function addPeers(out: DesiredState, spec: NodeSpec, network: Prefix4, own: Prefix4, opts?: VxlanOptions) {
   // Keyed by subnet so a repeated lease replaces the earlier one, as flanneld's sequential replaces would.
   const bySubnet = new Map<string, DesiredPeer>()
   const fdbOwner = new Map<string, DesiredPeer>()
