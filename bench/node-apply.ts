@@ -11,6 +11,8 @@
  * included. Goals: (A) ≤ 1.2 × (r), (B) ≤ 0.4 × (r).
  *
  * Usage (root): node --import tsx bench/node-apply.ts [peers=5000] [rounds=3]
+ * BENCH_DIRECT_ROUTING=1 turns on the config's DirectRouting and routes the peers' public IPs via a gateway, so every
+ * apply also looks up the route to each peer (`ip route get`, as flanneld does) and still programs vxlan entries.
  * The script re-runs itself inside the namespace it creates (`ip netns exec`), so etcd, the CLI and the kernel
  * state all live there; the namespace and etcd's data directory are removed at the end.
  */
@@ -40,7 +42,8 @@ import {fillLeases, median} from './lib.js'
 const PEERS = Number(process.argv[2] ?? 5000)
 const ROUNDS = Number(process.argv[3] ?? 3)
 const PREFIX = '/bench/network'
-const CONFIG = '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'
+const DIRECT_ROUTING = process.env.BENCH_DIRECT_ROUTING === '1'
+const CONFIG = `{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"${DIRECT_ROUTING ? ',"DirectRouting":true' : ''}}}`
 
 async function outside(): Promise<void> {
   if (!isRoot()) {
@@ -53,6 +56,7 @@ async function outside(): Promise<void> {
     await topo.veth(ns, 'eth0', ns, 'eth1')
     await topo.ip(ns, 'addr', 'add', '192.0.2.1/24', 'dev', 'eth0')
     await topo.sysctl(ns, 'net.ipv4.ip_forward', '1')
+    if (DIRECT_ROUTING) await topo.ip(ns, 'route', 'add', '198.51.0.0/16', 'via', '192.0.2.254', 'dev', 'eth0')
     const self = fileURLToPath(import.meta.url)
     const code = await new Promise<number>((resolve) => {
       const child = spawn(
@@ -87,7 +91,7 @@ async function inside(): Promise<void> {
     await connection.client.put(`${PREFIX}/config`).value(CONFIG)
     const fillMs = await fillLeases(etcd.endpoint, PREFIX, PEERS, (10 << 24) + 256)
     console.log(
-      `node-apply bench: ${PEERS} remote vxlan leases = ${3 * PEERS} kernel entries (etcd filled in ${(fillMs / 1000).toFixed(1)} s), median of ${ROUNDS} rounds, ${process.version}`,
+      `node-apply bench${DIRECT_ROUTING ? ' (DirectRouting, peers behind a gateway)' : ''}: ${PEERS} remote vxlan leases = ${3 * PEERS} kernel entries (etcd filled in ${(fillMs / 1000).toFixed(1)} s), median of ${ROUNDS} rounds, ${process.version}`,
     )
 
     // The raw baseline's input: the same entries apply will write, rendered once from the leases in etcd.

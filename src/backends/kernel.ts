@@ -21,6 +21,7 @@ function desiredOf(dataplane: Backend, input: PlanInput): DesiredState {
       ext: input.ext,
       publicIP: input.publicIP,
       peers: input.peers,
+      peerRoutes: input.peerRoutes,
       bridge: input.bridge,
       mtu: input.mtu,
     }),

@@ -12,7 +12,7 @@ import type {UdpForwarderStats} from '../dataplane/types.js'
 import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import type {DesiredBridge} from '../dataplane/desired.js'
-import type {Backend, Check, ExtIface, NodeState, Op, PeerLease, VxlanOptions} from '../dataplane/types.js'
+import type {Backend, Check, ExtIface, NodeState, Op, PeerLease, PeerRoute, VxlanOptions} from '../dataplane/types.js'
 import type {UdpOptions} from './udp/plan.js'
 import type {IpFamily} from '../dataplane/family.js'
 
@@ -45,6 +45,8 @@ export interface PlanInput extends NodeLocation {
   ownSubnet: string
   /** Every other lease, reduced to what the data plane needs (the own lease and ones with this public IP left out). */
   peers: PeerLease[]
+  /** `ip route get` answers for the peers' public IPs (read when the config asks for DirectRouting). */
+  peerRoutes?: ReadonlyMap<string, PeerRoute>
   observed: NodeState
   bridge?: string
   /** --mtu: the underlay MTU the overlay MTU derives from. */

@@ -5,7 +5,7 @@
 import {InvalidInputError} from '../core/errors.js'
 import {quoted} from '../core/quote.js'
 import {type FamilyOps, familyOps, type IpFamily, type Prefix} from './family.js'
-import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
+import type {Backend, ExtIface, NodeSpec, PeerLease, PeerRoute, VxlanOptions} from './types.js'
 
 export interface DesiredVxlanDevice {
   name: string // flannel.<VNI>
@@ -142,6 +142,14 @@ function vxlanOptions(spec: NodeSpec, fam: FamilyOps): VxlanOptions {
   return o
 }
 
+/**
+ * flanneld's DirectRouting test (pkg/ip DirectRouting): the route lookup to the peer's public IP gave exactly one
+ * route and it has no gateway, whichever device it leaves through. A failed lookup means vxlan, as in flanneld.
+ */
+export function directlyRoutable(route: PeerRoute | undefined): boolean {
+  return route !== undefined && route.routes === 1 && route.gateway === undefined
+}
+
 /** Compute the desired state. Throws InvalidInputError for inputs flanneld would refuse to start with. */
 export function desiredState(spec: NodeSpec): DesiredState {
   const fam = familyOps(spec.family)
@@ -152,7 +160,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
   }
   const ext = spec.extIface
   if (!(ext.mtu > 0)) throw new InvalidInputError(`interface ${ext.name} reports MTU ${ext.mtu}; it must be non-zero`)
-  const extNet = fam.parsePrefix(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
+  fam.parsePrefix(`${ext.address}/${ext.prefixLen}`, `address of ${ext.name}`)
   fam.parseIp(spec.publicIP, 'public IP')
 
   const out: DesiredState = {
@@ -199,7 +207,7 @@ export function desiredState(spec: NodeSpec): DesiredState {
   if (spec.bridge) {
     out.bridge = {name: spec.bridge.name, address: fam.hostOf(own, 1), prefixLen: own.len, mtu: out.overlayMtu}
   }
-  addPeers(out, spec, fam, network, own, extNet, opts)
+  addPeers(out, spec, fam, network, own, opts)
   return out
 }
 
@@ -209,7 +217,6 @@ function addPeers(
   fam: FamilyOps,
   network: Prefix,
   own: Prefix,
-  extNet: Prefix,
   opts?: VxlanOptions,
 ) {
   // Keyed by subnet so a repeated lease replaces the earlier one, as flanneld's sequential replaces would.
@@ -249,7 +256,7 @@ function addPeers(
         mode: 'host-gw',
         route: {dst: key, gateway: pub, dev: spec.extIface.name, onlink: false},
       }
-    } else if (opts!.directRouting && fam.containsIp(extNet, publicIP)) {
+    } else if (opts!.directRouting && directlyRoutable(spec.peerRoutes?.get(pub))) {
       peer = {subnet: key, publicIP: pub, mode: 'direct', route: {dst: key, gateway: pub, onlink: false}}
     } else {
       const mac = lease.vtepMAC === undefined ? undefined : normalizeMac(lease.vtepMAC)

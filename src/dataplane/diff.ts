@@ -4,7 +4,8 @@
  *
  * Ownership: the tool owns the flannel device and everything on it, permanent neighbour/FDB entries on it, and routes
  * inside Network that go through the flannel device or through the ext iface with a gateway (host-gw / DirectRouting
- * routes). The own subnet, kernel (connected) routes and everything else are never touched.
+ * routes). The own subnet, kernel (connected) routes and everything else are never touched. Severity: a check fails
+ * when the drift breaks traffic; harmless drift (entries no lease needs, accept_ra) warns, and apply still repairs it.
  */
 import type {DesiredBridge, DesiredPeer, DesiredState, DesiredVxlanDevice} from './desired.js'
 import {type FamilyOps, familyOps, type Prefix} from './family.js'
@@ -310,20 +311,29 @@ function diffPeers(ctx: Ctx, o: NodeState) {
     wantedDst.add(p.route.dst)
   }
 
+  // Entries no lease needs any more are harmless: they lead to subnets nobody holds, and a lease that takes such a
+  // subnet again is programmed with replaces. flanneld itself keeps them when a lease went while it was down (it
+  // programs the watch snapshot and never lists the kernel), so they are warnings that apply removes, not failures;
+  // except a route more specific than a subnet in use, which takes part of that subnet's traffic.
+  const inUse = [own, ...wantedDst].map((dst) => ctx.fam.tryPrefix(dst)).filter((p): p is Prefix => p !== undefined)
   const leftovers: Finding[] = []
   for (const r of o.routes) {
     if (!wantedDst.has(r.dst) && owned(r)) {
+      const p = ctx.fam.tryPrefix(r.dst)
+      const shadowed = p && inUse.find((u) => u.len < p.len && ctx.fam.within(p, u))
+      const del: Op = {op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric}
+      const name = `leftover route ${r.dst} ${describeRoute(r, ctx.fam.defaultMetric)}`
       leftovers.push(
-        fix(`leftover route ${r.dst} ${describeRoute(r, ctx.fam.defaultMetric)}`, 'no peer lease needs it', [
-          {op: 'route-del', change: 'remove', dst: r.dst, gateway: r.gateway, dev: r.dev, metric: r.metric},
-        ]),
+        shadowed
+          ? fix(name, `no peer lease needs it, and it takes part of ${ctx.fam.formatPrefix(shadowed)}'s traffic`, [del])
+          : warn(name, 'no peer lease needs it', [del]),
       )
     }
   }
   for (const nb of neighs.values()) {
     if (!wantedNeigh.has(nb.dst) && isPermanent(nb)) {
       leftovers.push(
-        fix(`leftover neigh ${nb.dst} dev ${nb.dev}`, `lladdr ${nb.lladdr ?? '-'}; no peer lease needs it`, [
+        warn(`leftover neigh ${nb.dst} dev ${nb.dev}`, `lladdr ${nb.lladdr ?? '-'}; no peer lease needs it`, [
           {op: 'neigh-del', change: 'remove', dst: nb.dst, dev: nb.dev},
         ]),
       )
@@ -333,7 +343,7 @@ function diffPeers(ctx: Ctx, o: NodeState) {
     if (wantedMac.has(mac)) continue
     for (const f of list.filter(fdbPermanent)) {
       leftovers.push(
-        fix(`leftover fdb ${mac} dst ${f.dst ?? '-'} dev ${f.dev}`, 'no peer lease needs it', [
+        warn(`leftover fdb ${mac} dst ${f.dst ?? '-'} dev ${f.dev}`, 'no peer lease needs it', [
           {op: 'fdb-del', change: 'remove', mac, dev: f.dev, dst: f.dst},
         ]),
       )

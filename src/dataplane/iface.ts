@@ -2,10 +2,12 @@
  * flanneld's choice of the external interface and public IP (FLANNEL-COMPAT §8, pkg/ipmatch/match.go), IPv4 only.
  * Pure: works on what `ip -json addr show`, the default route and `ip route get` reported (see host.ts).
  *
- * Order: each --iface (an IP selects the interface holding it, anything else is a name), then each --iface-regex
- * (addresses first, in interface index order, then names), then --iface-can-reach (the route's device and preferred
- * source). When one of these flags was given and nothing matched, that is an error. Without them: the interface
- * holding --public-ip, else the interface of the first default route.
+ * Order (main.go, pkg/ipmatch LookupExtIface): each --iface (an IP selects the first interface holding it, anything
+ * else is a name), then each --iface-regex (every interface's usable addresses, best first, then the first interface
+ * whose name matches), then --iface-can-reach (the route's device and preferred source). Interfaces are taken in the
+ * order the kernel lists them (the dump `ip addr show` prints, as Go's net.Interfaces reads it). A candidate without
+ * a usable IPv4 address or with MTU 0 is passed over for the next one. When one of these flags was given and nothing
+ * fitted, that is an error. Without them: the interface holding --public-ip, else the first default route's.
  */
 import {InvalidInputError, OperationFailedError} from '../core/errors.js'
 import {parseIp4} from './ipv4.js'
@@ -83,30 +85,40 @@ export function parseHostIfaces(text: string): HostIface[] {
     })
 }
 
-/** Global or link-local unicast and not deprecated: the addresses flanneld matches and picks from. */
-function usable(a: HostAddr): boolean {
-  return (a.scope === 'global' || a.scope === 'universe' || a.scope === 'link') && !a.deprecated
+const LOOPBACK = 127
+const LINK_LOCAL = (169 << 8) | 254
+
+/** What Go's net.IP says of an IPv4 address: link-local unicast (169.254/16), or global unicast (the other unicast). */
+function unicastKind(address: string): 'global' | 'link-local' | undefined {
+  let ip: number
+  try {
+    ip = parseIp4(address)
+  } catch {
+    return undefined
+  }
+  const first = ip >>> 24
+  if (ip === 0 || ip === 0xffffffff || first === LOOPBACK || (first >= 224 && first < 240)) return undefined
+  return ip >>> 16 === LINK_LOCAL ? 'link-local' : 'global'
 }
 
-/** flanneld's sort: global before link-local, permanent before dynamic, non-temporary before temporary. */
-export function preferredAddress(iface: HostIface): HostAddr | undefined {
-  const rank = (a: HostAddr) => (a.scope === 'link' ? 4 : 0) + (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0)
+/**
+ * The addresses flanneld picks from (pkg/ip GetInterfaceIP4Addrs), best first: global or link-local unicast by
+ * address range (not by scope) and not deprecated, sorted global before link-local, permanent before dynamic,
+ * non-temporary before temporary; the kernel's order otherwise.
+ */
+export function usableAddresses(iface: HostIface): HostAddr[] {
+  const rank = (a: HostAddr) =>
+    (unicastKind(a.address) === 'link-local' ? 4 : 0) + (a.dynamic ? 2 : 0) + (a.temporary ? 1 : 0)
   return iface.addresses
-    .filter(usable)
+    .filter((a) => unicastKind(a.address) !== undefined && !a.deprecated)
     .map((a, i) => ({a, i}))
-    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)[0]?.a
+    .sort((x, y) => rank(x.a) - rank(y.a) || x.i - y.i)
+    .map((x) => x.a)
 }
 
-function extOf(iface: HostIface, addr: HostAddr): ExtIface {
-  if (!(iface.mtu > 0))
-    throw new OperationFailedError(`interface ${iface.name} reports MTU ${iface.mtu}; flanneld needs a non-zero MTU`)
-  return {name: iface.name, index: iface.index, mtu: iface.mtu, address: addr.address, prefixLen: addr.prefixLen}
-}
-
-function withAddress(iface: HostIface, reason: string): {iface: HostIface; addr: HostAddr; reason: string} {
-  const addr = preferredAddress(iface)
-  if (!addr) throw new OperationFailedError(`interface ${iface.name} (${reason}) has no usable IPv4 address`)
-  return {iface, addr, reason}
+/** The address flanneld takes when only the interface was chosen: the first usable one. */
+export function preferredAddress(iface: HostIface): HostAddr | undefined {
+  return usableAddresses(iface)[0]
 }
 
 function isIp(text: string): boolean {
@@ -128,90 +140,143 @@ function compileRegex(text: string): RegExp {
   }
 }
 
-/** Picks the external interface and public IP. OperationFailedError (exit 1) when nothing matches, as flanneld exits 1. */
-export function selectExtIface(host: HostNetwork, flags: IfaceFlags): SelectedIface {
-  const byIndex = [...host.ifaces].sort((a, b) => a.index - b.index)
-  const holding = (ip: string) => {
-    for (const iface of byIndex) {
-      const addr = iface.addresses.find((a) => a.address === ip)
-      if (addr) return {iface, addr}
-    }
-    return undefined
-  }
-  let chosen: {iface: HostIface; addr: HostAddr; reason: string} | undefined
-  const tried: string[] = []
+interface Chosen {
+  iface: HostIface
+  addr: HostAddr
+  reason: string
+}
 
-  for (const value of flags.iface ?? []) {
-    if (isIp(value)) {
-      const hit = holding(value)
-      if (hit) {
-        chosen = {...hit, reason: `--iface ${value}`}
-        break
-      }
-      tried.push(`no interface has the address ${value}`)
-    } else {
-      const iface = host.ifaces.find((i) => i.name === value)
-      if (iface) {
-        chosen = withAddress(iface, `--iface ${value}`)
-        break
-      }
-      tried.push(`no interface named ${value}`)
-    }
+/** One candidate: the choice, or why flanneld would pass over it (it then tries the next one). */
+type Lookup = Chosen | {error: string}
+
+/** An interface chosen without an address (by name, regex name, default route): its first usable address. */
+function withAddress(iface: HostIface, reason: string): Lookup {
+  const addr = preferredAddress(iface)
+  if (!addr) return {error: `failed to find IPv4 address for interface ${iface.name}`}
+  return {iface, addr, reason}
+}
+
+/** The first interface (kernel order) holding the address, with any flags: flanneld's GetInterfaceByIP. */
+function holding(ifaces: readonly HostIface[], ip: string): {iface: HostIface; addr: HostAddr} | undefined {
+  for (const iface of ifaces) {
+    const addr = iface.addresses.find((a) => a.address === ip)
+    if (addr) return {iface, addr}
   }
-  if (!chosen) {
-    for (const text of flags.ifaceRegex ?? []) {
-      const re = compileRegex(text)
-      for (const iface of byIndex) {
-        const addr = iface.addresses.filter(usable).find((a) => re.test(a.address))
-        if (addr) {
-          chosen = {iface, addr, reason: `--iface-regex ${text} (address ${addr.address})`}
-          break
-        }
-      }
-      if (chosen) break
-      const named = byIndex.find((i) => re.test(i.name))
-      if (named) {
-        chosen = withAddress(named, `--iface-regex ${text} (name)`)
-        break
-      }
-      tried.push(`nothing matches --iface-regex ${text}`)
-    }
+  return undefined
+}
+
+function lookupIface(ifaces: readonly HostIface[], value: string): Lookup {
+  if (isIp(value)) {
+    const hit = holding(ifaces, value)
+    return hit
+      ? {...hit, reason: `--iface ${value}`}
+      : {error: `error looking up interface ${value}: no interface with given IP found`}
   }
-  if (!chosen && flags.canReach) {
-    const {ip, dev, src} = flags.canReach
-    const iface = dev ? host.ifaces.find((i) => i.name === dev) : undefined
-    if (iface) {
-      const addr = src ? iface.addresses.find((a) => a.address === src) : undefined
-      chosen = addr ? {iface, addr, reason: `--iface-can-reach ${ip}`} : withAddress(iface, `--iface-can-reach ${ip}`)
-    } else {
-      tried.push(`no route to ${ip}`)
-    }
+  const iface = ifaces.find((i) => i.name === value)
+  if (!iface) return {error: `error looking up interface ${value}: no such network interface`}
+  return withAddress(iface, `--iface ${value}`)
+}
+
+/** flanneld's regex lookup: every interface's usable addresses first (interface by interface), then the names. */
+function lookupRegex(ifaces: readonly HostIface[], text: string): Lookup {
+  const re = compileRegex(text)
+  for (const iface of ifaces) {
+    const addr = usableAddresses(iface).find((a) => re.test(a.address))
+    if (addr) return {iface, addr, reason: `--iface-regex ${text} (address ${addr.address})`}
   }
-  const anyFlag = (flags.iface?.length ?? 0) + (flags.ifaceRegex?.length ?? 0) > 0 || flags.canReach !== undefined
-  if (!chosen && anyFlag) {
-    throw new OperationFailedError(`could not find a matching interface: ${tried.join('; ')}`, [
-      'list the interfaces with `ip -br addr`; --iface takes a name or an IPv4 address',
-    ])
+  // Only the first interface whose name matches: without an IPv4 address this regex fails, the next regex is tried.
+  const named = ifaces.find((i) => re.test(i.name))
+  if (named) return withAddress(named, `--iface-regex ${text} (name)`)
+  const available = ifaces.map(
+    (i) =>
+      `${i.name}:[${usableAddresses(i)
+        .map((a) => a.address)
+        .join(' ')}]`,
+  )
+  return {error: `could not match pattern ${text} to any of the available network interfaces (${available.join(', ')})`}
+}
+
+function lookupCanReach(ifaces: readonly HostIface[], canReach: NonNullable<IfaceFlags['canReach']>): Lookup {
+  const {ip, dev, src} = canReach
+  const iface = dev ? ifaces.find((i) => i.name === dev) : undefined
+  if (!iface) return {error: `failed to get ifcanreach based interface: couldn't lookup route to ${ip}`}
+  const reason = `--iface-can-reach ${ip}`
+  const addr = src ? iface.addresses.find((a) => a.address === src) : undefined
+  return addr ? {iface, addr, reason} : withAddress(iface, reason)
+}
+
+/** flanneld fails a candidate whose interface reports MTU 0 (and moves on to the next). */
+function withMtu(found: Lookup): Lookup {
+  if ('error' in found || found.iface.mtu > 0) return found
+  return {error: `failed to determine MTU for ${found.addr.address} interface`}
+}
+
+/**
+ * The candidates flanneld's main.go tries, in order, from the flags given: each --iface, then each --iface-regex,
+ * then --iface-can-reach. A candidate that fails (no such interface, no IPv4 address, no regex match) is passed over.
+ */
+function candidates(ifaces: readonly HostIface[], flags: IfaceFlags): Array<{flag: string; lookup: () => Lookup}> {
+  return [
+    ...(flags.iface ?? []).map((v) => ({flag: `--iface ${v}`, lookup: () => lookupIface(ifaces, v)})),
+    ...(flags.ifaceRegex ?? []).map((r) => ({flag: `--iface-regex ${r}`, lookup: () => lookupRegex(ifaces, r)})),
+    ...(flags.canReach
+      ? [{flag: `--iface-can-reach ${flags.canReach.ip}`, lookup: () => lookupCanReach(ifaces, flags.canReach!)}]
+      : []),
+  ]
+}
+
+/** Without --iface, --iface-regex or --iface-can-reach: the interface holding --public-ip, else the default route's. */
+function lookupDefault(host: HostNetwork, publicIP: string | undefined): Lookup {
+  if (publicIP !== undefined) {
+    const hit = holding(host.ifaces, publicIP)
+    if (!hit) return {error: `error looking up interface ${publicIP}: no interface with given IP found`}
+    return {...hit, reason: `interface holding --public-ip ${publicIP}`}
   }
-  if (!chosen && flags.publicIP) {
-    const hit = holding(flags.publicIP)
-    if (!hit) {
-      throw new OperationFailedError(`--public-ip ${flags.publicIP} is not configured on any interface`, [
-        'add --iface to name the interface when the public IP is a NAT address',
-      ])
-    }
-    chosen = {...hit, reason: `interface holding --public-ip ${flags.publicIP}`}
-  }
-  if (!chosen) {
-    const dev = host.defaultRouteDev
-    const iface = dev ? host.ifaces.find((i) => i.name === dev) : undefined
-    if (!iface) {
-      throw new OperationFailedError('no default route: cannot choose an interface', [
-        'name it with --iface or --iface-regex',
-      ])
-    }
-    chosen = withAddress(iface, `default route (${iface.name})`)
-  }
+  const dev = host.defaultRouteDev
+  const iface = dev ? host.ifaces.find((i) => i.name === dev) : undefined
+  if (!iface) return {error: 'failed to get default interface: unable to find default route'}
+  return withAddress(iface, `default route (${iface.name})`)
+}
+
+/**
+ * Picks the external interface and public IP as flanneld does. OperationFailedError (exit 1) when nothing fits, as
+ * flanneld exits 1; its message lists why each candidate was passed over.
+ */
+export function selectExtIface(host: HostNetwork, flags: IfaceFlags): SelectedIface {
   if (flags.publicIP !== undefined) parseIp4(flags.publicIP, '--public-ip')
-  return {ext: extOf(chosen.iface, chosen.addr), publicIP: flags.publicIP ?? chosen.addr.address, reason: chosen.reason}
+  const tried = candidates(host.ifaces, flags)
+  let chosen: Chosen | undefined
+  if (tried.length > 0) {
+    const passed: string[] = []
+    for (const candidate of tried) {
+      const found = withMtu(candidate.lookup())
+      if (!('error' in found)) {
+        chosen = found
+        break
+      }
+      passed.push(`${candidate.flag}: ${found.error}`)
+    }
+    if (!chosen) {
+      throw new OperationFailedError(
+        `failed to find an interface that matches the interfaces and/or regexes provided (${passed.join('; ')})`,
+        ['list the interfaces with `ip -br addr`; --iface takes a name or an IPv4 address'],
+      )
+    }
+  } else {
+    const found = withMtu(lookupDefault(host, flags.publicIP))
+    if ('error' in found) {
+      const hint =
+        flags.publicIP === undefined
+          ? 'name the interface with --iface or --iface-regex'
+          : 'add --iface to name the interface when the public IP is a NAT address'
+      throw new OperationFailedError(`failed to find any valid interface to use: ${found.error}`, [hint])
+    }
+    chosen = found
+  }
+  const {iface, addr} = chosen
+  return {
+    ext: {name: iface.name, index: iface.index, mtu: iface.mtu, address: addr.address, prefixLen: addr.prefixLen},
+    publicIP: flags.publicIP ?? addr.address,
+    reason: chosen.reason,
+  }
 }

@@ -13,7 +13,7 @@ import type {NetworkConfig} from '../core/network-config.js'
 import {leaseKey} from '../core/subnet-key.js'
 import {normalizeMac} from './desired.js'
 import type {IpFamily} from './family.js'
-import type {Backend, ExtIface, NodeSpec, PeerLease, VxlanOptions} from './types.js'
+import type {Backend, ExtIface, NodeSpec, PeerLease, PeerRoute, VxlanOptions} from './types.js'
 
 /** What a backend contributes to its lease (src/backends: a NodeBackend fits this shape). */
 export interface LeaseShape<O> {
@@ -181,6 +181,7 @@ export interface SpecInput {
   ext: ExtIface
   publicIP: string
   peers: PeerLease[]
+  peerRoutes?: ReadonlyMap<string, PeerRoute>
   bridge?: string
   /** --mtu: the underlay MTU the overlay MTU is derived from (vxlan: −50; host-gw: as is). */
   mtu?: number
@@ -201,6 +202,7 @@ export function buildNodeSpec(input: SpecInput): NodeSpec {
     publicIP: input.publicIP,
     peers: input.peers,
   }
+  if (input.peerRoutes) spec.peerRoutes = input.peerRoutes
   if (input.options.vxlan) spec.vxlan = {...input.options.vxlan, ...(input.mtu !== undefined ? {mtu: input.mtu} : {})}
   if (input.bridge) spec.bridge = {name: input.bridge}
   return spec

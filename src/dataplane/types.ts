@@ -7,15 +7,23 @@ import type {IpFamily} from './traffic-rules.js'
 
 export type Backend = 'vxlan' | 'host-gw'
 
-/** The chosen external interface (flanneld's Iface + IfaceAddr, §5.0). prefixLen decides DirectRouting. */
+/** The chosen external interface (flanneld's Iface + IfaceAddr, §5.0). */
 export interface ExtIface {
   name: string
   index: number
   mtu: number
   /** IfaceAddr: the family's address on the interface, without prefix. */
   address: string
-  /** Prefix length of `address` on the interface: peers inside that subnet are on the same L2 segment. */
+  /** Prefix length of `address` on the interface. */
   prefixLen: number
+}
+
+/** What `ip route get <peer PublicIP>` answered: the facts flanneld's DirectRouting decision rests on. */
+export interface PeerRoute {
+  /** Routes in the answer (the kernel gives one; a failed lookup gives no PeerRoute at all). */
+  routes: number
+  gateway?: string
+  dev?: string
 }
 
 /** vxlan backend options (network config `Backend` object, §5.1). Omitted fields take flanneld's defaults. */
@@ -52,6 +60,8 @@ export interface NodeSpec {
   /** Optional pod bridge (what the CNI bridge plugin would create): first host of ownSubnet, overlay MTU, up. */
   bridge?: {name: string}
   peers: PeerLease[]
+  /** Route lookups to the peers' public IPs, keyed by IP; read only with DirectRouting (a missing one: not direct). */
+  peerRoutes?: ReadonlyMap<string, PeerRoute>
 }
 
 // ---------------------------------------------------------------------------------------------------------------

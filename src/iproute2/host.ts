@@ -8,7 +8,7 @@ import {randomBytes} from 'node:crypto'
 import {readFile, stat} from 'node:fs/promises'
 
 import {CommandError, readSysctl, run, runChecked} from './exec.js'
-import type {LinkState} from '../dataplane/types.js'
+import type {LinkState, PeerRoute} from '../dataplane/types.js'
 import {type HostNetwork, parseHostIfaces} from '../dataplane/iface.js'
 import {parseHostV6Addrs} from '../dataplane/iface6.js'
 import type {Capability} from '../dataplane/prereq.js'
@@ -35,18 +35,38 @@ export function defaultRouteDev(text: string): string | undefined {
   return undefined
 }
 
-/** `ip route get` for each address in one `ip -batch`: the device each one leaves through (undefined: unreachable). */
-export async function routeDevices(ips: readonly string[]): Promise<Map<string, {dev?: string; src?: string}>> {
-  const out = new Map<string, {dev?: string; src?: string}>()
-  if (ips.length === 0) return out
+export interface RouteAnswer extends PeerRoute {
+  /** The preferred source address of the route. */
+  src?: string
+}
+
+/**
+ * `ip route get` for each address in one `ip -batch` (one process for thousands of peers): the routes the kernel
+ * answered, the first one's device, gateway and preferred source. An address without an answer is left out.
+ */
+export async function routeDevices(ips: readonly string[], netns?: string): Promise<Map<string, RouteAnswer>> {
+  if (ips.length === 0) return new Map()
   const r = await run('ip', ['-json', '-force', '-batch', '-'], {
     input: ips.map((ip) => `route get ${ip}`).join('\n') + '\n',
+    netns,
   })
-  for (const line of r.stdout.split('\n')) {
+  return parseRouteAnswers(r.stdout)
+}
+
+/** The stdout of `ip -json -batch` route gets: one JSON array per answered line, keyed by the address asked. */
+export function parseRouteAnswers(stdout: string): Map<string, RouteAnswer> {
+  const out = new Map<string, RouteAnswer>()
+  for (const line of stdout.split('\n')) {
     if (!line.trim().startsWith('[')) continue
     try {
-      const [row] = JSON.parse(line) as Array<{dst?: string; dev?: string; prefsrc?: string}>
-      if (row?.dst) out.set(row.dst, {dev: row.dev, src: row.prefsrc})
+      const rows = JSON.parse(line) as Array<{dst?: string; dev?: string; prefsrc?: string; gateway?: string}>
+      const [row] = rows
+      if (!row?.dst) continue
+      const answer: RouteAnswer = {routes: rows.length}
+      if (row.dev !== undefined) answer.dev = row.dev
+      if (row.gateway !== undefined) answer.gateway = row.gateway
+      if (row.prefsrc !== undefined) answer.src = row.prefsrc
+      out.set(row.dst, answer)
     } catch {
       // a line iproute2 did not print as JSON: that address stays unknown
     }

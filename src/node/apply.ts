@@ -132,6 +132,7 @@ function planBase(ctx: ResolvedNode, request: ApplyRequest, prefix: string): Omi
     options: ctx.options,
     ext: ctx.selected.ext,
     publicIP: ctx.selected.publicIP,
+    peerRoutes: ctx.peerRoutes,
     observed: ctx.observed,
     bridge: request.bridge,
     mtu: request.mtu,

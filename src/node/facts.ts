@@ -10,7 +10,7 @@ import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
 import type {SubnetPair} from '../core/subnet-key.js'
 import type {Check} from '../dataplane/types.js'
-import type {NodeSpec, NodeState} from '../dataplane/types.js'
+import type {NodeSpec, NodeState, PeerRoute} from '../dataplane/types.js'
 import type {FlannelStore, LeaseListing} from '../etcd/store.js'
 import {observe, observeOptionsFor} from '../iproute2/observe.js'
 import {requireValidNetwork} from '../ops/network.js'
@@ -49,6 +49,8 @@ export interface NodeContext {
   subnetFile: SubnetFile
   listing: LeaseListing
   own?: Lease
+  /** `ip route get` answers for every lease's public IP; only with DirectRouting (flanneld decides per peer on it). */
+  peerRoutes?: ReadonlyMap<string, PeerRoute>
   warnings: string[]
 }
 
@@ -108,6 +110,11 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
   const network = formatIPv4Cidr(config.ipv4!.network)
   const network6 = config.ipv6 ? formatIPv6Cidr(config.ipv6.network) : null
   const observedP = quiet(observe(observeOptions({backend, options, network, network6})))
+  const peerRoutesP = quiet(
+    options.vxlan?.directRouting
+      ? listingP.then((listing) => routeDevices([...new Set(listing.leases.map((l) => formatIPv4(l.attrs.publicIP)))]))
+      : Promise.resolve(undefined),
+  )
   const ownP = quiet(
     Promise.all([selectedP, listingP]).then(([selected, listing]) =>
       findOwnLease(listing.leases, store.prefix, parseIPv4(selected.publicIP, 'public IP')),
@@ -119,7 +126,7 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
       own && own.leaseId !== null ? store.getLease({ipv4: own.subnet, ipv6: own.ipv6Subnet}) : (own ?? null),
     ),
   )
-  const [host, subnetFile, listing, selected, observed, own, ownFresh] = await Promise.all([
+  const [host, subnetFile, listing, selected, observed, own, ownFresh, peerRoutes] = await Promise.all([
     hostP,
     fileP,
     listingP,
@@ -127,6 +134,7 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
     observedP,
     ownP,
     freshP,
+    peerRoutesP,
   ])
   const warnings = listing.skipped.map((s) => `skipping ${s.key}: ${s.reason}`)
   if (subnetFile.problem) warnings.push(subnetFile.problem)
@@ -146,6 +154,7 @@ export async function gatherNodeFacts(store: FlannelStore, request: NodeRequest)
     own,
     ownFresh,
     observed,
+    ...(peerRoutes ? {peerRoutes} : {}),
     warnings,
   }
 }

@@ -77,6 +77,7 @@ export async function verifyNode(
     options: ctx.options,
     ext: ctx.selected.ext,
     publicIP: ctx.selected.publicIP,
+    peerRoutes: ctx.peerRoutes,
     observed: ctx.observed,
     bridge: request.bridge,
     mtu: request.mtu,

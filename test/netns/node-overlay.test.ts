@@ -17,6 +17,7 @@ import type {ApplySummary} from '../../src/node/apply.js'
 import {BIN, runCli, runJson} from '../helpers/cli.js'
 import {type EtcdMember, etcdctl, startEtcd} from '../helpers/etcd.js'
 import {attachPod, overlayLab, rootSkip, type Switch, Topology} from '../helpers/netns.js'
+import {stopWatcher} from '../helpers/node-lab.js'
 
 interface Node {
   i: number
@@ -134,17 +135,7 @@ describe('node apply/verify/teardown in namespaces (vxlan)', {skip: rootSkip(), 
     watchers.push(child)
     return child
   }
-  async function stopWatch(child: ChildProcess & {err?: string}): Promise<void> {
-    const exited =
-      child.exitCode !== null || child.signalCode !== null
-        ? Promise.resolve(child.exitCode ?? child.signalCode)
-        : new Promise<number | string | null>((resolve) =>
-            child.once('exit', (code, signal) => resolve(code ?? signal)),
-          )
-    child.kill('SIGTERM')
-    const code = await Promise.race([exited, sleep(20_000).then(() => 'timeout' as const)])
-    assert.equal(code, 0, `the watch exits 0 on SIGTERM within 20 s; stderr:\n${child.err ?? ''}`)
-  }
+  const stopWatch = stopWatcher
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'fctl-node-'))

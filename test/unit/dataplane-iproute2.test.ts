@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {commandArgv, parseBatchErrors} from '../../src/iproute2/exec.js'
+import {parseRouteAnswers} from '../../src/iproute2/host.js'
 import {parseAddrs, parseFdb, parseLinks, parseNeighbours, parseRoutes} from '../../src/iproute2/observe.js'
 import {renderOp} from '../../src/iproute2/render.js'
 
@@ -166,6 +167,28 @@ describe('observe parsers', () => {
       [
         {mac: '0e:aa:bb:cc:dd:ee', dev: 'flannel.1', dst: '192.168.1.9', self: true, state: 'permanent'},
         {mac: '33:33:00:00:00:01', dev: 'eth0', dst: undefined, self: false, state: ''},
+      ],
+    )
+  })
+})
+
+describe('route get answers', () => {
+  it('keys each answered line by the address asked; gateway and route count kept, failures left out', () => {
+    // What `ip -json -force -batch -` printed for four `route get` lines, one of them unreachable (stderr only).
+    const stdout = [
+      '[{"dst":"192.0.2.7","dev":"d0","prefsrc":"192.0.2.1","flags":[],"uid":0,"cache":[]}]',
+      '[{"dst":"192.0.2.200","gateway":"192.0.2.254","dev":"d0","prefsrc":"192.0.2.1","flags":[],"uid":0,"cache":[]}]',
+      '[{"type":"local","dst":"192.0.2.1","dev":"lo","prefsrc":"192.0.2.1","flags":[],"uid":0,"cache":["local"]}]',
+      '[{"dst":"198.51.100.1","dev":"d0"},{"dst":"198.51.100.1","dev":"d1"}]',
+      'not json',
+    ].join('\n')
+    assert.deepEqual(
+      [...parseRouteAnswers(stdout)],
+      [
+        ['192.0.2.7', {routes: 1, dev: 'd0', src: '192.0.2.1'}],
+        ['192.0.2.200', {routes: 1, dev: 'd0', gateway: '192.0.2.254', src: '192.0.2.1'}],
+        ['192.0.2.1', {routes: 1, dev: 'lo', src: '192.0.2.1'}],
+        ['198.51.100.1', {routes: 2, dev: 'd0'}],
       ],
     )
   })

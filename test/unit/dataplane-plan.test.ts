@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {InvalidInputError, OperationFailedError} from '../../src/core/errors.js'
-import {desiredState, localAdminMac, normalizeMac} from '../../src/dataplane/desired.js'
+import {desiredState, directlyRoutable, localAdminMac, normalizeMac} from '../../src/dataplane/desired.js'
 import {plan, summarize, teardownPlan, verify} from '../../src/dataplane/plan.js'
 import type {LinkState, NodeSpec, NodeState, Op} from '../../src/dataplane/types.js'
 import {renderPlan} from '../../src/iproute2/render.js'
@@ -151,6 +151,10 @@ const failed = (sp: NodeSpec, s: NodeState) =>
   verify(desiredState(sp), s)
     .filter((c) => !c.ok)
     .map((c) => c.name)
+const warned = (sp: NodeSpec, s: NodeState) =>
+  verify(desiredState(sp), s)
+    .filter((c) => c.severity === 'warn')
+    .map((c) => c.name)
 
 describe('desired state', () => {
   it('vxlan peer of §10 case 23: neighbour, FDB, onlink route; device 10.5.72.0/32, MTU 1450', () => {
@@ -213,7 +217,11 @@ describe('desired state', () => {
     )
   })
 
-  it('DirectRouting: a peer on the ext iface subnet gets a plain route and no neighbour/FDB', () => {
+  it('DirectRouting: a peer reached without a gateway gets a plain route and no neighbour/FDB', () => {
+    const peerRoutes = new Map([
+      ['192.168.1.9', {routes: 1, dev: 'eth0'}],
+      ['198.51.100.8', {routes: 1, dev: 'eth0', gateway: '192.168.1.1'}],
+    ])
     const d = desiredState(
       spec({
         vxlan: {directRouting: true},
@@ -221,6 +229,7 @@ describe('desired state', () => {
           {subnet: '10.5.9.0/24', publicIP: '192.168.1.9', backendType: 'vxlan', vtepMAC: '0e:aa:bb:cc:dd:09'},
           {subnet: '10.5.8.0/24', publicIP: '198.51.100.8', backendType: 'vxlan', vtepMAC: '0e:aa:bb:cc:dd:08'},
         ],
+        peerRoutes,
       }),
     )
     assert.deepEqual(
@@ -235,6 +244,51 @@ describe('desired state', () => {
       'bridge fdb replace 0e:aa:bb:cc:dd:08 dev flannel.1 dst 198.51.100.8 self permanent',
       'ip route replace 10.5.8.0/24 via 10.5.8.0 dev flannel.1 onlink',
     ])
+  })
+
+  it("DirectRouting follows the route lookup, not the interface's prefix (flanneld's ip.DirectRouting)", () => {
+    const peers = [
+      // outside eth0's 192.168.1.0/24, but a connected route reaches it: direct
+      {subnet: '10.5.1.0/24', publicIP: '198.51.100.1', backendType: 'vxlan', vtepMAC: '0e:00:00:00:00:01'},
+      // inside eth0's prefix, but a more specific route sends it via a gateway: vxlan
+      {subnet: '10.5.2.0/24', publicIP: '192.168.1.200', backendType: 'vxlan', vtepMAC: '0e:00:00:00:00:02'},
+      // direct through another device: still direct (flanneld does not look at the device)
+      {subnet: '10.5.3.0/24', publicIP: '203.0.113.3', backendType: 'vxlan', vtepMAC: '0e:00:00:00:00:03'},
+      // no answer (unreachable): vxlan, as flanneld logs the lookup error and encapsulates
+      {subnet: '10.5.4.0/24', publicIP: '192.168.1.4', backendType: 'vxlan', vtepMAC: '0e:00:00:00:00:04'},
+      // more than one route in the answer: not direct
+      {subnet: '10.5.5.0/24', publicIP: '192.168.1.5', backendType: 'vxlan', vtepMAC: '0e:00:00:00:00:05'},
+    ]
+    const peerRoutes = new Map([
+      ['198.51.100.1', {routes: 1, dev: 'eth0'}],
+      ['192.168.1.200', {routes: 1, dev: 'eth0', gateway: '192.168.1.254'}],
+      ['203.0.113.3', {routes: 1, dev: 'eth1'}],
+      ['192.168.1.5', {routes: 2, dev: 'eth0'}],
+    ])
+    const d = desiredState(spec({vxlan: {directRouting: true}, peers, peerRoutes}))
+    assert.deepEqual(
+      d.peers.map((p) => [p.subnet, p.mode]),
+      [
+        ['10.5.1.0/24', 'direct'],
+        ['10.5.2.0/24', 'vxlan'],
+        ['10.5.3.0/24', 'direct'],
+        ['10.5.4.0/24', 'vxlan'],
+        ['10.5.5.0/24', 'vxlan'],
+      ],
+    )
+    assert.deepEqual(d.peers[0].route, {dst: '10.5.1.0/24', gateway: '198.51.100.1', onlink: false})
+    // Without DirectRouting the same answers change nothing.
+    const plain = desiredState(spec({peers, peerRoutes}))
+    assert.ok(plain.peers.every((p) => p.mode === 'vxlan'))
+  })
+
+  it('directlyRoutable: exactly one route and no gateway', () => {
+    assert.equal(directlyRoutable({routes: 1}), true)
+    assert.equal(directlyRoutable({routes: 1, dev: 'lo'}), true)
+    assert.equal(directlyRoutable({routes: 1, gateway: '192.0.2.254'}), false)
+    assert.equal(directlyRoutable({routes: 0}), false)
+    assert.equal(directlyRoutable({routes: 2}), false)
+    assert.equal(directlyRoutable(undefined), false)
   })
 
   it('localAdminMac sets the locally administered bit and clears multicast; normalizeMac accepts Go forms', () => {
@@ -302,11 +356,34 @@ describe('plan', () => {
       'bridge fdb del 0e:00:00:00:00:03 dev flannel.1 dst 192.168.1.3 self',
     ])
     assert.deepEqual(summarize(ops), {add: 0, change: 0, remove: 3})
-    assert.deepEqual(failed(spec(), s), [
+    // Harmless (flanneld keeps them after a lease went while it was down): warnings, which apply still removes.
+    assert.deepEqual(failed(spec(), s), [])
+    assert.deepEqual(warned(spec(), s), [
       'leftover route 10.5.3.0/24 via 10.5.3.0 dev flannel.1 onlink',
       'leftover neigh 10.5.3.0 dev flannel.1',
       'leftover fdb 0e:00:00:00:00:03 dst 192.168.1.3 dev flannel.1',
     ])
+  })
+
+  it('a leftover route more specific than a subnet in use takes its traffic: that one fails', () => {
+    const s = converge(spec())
+    const stray = (dst: string) => ({
+      dst,
+      gateway: dst.split('/')[0],
+      dev: 'flannel.1',
+      onlink: true,
+      protocol: 'boot',
+      scope: 'global',
+      type: 'unicast',
+      metric: 0,
+    })
+    s.routes.push(stray('10.5.9.128/25'), stray('10.5.72.64/26'), stray('10.5.40.0/24'))
+    assert.deepEqual(failed(spec(), s), [
+      'leftover route 10.5.9.128/25 via 10.5.9.128 dev flannel.1 onlink',
+      'leftover route 10.5.72.64/26 via 10.5.72.64 dev flannel.1 onlink',
+    ])
+    assert.deepEqual(warned(spec(), s), ['leftover route 10.5.40.0/24 via 10.5.40.0 dev flannel.1 onlink'])
+    assert.equal(summarize(plan(desiredState(spec()), s)).remove, 3)
   })
 
   it('repairs a changed peer MAC and a route pointing elsewhere with replaces', () => {

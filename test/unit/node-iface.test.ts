@@ -8,6 +8,7 @@ import {
   parseHostIfaces,
   preferredAddress,
   selectExtIface,
+  usableAddresses,
 } from '../../src/dataplane/iface.js'
 
 const addr = (address: string, prefixLen = 24, over: Partial<HostIface['addresses'][number]> = {}) => ({
@@ -18,6 +19,14 @@ const addr = (address: string, prefixLen = 24, over: Partial<HostIface['addresse
   deprecated: false,
   temporary: false,
   ...over,
+})
+
+const oneIface = (addresses: HostIface['addresses']): HostIface => ({
+  name: 'x',
+  index: 9,
+  mtu: 1500,
+  up: true,
+  addresses,
 })
 
 function host(): HostNetwork {
@@ -63,8 +72,9 @@ describe('interface selection (flanneld §8)', () => {
     assert.equal(selectExtIface(host(), {iface: ['nosuch', '203.0.113.1', 'eth1', 'eth0']}).ext.name, 'eth1')
   })
 
-  it('--iface-regex matches addresses first (index order), then names', () => {
-    assert.equal(selectExtIface(host(), {ifaceRegex: ['^198\\.51']}).ext.address, '198.51.100.7')
+  it('--iface-regex matches addresses first, then names', () => {
+    // eth1 lists the dynamic 198.51.100.7 first; flanneld sorts permanent addresses first and matches .8.
+    assert.equal(selectExtIface(host(), {ifaceRegex: ['^198\\.51']}).ext.address, '198.51.100.8')
     assert.equal(selectExtIface(host(), {ifaceRegex: ['^eth1$']}).ext.address, '198.51.100.8')
     assert.equal(selectExtIface(host(), {iface: ['nosuch'], ifaceRegex: ['^192\\.0\\.2\\.']}).ext.name, 'eth0')
   })
@@ -81,29 +91,92 @@ describe('interface selection (flanneld §8)', () => {
     assert.throws(() => selectExtIface(host(), {publicIP: '203.0.113.5'}), OperationFailedError)
   })
 
-  it('fails (exit 1) when flags were given and nothing matched, or the interface has no IPv4', () => {
+  it('fails (exit 1) when flags were given and nothing fitted, saying why each candidate was passed over', () => {
     assert.throws(
-      () => selectExtIface(host(), {iface: ['nosuch']}),
-      (e: Error) => e instanceof OperationFailedError && /no interface named nosuch/.test(e.message),
+      () => selectExtIface(host(), {iface: ['nosuch', 'wg0', '203.0.113.1']}),
+      (e: Error) =>
+        e instanceof OperationFailedError &&
+        e.message ===
+          'failed to find an interface that matches the interfaces and/or regexes provided (' +
+            '--iface nosuch: error looking up interface nosuch: no such network interface; ' +
+            '--iface wg0: failed to find IPv4 address for interface wg0; ' +
+            '--iface 203.0.113.1: error looking up interface 203.0.113.1: no interface with given IP found)',
     )
-    assert.throws(() => selectExtIface(host(), {iface: ['wg0']}), /wg0.*no usable IPv4/)
-    assert.throws(() => selectExtIface({...host(), defaultRouteDev: undefined}, {}), /no default route/)
+    assert.throws(
+      () => selectExtIface(host(), {ifaceRegex: ['^tun']}),
+      /--iface-regex \^tun: could not match pattern \^tun to any of the available network interfaces \(lo:\[\], eth0:\[192\.0\.2\.10\], eth1:\[198\.51\.100\.8 198\.51\.100\.7\], wg0:\[\]\)/,
+    )
+    assert.throws(
+      () => selectExtIface({...host(), defaultRouteDev: undefined}, {}),
+      /failed to find any valid interface to use: failed to get default interface: unable to find default route/,
+    )
     assert.throws(() => selectExtIface(host(), {ifaceRegex: ['(']}), InvalidInputError)
   })
 
-  it('skips deprecated and host-scope addresses, prefers global over link-local', () => {
-    const iface: HostIface = {
-      name: 'x',
-      index: 9,
-      mtu: 1500,
-      up: true,
-      addresses: [
-        addr('169.254.1.1', 16, {scope: 'link'}),
-        addr('10.9.9.9', 8, {deprecated: true}),
-        addr('10.0.0.2', 8, {temporary: true}),
-        addr('10.0.0.3', 8),
+  it('--iface NAME without an IPv4 address passes over to the next candidate, as flanneld does', () => {
+    const s = selectExtIface(host(), {iface: ['wg0', 'eth0']})
+    assert.deepEqual([s.ext.name, s.ext.address, s.reason], ['eth0', '192.0.2.10', '--iface eth0'])
+    // ... and on to the regexes and --iface-can-reach after the last --iface
+    assert.equal(selectExtIface(host(), {iface: ['wg0'], ifaceRegex: ['^eth1$']}).ext.name, 'eth1')
+    const reach = {ip: '198.51.100.99', dev: 'eth1', src: '198.51.100.7'}
+    assert.equal(selectExtIface(host(), {iface: ['wg0'], ifaceRegex: ['^wg'], canReach: reach}).ext.name, 'eth1')
+  })
+
+  it('a candidate whose interface reports MTU 0 is passed over too', () => {
+    const h = host()
+    h.ifaces[1].mtu = 0
+    assert.equal(selectExtIface(h, {iface: ['eth0', 'eth1']}).ext.name, 'eth1')
+    assert.throws(() => selectExtIface(h, {}), /failed to determine MTU for 192\.0\.2\.10 interface/)
+  })
+
+  it('--iface-regex: interfaces in the order the kernel lists them, all addresses of one before the next', () => {
+    const h: HostNetwork = {
+      ifaces: [
+        {name: 'ens5', index: 7, mtu: 1500, up: true, addresses: [addr('10.0.0.7')]},
+        {name: 'ens4', index: 3, mtu: 1500, up: true, addresses: [addr('10.0.0.3')]},
       ],
     }
+    assert.equal(selectExtIface(h, {ifaceRegex: ['^10\\.']}).ext.name, 'ens5')
+    assert.equal(selectExtIface(h, {ifaceRegex: ['^ens']}).ext.name, 'ens5')
+  })
+
+  it('--iface-regex: an address match on a later interface wins over a name match on an earlier one', () => {
+    const s = selectExtIface(host(), {ifaceRegex: ['^(eth0|198\\.51\\.100\\.8)$']})
+    assert.deepEqual(
+      [s.ext.name, s.reason],
+      ['eth1', '--iface-regex ^(eth0|198\\.51\\.100\\.8)$ (address 198.51.100.8)'],
+    )
+  })
+
+  it('--iface-regex: only the first interface whose name matches; without IPv4 the next regex is tried', () => {
+    // wg0 (no IPv4) is the first name matching 'wg0|eth1'; flanneld does not go on to eth1 for that regex.
+    assert.throws(
+      () => selectExtIface(host(), {ifaceRegex: ['^(wg0|eth9)$']}),
+      /--iface-regex \^\(wg0\|eth9\)\$: failed to find IPv4 address for interface wg0/,
+    )
+    assert.equal(selectExtIface(host(), {ifaceRegex: ['^wg0$', '^eth0$']}).ext.name, 'eth0')
+  })
+
+  it('usable addresses are judged by range like Go: 169.254/16 is link-local whatever its scope; loopback never', () => {
+    const iface = oneIface([
+      addr('127.0.0.5', 8),
+      addr('169.254.7.7', 16),
+      addr('10.1.1.1', 24, {scope: 'host'}),
+      addr('224.0.0.9', 24),
+    ])
+    assert.deepEqual(
+      usableAddresses(iface).map((a) => a.address),
+      ['10.1.1.1', '169.254.7.7'],
+    )
+  })
+
+  it('skips deprecated addresses, prefers global over link-local and non-temporary over temporary', () => {
+    const iface = oneIface([
+      addr('169.254.1.1', 16, {scope: 'link'}),
+      addr('10.9.9.9', 8, {deprecated: true}),
+      addr('10.0.0.2', 8, {temporary: true}),
+      addr('10.0.0.3', 8),
+    ])
     assert.equal(preferredAddress(iface)?.address, '10.0.0.3')
   })
 
