@@ -385,11 +385,8 @@ describe('node apply --watch as the node agent (netns, vxlan)', {skip: rootSkip(
     )
   })
 
-  // Open: on the merged main the lease watch does not report the resets within 20 s (it did before the etcd client
-  // moved to cockatiel policies); reported as TODO until that is understood. The 30 s outage test above passes.
   it(
     'etcd resets connections for 10 s while leases change and history is compacted: the watch restarts and re-lists',
-    {todo: 'watch reset detection after the etcd client change'},
     async () => {
       const reject = [
         'iptables',
