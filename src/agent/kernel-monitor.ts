@@ -56,7 +56,7 @@ export interface KernelFollower {
 /** Follows the kernel and calls onChange for relevant changes; `scope()` is read per event (it changes on reconcile). */
 export function followKernel(
   scope: () => OverlayScope | null,
-  onChange: (reason: string) => void,
+  onChange: (reason: string, ev: KernelEvent) => void,
   onProblem: (message: string) => void,
 ): KernelFollower {
   let stopped = false
@@ -66,7 +66,7 @@ export function followKernel(
     monitor = monitorKernel((ev) => {
       const s = scope()
       const reason = s ? relevantChange(ev, s) : null
-      if (reason) onChange(reason)
+      if (reason) onChange(reason, ev)
     })
     void monitor.exited.then(({code, stderr}) => {
       if (stopped) return

@@ -20,6 +20,7 @@ import {formatLeaseId, type Lease} from '../core/lease.js'
 import {ownLeaseAttrs, selectPeers} from '../dataplane/peers.js'
 import {summarize} from '../dataplane/plan.js'
 import {prerequisiteError} from '../dataplane/prereq.js'
+import {afterPeerOps, isPeerEntryOp} from '../dataplane/incremental.js'
 import type {Op} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {applyOps, type ApplyResult} from '../iproute2/apply.js'
@@ -30,6 +31,7 @@ import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
 import type {ApplyRequest} from './request.js'
+import type {PeerBase} from './peer-change.js'
 import type {NodeSession} from './session.js'
 import {type SubnetFileAction, writeSubnetEnv} from './subnet-env-step.js'
 import {ensureTrafficRules, type TrafficOutcome, trafficModeOf} from './traffic-rules.js'
@@ -98,6 +100,8 @@ export interface ApplyOutcome {
   lease: Lease | null
   /** Revision of the lease listing the run was based on. */
   revision: number
+  /** Under --watch, when the run left the kernel exactly as planned: what a later peer change starts from. */
+  peerBase?: PeerBase
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10
@@ -346,7 +350,35 @@ export async function applyNode(
     timingsMs: timings,
     ...(committed.summary ? {[backend.name]: committed.summary} : {}),
   }
-  return {summary, lease, revision: ctx.listing.revision}
+  const written = [...(early?.ops ?? []), ...ops]
+  const peerBase =
+    deps.session && !request.dryRun && failures.length === 0 && !acquired?.removed.length && lease
+      ? peerBaseOf(backend, planned.input, written, {
+          leases: ctx.listing.leases,
+          own: lease,
+          publicIP: ctx.publicIP,
+          subnetsRange: store.subnetsRange,
+          revision: ctx.listing.revision,
+          peers: plan.peers,
+        })
+      : undefined
+  return {summary, lease, revision: ctx.listing.revision, peerBase}
+}
+
+/** The base for peer changes, when the backend has the fast path and the run wrote nothing but peer entries. */
+function peerBaseOf(
+  backend: NodeBackend<Resident>,
+  input: PlanInput,
+  written: Op[],
+  known: Omit<PeerBase, 'backend' | 'input' | 'leases'> & {leases: readonly Lease[]},
+): PeerBase | undefined {
+  if (!backend.peerDesired || !written.every(isPeerEntryOp)) return undefined
+  return {
+    ...known,
+    backend,
+    leases: new Map(known.leases.map((l) => [l.key, l])),
+    input: {...input, observed: afterPeerOps(input.observed, written, input.ext.name)},
+  }
 }
 
 /** Operations that do not depend on this node's subnet: they may run while the lease is being written. */

@@ -7,6 +7,7 @@ import {durationFlag} from '../../flags.js'
 import {applyNode} from '../../node/apply.js'
 import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../../node/request.js'
 import {NodeSession} from '../../node/session.js'
+import {applyPeerChange} from '../../node/peer-change.js'
 import {watchNode} from '../../node/watch.js'
 import {nodeFlags, nodeRequest} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
@@ -142,6 +143,8 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         onWarning: (message) => agent.log.warn(message),
         exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
         hooks: agent,
+        peerChange: (base, events) =>
+          applyPeerChange(base, events, {beforeWrite: (ops) => agent.expectKernelChanges(ops)}),
       })
       if (end.kind === 'revoked')
         agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
