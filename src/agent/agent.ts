@@ -136,6 +136,7 @@ export class Agent implements AgentHooks {
       overlayDevice: s.device?.name ?? (s.backend === 'udp' ? 'flannel0' : undefined),
       bridge: s.bridge?.name,
       network: s.network,
+      underlay: s.interface.name,
     }
     if (s.failures.length === 0) this.notifier.markReady(statusLine(s))
     else this.notifier.status(`${s.failures.length} kernel operation(s) failed; ${statusLine(s)}`)

@@ -63,9 +63,25 @@ export function peerChangeOps(before: DesiredState, after: DesiredState, state: 
  */
 export function afterPeerOps(state: NodeState, ops: readonly Op[], underlay: string): NodeState {
   if (!ops.some(isPeerEntryOp)) return state
-  const routes = group(state.routes, (r) => r.dst)
-  const neighbours = group(state.neighbours, (n) => `${n.dev} ${n.dst}`)
-  const fdb = group(state.fdb, (f) => `${f.dev} ${f.mac}`)
+  // Only the keys the operations touch are regrouped; the rest of the state is kept as it is.
+  const touched = {routes: new Set<string>(), neighbours: new Set<string>(), fdb: new Set<string>()}
+  for (const op of ops) {
+    if (op.op === 'route-replace' || op.op === 'route-del') touched.routes.add(op.dst)
+    else if (op.op === 'neigh-replace' || op.op === 'neigh-del') touched.neighbours.add(`${op.dev} ${op.dst}`)
+    else if (op.op === 'fdb-replace' || op.op === 'fdb-del') touched.fdb.add(`${op.dev} ${op.mac}`)
+  }
+  const split = <T>(items: readonly T[], key: (t: T) => string, keys: Set<string>) => {
+    const kept: T[] = []
+    const hit: T[] = []
+    for (const item of items) (keys.has(key(item)) ? hit : kept).push(item)
+    return {kept, groups: group(hit, key)}
+  }
+  const routeParts = split(state.routes, (r) => r.dst, touched.routes)
+  const neighParts = split(state.neighbours, (n) => `${n.dev} ${n.dst}`, touched.neighbours)
+  const fdbParts = split(state.fdb, (f) => `${f.dev} ${f.mac}`, touched.fdb)
+  const routes = routeParts.groups
+  const neighbours = neighParts.groups
+  const fdb = fdbParts.groups
   const edit = <T>(map: Map<string, T[]>, key: string, change: (list: T[]) => T[]) =>
     map.set(key, change(map.get(key) ?? []))
   for (const op of ops) {
@@ -117,8 +133,8 @@ export function afterPeerOps(state: NodeState, ops: readonly Op[], underlay: str
   }
   return {
     ...state,
-    routes: [...routes.values()].flat(),
-    neighbours: [...neighbours.values()].flat(),
-    fdb: [...fdb.values()].flat(),
+    routes: [...routeParts.kept, ...[...routes.values()].flat()],
+    neighbours: [...neighParts.kept, ...[...neighbours.values()].flat()],
+    fdb: [...fdbParts.kept, ...[...fdb.values()].flat()],
   }
 }

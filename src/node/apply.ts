@@ -15,7 +15,8 @@ import {randomBytes as cryptoRandomBytes} from 'node:crypto'
 
 import type {BackendPlan, DeviceSummary, NodeBackend, PlanInput, Resident} from '../backends/types.js'
 import type {UdpApplyDetails} from '../backends/udp/node.js'
-import {formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
+import {isLeaseCompatible} from '../core/allocator.js'
+import {formatIPv4, formatIPv4Cidr, type Ipv4Net, sameIpv4Net} from '../core/cidr.js'
 import {formatLeaseId, type Lease} from '../core/lease.js'
 import {ownLeaseAttrs, selectPeers} from '../dataplane/peers.js'
 import {summarize} from '../dataplane/plan.js'
@@ -29,7 +30,14 @@ import {renderOp, renderPlan} from '../iproute2/render.js'
 import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
-import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
+import {
+  acquire,
+  movePreviousLease,
+  ownLeaseDecision,
+  pickFree,
+  previewAllocation,
+  previousOwnLease,
+} from './lease-step.js'
 import type {ApplyRequest} from './request.js'
 import type {PeerBase} from './peer-change.js'
 import type {NodeSession} from './session.js'
@@ -43,6 +51,8 @@ export interface ApplyDeps {
   randomBytes?: (n: number) => Uint8Array
   /** `node apply --watch`: what lives from one reconcile to the next (udp's forwarder). */
   session?: NodeSession
+  /** Told the kernel operations just before they run (the agent's kernel monitor must not repair their deletions). */
+  beforeKernelWrite?: (ops: readonly Op[]) => void
 }
 
 export type LeaseAction = 'allocated' | 'renewed' | 'reused' | 'unchanged' | 'would-allocate' | 'would-renew'
@@ -171,9 +181,20 @@ export async function applyNode(
   let action: LeaseAction
   let acquired: AcquireResult | undefined
   let early: {ops: Op[]; result: ApplyResult | null} | undefined
+  // The public IP changed (the interface's address did): this node's lease under the old one is never a peer. Under
+  // --watch (or with --release-old) it moves to the new address, keeping its subnet; else it is left to expire.
+  const previousOwn = previousOwnLease(ctx, deps.session?.ownKey)
+  const moving =
+    previousOwn && (deps.session || request.releaseOld) && isLeaseCompatible(ctx.config, previousOwn)
+      ? previousOwn
+      : undefined
+  if (previousOwn && !moving && !request.dryRun)
+    warnings.push(
+      `${previousOwn.key} is this node's lease under its previous public IP ${formatIPv4(previousOwn.attrs.publicIP)}: it is left to expire${previousOwn.expiresAt ? ` at ${previousOwn.expiresAt.toISOString()}` : ''}; --release-old moves it (and its subnet) to the new address instead`,
+    )
   const planFor = (sub: Ipv4Net, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
     const peerSel = selectPeers(
-      ctx.listing.leases.filter((l) => !removed.has(l.key)),
+      ctx.listing.leases.filter((l) => !removed.has(l.key) && l.key !== previousOwn?.key),
       holder,
       ctx.publicIP,
     )
@@ -206,23 +227,19 @@ export async function applyNode(
   } else {
     // The subnet this node will hold: its compatible lease's, else the previous one (§3.4 step 5), else a uniformly
     // random free one from the shared allocator, asked for explicitly so that the kernel work can start now.
-    const target = own && compatible ? own.subnet : (previous ?? pickFree(ctx))
+    const target = own && compatible ? own.subnet : (moving?.subnet ?? previous ?? pickFree(ctx))
     planned = planFor(target, own) // before any write: a spec or plan error must not leave a lease behind
     // What does not depend on the subnet (device, peers' entries) runs while the lease is written; addresses, the
     // bridge and lines a backend planned as text wait for it. flanneld writes its lease first: the only visible
     // difference is that a failed acquisition leaves the peers programmed without a local address, which the next
     // apply (or teardown) settles.
     const earlyOps = planned.ops.filter((op) => subnetIndependent(op, request.bridge))
+    const ttl = request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS
     const [got, ran] = await Promise.allSettled([
-      acquire(
-        store,
-        ctx,
-        attrs,
-        own && compatible ? undefined : target,
-        request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS,
-        warnings,
+      (moving ? movePreviousLease(store, moving, attrs, ttl, warnings) : Promise.resolve(null)).then(
+        (moved) => moved ?? acquire(store, ctx, attrs, own && compatible ? undefined : target, ttl, warnings),
       ),
-      earlyOps.length > 0 ? applyOps(earlyOps) : Promise.resolve(null),
+      earlyOps.length > 0 ? (deps.beforeKernelWrite?.(earlyOps), applyOps(earlyOps)) : Promise.resolve(null),
     ])
     if (got.status === 'rejected') throw got.reason
     if (ran.status === 'rejected') throw ran.reason
@@ -261,7 +278,10 @@ export async function applyNode(
   if (request.dryRun) {
     const s = summarize(ops)
     Object.assign(entries, {added: s.add, changed: s.change, removed: s.remove})
-  } else if (ops.length > 0) count(await applyOps(ops))
+  } else if (ops.length > 0) {
+    deps.beforeKernelWrite?.(ops)
+    count(await applyOps(ops))
+  }
   lap('kernel')
 
   // 5. Traffic rules and the subnet file, after the data plane as flanneld does; then the resident part takes the
@@ -350,6 +370,7 @@ export async function applyNode(
     timingsMs: timings,
     ...(committed.summary ? {[backend.name]: committed.summary} : {}),
   }
+  if (deps.session && lease) deps.session.ownKey = lease.key
   const written = [...(early?.ops ?? []), ...ops]
   const peerBase =
     deps.session && !request.dryRun && failures.length === 0 && !acquired?.removed.length && lease

@@ -62,6 +62,13 @@ function leaseOf(kv: RawKv, subnetsRange: string): Lease | null {
 
 const byKey = (a: Lease, b: Lease) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
 
+/** VtepMACs by lease object: the same objects stay in the lease set from batch to batch. */
+const macCache = new WeakMap<Lease, string | undefined>()
+function macOf(lease: Lease): string | undefined {
+  if (!macCache.has(lease)) macCache.set(lease, vtepMacOf(lease.attrs))
+  return macCache.get(lease)
+}
+
 /**
  * Plans a batch of lease events against the base. Pure. The peers involved are the changed leases plus every lease
  * that shares a subnet or VtepMAC with one of them: the only ways one lease changes what another programs (a later
@@ -101,7 +108,7 @@ export function planPeerChange(base: PeerBase, events: readonly RawEvent[]): Pee
       const l = map.get(key)
       if (!l) continue
       subnets.add(l.subnet.ip * 64 + l.subnet.len)
-      const mac = vtepMacOf(l.attrs)
+      const mac = macOf(l)
       if (mac) macs.add(mac)
     }
   const involved = (map: ReadonlyMap<string, Lease>) =>
@@ -110,7 +117,7 @@ export function planPeerChange(base: PeerBase, events: readonly RawEvent[]): Pee
         (l) =>
           changed.has(l.key) ||
           subnets.has(l.subnet.ip * 64 + l.subnet.len) ||
-          (macs.size > 0 && macs.has(vtepMacOf(l.attrs) ?? '')),
+          (macs.size > 0 && macs.has(macOf(l) ?? '')),
       )
       .sort(byKey)
   const desired = (map: ReadonlyMap<string, Lease>) =>

@@ -22,6 +22,8 @@ export interface ApplyRequest extends NodeRequest {
   dryRun: boolean
   renewMarginMs: number
   leaseTtlSeconds?: number
+  /** The public IP changed: move this node's lease under the old one to the new address (--watch always does). */
+  releaseOld?: boolean
 }
 
 export interface VerifyRequest extends NodeRequest {

@@ -112,7 +112,7 @@ describe('/healthz verdict', () => {
 })
 
 describe('ip monitor records', () => {
-  const scope = {overlayDevice: 'flannel.1', bridge: 'cni0', network: '10.1.0.0/16'}
+  const scope = {overlayDevice: 'flannel.1', bridge: 'cni0', network: '10.1.0.0/16', underlay: 'eth0'}
   const judge = (line: string) => relevantChange(parseMonitorLine(line)!, scope)
   it('parses kind, deletion, device, destination and link flags', () => {
     assert.deepEqual(
@@ -159,6 +159,15 @@ describe('ip monitor records', () => {
       /address deleted from cni0/,
     )
     assert.equal(judge('[ROUTE]10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink '), null)
+  })
+  it("an IPv4 address added to or deleted from the underlay re-selects the public IP; IPv6 and other links' do not", () => {
+    assert.equal(judge('[ADDR]2: eth0    inet 192.0.2.12/24 scope global eth0'), 'kernel: address of eth0 added')
+    assert.equal(
+      judge('[ADDR]Deleted 2: eth0    inet 192.0.2.2/24 scope global eth0'),
+      'kernel: address of eth0 deleted',
+    )
+    assert.equal(judge('[ADDR]2: eth0    inet6 fe80::1/64 scope link '), null)
+    assert.equal(judge('[ADDR]7: eth1    inet 198.51.100.1/24 scope global eth1'), null)
   })
   it("a peer change's own deletions are excused once each, within a few seconds; damage still counts", () => {
     const expected = new ExpectedDeletions()

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {agentFlags, startAgent} from '../../agent/command.js'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
+import type {Op} from '../../dataplane/types.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
 import {applyNode} from '../../node/apply.js'
@@ -62,6 +63,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       default: 86_400_000,
       defaultHelp: async () => '24h',
     }),
+    'release-old': Flags.boolean({
+      summary:
+        "When this node's public IP changed: move its lease under the old address (and its subnet) to the new one and revoke the old etcd lease, instead of leaving it to expire. --watch always does.",
+    }),
     'keep-device': Flags.boolean({
       summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.',
       dependsOn: ['watch'],
@@ -93,7 +98,13 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       throw new InvalidInputError(`--renew-margin must be at least 1s and below --lease-ttl (${leaseTtlSeconds}s)`)
     }
     if (f.resync < 1000) throw new InvalidInputError('--resync must be at least 1s')
-    return {...nodeRequest(f), dryRun: Boolean(f['dry-run']), renewMarginMs: f['renew-margin'], leaseTtlSeconds}
+    return {
+      ...nodeRequest(f),
+      dryRun: Boolean(f['dry-run']),
+      renewMarginMs: f['renew-margin'],
+      leaseTtlSeconds,
+      releaseOld: f['release-old'],
+    }
   }
 
   private emit(view: ReturnType<typeof applyView>, warnings: readonly string[]): void {
@@ -107,7 +118,6 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
   private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, request: ApplyRequest) {
     // What lives from one reconcile to the next (udp: the forwarder); idle for the other backends.
     const session = new NodeSession({keepDevice: Boolean(this.flags['keep-device'])})
-    const reconcile = () => applyNode(store, request, {session})
     // Signals are taken over before the first reconcile, so a SIGTERM at any point ends the process cleanly (exit 0).
     const ac = new AbortController()
     const stop = (signal: NodeJS.Signals) => {
@@ -127,6 +137,9 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     const agent = await startAgent(this.flags, session) // src/agent/: health, metrics, sd_notify, logs, kernel events
+    // The agent's kernel monitor must not take the kernel writes' own deletions for damage.
+    const expect = (ops: readonly Op[]) => agent.expectKernelChanges(ops)
+    const reconcile = () => applyNode(store, request, {session, beforeKernelWrite: expect})
     try {
       const first = await agent.firstApply(reconcile)
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
@@ -143,8 +156,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         onWarning: (message) => agent.log.warn(message),
         exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
         hooks: agent,
-        peerChange: (base, events) =>
-          applyPeerChange(base, events, {beforeWrite: (ops) => agent.expectKernelChanges(ops)}),
+        peerChange: (base, events) => applyPeerChange(base, events, {beforeWrite: expect}),
       })
       if (end.kind === 'revoked')
         agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
