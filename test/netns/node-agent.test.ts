@@ -385,72 +385,69 @@ describe('node apply --watch as the node agent (netns, vxlan)', {skip: rootSkip(
     )
   })
 
-  it(
-    'etcd resets connections for 10 s while leases change and history is compacted: the watch restarts and re-lists',
-    async () => {
-      const reject = [
-        'iptables',
-        '-I',
-        'INPUT',
-        '-i',
-        'eth0',
-        '-p',
-        'tcp',
-        '--dport',
-        '2379',
-        '-j',
-        'REJECT',
-        '--reject-with',
-        'tcp-reset',
-      ]
-      const restarts = (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))!
-      await topo.exec(etcdNs, reject)
-      try {
-        await eventually(
-          'the watch interrupted',
-          async () =>
-            ((await metric('flannelctl_etcd_errors_total')) ?? 0) > 0 &&
-            agent!.err.some((l) => /lease watch (interrupted|canceled)/.test(l)),
-          20_000,
-          500,
-        )
-        const put = etcdctl(
-          etcd!.endpoint,
-          [
-            'put',
-            `${PREFIX}/subnets/${extra[1]}-24`,
-            '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ef"}}',
-          ],
-          {netns: etcdNs},
-        )
-        assert.equal(put.status, 0, put.stderr)
-        assert.equal(etcdctl(etcd!.endpoint, ['del', `${PREFIX}/subnets/${extra[0]}-24`], {netns: etcdNs}).status, 0)
-        const rev = /"revision":(\d+)/.exec(
-          etcdctl(etcd!.endpoint, ['get', 'x', '-w', 'json'], {netns: etcdNs}).stdout,
-        )![1]
-        assert.equal(etcdctl(etcd!.endpoint, ['compact', rev], {netns: etcdNs}).status, 0)
-        await sleep(10_000)
-        assert.ok(await routeTo(`${extra[0]}/24`), 'nothing is removed while etcd cannot be read')
-      } finally {
-        await topo.exec(etcdNs, ['iptables', '-D', ...reject.slice(2)], {allowFail: true})
-      }
+  it('etcd resets connections for 10 s while leases change and history is compacted: the watch restarts and re-lists', async () => {
+    const reject = [
+      'iptables',
+      '-I',
+      'INPUT',
+      '-i',
+      'eth0',
+      '-p',
+      'tcp',
+      '--dport',
+      '2379',
+      '-j',
+      'REJECT',
+      '--reject-with',
+      'tcp-reset',
+    ]
+    const restarts = (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))!
+    await topo.exec(etcdNs, reject)
+    try {
       await eventually(
-        'the change programmed',
-        async () => (await routeTo(`${extra[1]}/24`)) && !(await routeTo(`${extra[0]}/24`)),
-        60_000,
-        200,
-      )
-      await eventually(
-        'the watch restarted',
+        'the watch interrupted',
         async () =>
-          (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))! > restarts ||
-          (await metric('flannelctl_etcd_watch_starts_total{reason="compaction"}'))! > 0,
-        30_000,
+          ((await metric('flannelctl_etcd_errors_total')) ?? 0) > 0 &&
+          agent!.err.some((l) => /lease watch (interrupted|canceled)/.test(l)),
+        20_000,
         500,
       )
-      await eventually('/healthz ok again', async () => (await http('/healthz')).code === 200, 30_000, 500)
-    },
-  )
+      const put = etcdctl(
+        etcd!.endpoint,
+        [
+          'put',
+          `${PREFIX}/subnets/${extra[1]}-24`,
+          '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ef"}}',
+        ],
+        {netns: etcdNs},
+      )
+      assert.equal(put.status, 0, put.stderr)
+      assert.equal(etcdctl(etcd!.endpoint, ['del', `${PREFIX}/subnets/${extra[0]}-24`], {netns: etcdNs}).status, 0)
+      const rev = /"revision":(\d+)/.exec(
+        etcdctl(etcd!.endpoint, ['get', 'x', '-w', 'json'], {netns: etcdNs}).stdout,
+      )![1]
+      assert.equal(etcdctl(etcd!.endpoint, ['compact', rev], {netns: etcdNs}).status, 0)
+      await sleep(10_000)
+      assert.ok(await routeTo(`${extra[0]}/24`), 'nothing is removed while etcd cannot be read')
+    } finally {
+      await topo.exec(etcdNs, ['iptables', '-D', ...reject.slice(2)], {allowFail: true})
+    }
+    await eventually(
+      'the change programmed',
+      async () => (await routeTo(`${extra[1]}/24`)) && !(await routeTo(`${extra[0]}/24`)),
+      60_000,
+      200,
+    )
+    await eventually(
+      'the watch restarted',
+      async () =>
+        (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))! > restarts ||
+        (await metric('flannelctl_etcd_watch_starts_total{reason="compaction"}'))! > 0,
+      30_000,
+      500,
+    )
+    await eventually('/healthz ok again', async () => (await http('/healthz')).code === 200, 30_000, 500)
+  })
 
   it('SIGTERM: exit 0, STOPPING=1, the data plane and the lease stay', async () => {
     // Verified while it runs: the lease has a 20 s TTL, so after the stop it lapses by design (as flanneld's would).
