@@ -90,7 +90,9 @@ describe('the public IP changes (netns, vxlan)', {skip: rootSkip(), timeout: 240
     procs.push(child)
     return child
   }
-  const readEnvSubnet = async (n: Node) => /FLANNEL_SUBNET=(\S+)/.exec(await readFile(n.file, 'utf8'))?.[1]
+  /** FLANNEL_SUBNET names the subnet by its first host (10.9.3.1/24 for 10.9.3.0/24), as flanneld writes it. */
+  const readEnvSubnet = async (n: Node) =>
+    /FLANNEL_SUBNET=(\S+)/.exec(await readFile(n.file, 'utf8'))?.[1].replace(/\.1\//, '.0/')
   const renumber = async (n: Node, from: string, to: string) => {
     await topo.ip(n.ns, 'addr', 'del', `${from}/24`, 'dev', 'veth0')
     await topo.ip(n.ns, 'addr', 'add', `${to}/24`, 'dev', 'veth0')
