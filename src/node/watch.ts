@@ -12,7 +12,7 @@
  * (the command passes `node apply`'s applyNode with the watch's NodeSession), so it writes nothing when nothing
  * changed. Health, metrics or readiness hooks attach to onReconcile / onWarning.
  *
- * Lease events that only add, change or remove peers skip the full reconcile: events arriving within 20 ms are
+ * Lease events that only add, change or remove peers skip the full reconcile: events arriving within 50 ms are
  * taken together and programmed from the last reconcile's PeerBase (peer-change.ts). The full reconcile runs for
  * everything else, and one at a time with the peer changes, so both never write the kernel at once.
  */
@@ -188,7 +188,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     batchTimer ??= setTimeout(() => {
       batchTimer = undefined
       run()
-    }, opts.batchMs ?? 20)
+    }, opts.batchMs ?? 50)
   }
 
   const watchLoop = async () => {
