@@ -70,15 +70,32 @@ export function afterPeerOps(state: NodeState, ops: readonly Op[], underlay: str
     else if (op.op === 'neigh-replace' || op.op === 'neigh-del') touched.neighbours.add(`${op.dev} ${op.dst}`)
     else if (op.op === 'fdb-replace' || op.op === 'fdb-del') touched.fdb.add(`${op.dev} ${op.mac}`)
   }
-  const split = <T>(items: readonly T[], key: (t: T) => string, keys: Set<string>) => {
+  // `near` (a field read, no string built) rules out almost every entry before the exact key is built.
+  const split = <T>(items: readonly T[], near: (t: T) => string, key: (t: T) => string, keys: Set<string>) => {
+    const nearby = new Set([...keys].map((k) => k.slice(k.lastIndexOf(' ') + 1)))
     const kept: T[] = []
     const hit: T[] = []
-    for (const item of items) (keys.has(key(item)) ? hit : kept).push(item)
+    for (const item of items) (nearby.has(near(item)) && keys.has(key(item)) ? hit : kept).push(item)
     return {kept, groups: group(hit, key)}
   }
-  const routeParts = split(state.routes, (r) => r.dst, touched.routes)
-  const neighParts = split(state.neighbours, (n) => `${n.dev} ${n.dst}`, touched.neighbours)
-  const fdbParts = split(state.fdb, (f) => `${f.dev} ${f.mac}`, touched.fdb)
+  const routeParts = split(
+    state.routes,
+    (r) => r.dst,
+    (r) => r.dst,
+    touched.routes,
+  )
+  const neighParts = split(
+    state.neighbours,
+    (n) => n.dst,
+    (n) => `${n.dev} ${n.dst}`,
+    touched.neighbours,
+  )
+  const fdbParts = split(
+    state.fdb,
+    (f) => f.mac,
+    (f) => `${f.dev} ${f.mac}`,
+    touched.fdb,
+  )
   const routes = routeParts.groups
   const neighbours = neighParts.groups
   const fdb = fdbParts.groups

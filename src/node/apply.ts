@@ -181,8 +181,9 @@ export async function applyNode(
   let action: LeaseAction
   let acquired: AcquireResult | undefined
   let early: {ops: Op[]; result: ApplyResult | null} | undefined
-  // The public IP changed (the interface's address did): this node's lease under the old one is never a peer. Under
-  // --watch (or with --release-old) it moves to the new address, keeping its subnet; else it is left to expire.
+  // The public IP changed (the interface's address did). Under --watch (or with --release-old) this node's lease under
+  // the old one moves to the new address, keeping its subnet; else it is left to expire, a peer like any other lease
+  // until then (as flanneld would see it, and as `node verify` does).
   const previousOwn = previousOwnLease(ctx, deps.session?.ownKey)
   const moving =
     previousOwn && (deps.session || request.releaseOld) && isLeaseCompatible(ctx.config, previousOwn)
@@ -194,7 +195,7 @@ export async function applyNode(
     )
   const planFor = (sub: Ipv4Net, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
     const peerSel = selectPeers(
-      ctx.listing.leases.filter((l) => !removed.has(l.key) && l.key !== previousOwn?.key),
+      ctx.listing.leases.filter((l) => !removed.has(l.key)),
       holder,
       ctx.publicIP,
     )

@@ -60,8 +60,6 @@ function leaseOf(kv: RawKv, subnetsRange: string): Lease | null {
   }
 }
 
-const byKey = (a: Lease, b: Lease) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
-
 /** VtepMACs by lease object: the same objects stay in the lease set from batch to batch. */
 const macCache = new WeakMap<Lease, string | undefined>()
 function macOf(lease: Lease): string | undefined {
@@ -111,19 +109,19 @@ export function planPeerChange(base: PeerBase, events: readonly RawEvent[]): Pee
       const mac = macOf(l)
       if (mac) macs.add(mac)
     }
-  const involved = (map: ReadonlyMap<string, Lease>) =>
-    [...map.values()]
-      .filter(
-        (l) =>
-          changed.has(l.key) ||
-          subnets.has(l.subnet.ip * 64 + l.subnet.len) ||
-          (macs.size > 0 && macs.has(macOf(l) ?? '')),
-      )
-      .sort(byKey)
+  // One pass over the new set finds them: every lease but the changed ones is the same object in both sets.
+  const keys = new Set(changed)
+  for (const l of leases.values())
+    if (subnets.has(l.subnet.ip * 64 + l.subnet.len) || (macs.size > 0 && macs.has(macOf(l) ?? ''))) keys.add(l.key)
+  const involved = [...keys].sort()
   const desired = (map: ReadonlyMap<string, Lease>) =>
     base.backend.peerDesired!({
       ...base.input,
-      peers: selectPeers(involved(map), base.own ?? undefined, base.publicIP).peers,
+      peers: selectPeers(
+        involved.flatMap((k) => map.get(k) ?? []),
+        base.own ?? undefined,
+        base.publicIP,
+      ).peers,
     })
   const before = desired(base.leases)
   const after = desired(leases)
