@@ -124,6 +124,8 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     while ((pending !== null || queue.length > 0) && !signal.aborted && !revokedKey) {
       if (pending === null) {
         await changePeers()
+        // Events that came in meanwhile wait for their own batch window: one ip/bridge spawn per window, not per event.
+        if (pending === null) break
         continue
       }
       const trigger = pending
@@ -165,8 +167,15 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     running = reconcile().finally(() => {
       running = null
       if (pending !== null) request(pending)
-      else if (queue.length > 0) run()
+      else if (queue.length > 0) batchSoon()
     })
+  }
+
+  function batchSoon() {
+    batchTimer ??= setTimeout(() => {
+      batchTimer = undefined
+      run()
+    }, opts.batchMs ?? 50)
   }
 
   function request(trigger: string, delayMs = 0) {
@@ -185,10 +194,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
       return
     }
     queue.push(...events)
-    batchTimer ??= setTimeout(() => {
-      batchTimer = undefined
-      run()
-    }, opts.batchMs ?? 50)
+    batchSoon()
   }
 
   const watchLoop = async () => {
