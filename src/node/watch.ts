@@ -12,8 +12,8 @@
  * (the command passes `node apply`'s applyNode with the watch's NodeSession), so it writes nothing when nothing
  * changed. Health, metrics or readiness hooks attach to onReconcile / onWarning.
  *
- * Lease events that only add, change or remove peers skip the full reconcile: events arriving within 50 ms are
- * taken together and programmed from the last reconcile's PeerBase (peer-change.ts). The full reconcile runs for
+ * Lease events that only add, change or remove peers skip the full reconcile: at most one batch per 50 ms, events in
+ * between taken together and programmed from the last reconcile's PeerBase (peer-change.ts). The full reconcile runs for
  * everything else, and one at a time with the peer changes, so both never write the kernel at once.
  */
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -42,7 +42,7 @@ export interface WatchOptions {
   hooks?: AgentHooks
   /** Programs peer changes (applyPeerChange with the kernel writes); without it every event runs a full reconcile. */
   peerChange?(base: PeerBase, events: readonly RawEvent[]): Promise<PeerChangeOutcome>
-  /** How long lease events are collected into one peer change. */
+  /** Peer changes start at most this often (events in between are taken together); 5 ms after a quiet spell. */
   batchMs?: number
 }
 
@@ -65,6 +65,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   let retryTimer: NodeJS.Timeout | undefined
   let debounceTimer: NodeJS.Timeout | undefined
   let batchTimer: NodeJS.Timeout | undefined
+  let lastBatchAt = -Infinity
   let base = first.peerBase
   /** Lease events waiting for the next peer change. */
   const queue: RawEvent[] = []
@@ -171,11 +172,14 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     })
   }
 
+  /** Soon after an idle spell (5 ms); under load at most one batch per batchMs: one ip/bridge spawn each. */
   function batchSoon() {
+    const wait = Math.max(5, lastBatchAt + (opts.batchMs ?? 50) - performance.now())
     batchTimer ??= setTimeout(() => {
       batchTimer = undefined
+      lastBatchAt = performance.now()
       run()
-    }, opts.batchMs ?? 50)
+    }, wait)
   }
 
   function request(trigger: string, delayMs = 0) {
