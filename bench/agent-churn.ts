@@ -8,6 +8,7 @@
  * Goals: event → kernel p50 ≤ 50 ms, p99 ≤ 200 ms; CPU ≤ 30 % of one core at 100 events/s; RSS growth ≤ 10 %.
  *
  * Usage (root): node --import tsx bench/agent-churn.ts [peers=2000] [rate=100] [seconds=60] [soakRate=20] [soakSeconds=600]
+ *                [--soak-minutes N]   (overrides soakSeconds)
  * The script re-runs itself inside the namespace it creates; namespace and etcd data are removed at the end.
  */
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
@@ -18,6 +19,7 @@ import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
+import {parseArgs} from 'node:util'
 
 import {Etcd3} from 'etcd3'
 
@@ -26,9 +28,14 @@ import {startEtcd} from '../test/helpers/etcd.js'
 import {isRoot, Topology} from '../test/helpers/netns.js'
 import {fillLeases} from './lib.js'
 
-const [PEERS, RATE, SECONDS, SOAK_RATE, SOAK_SECONDS] = [2000, 100, 60, 20, 600].map((d, i) =>
-  Number(process.argv[2 + i] ?? d),
+const args = parseArgs({
+  allowPositionals: true,
+  options: {inside: {type: 'boolean'}, 'soak-minutes': {type: 'string'}},
+})
+const [PEERS, RATE, SECONDS, SOAK_RATE, SOAK_DEFAULT] = [2000, 100, 60, 20, 600].map((d, i) =>
+  Number(args.positionals[i] ?? d),
 ) as [number, number, number, number, number]
+const SOAK_SECONDS = args.values['soak-minutes'] ? Number(args.values['soak-minutes']) * 60 : SOAK_DEFAULT
 const PREFIX = '/bench/agent'
 const CONFIG = '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}'
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], {encoding: 'utf8'}).stdout.trim()) || 100
@@ -48,7 +55,7 @@ async function outside(): Promise<void> {
     process.exitCode = await new Promise<number>((resolve) => {
       const child = spawn(
         'ip',
-        ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, ...process.argv.slice(2, 7), '--inside'],
+        ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, ...process.argv.slice(2), '--inside'],
         {stdio: 'inherit'},
       )
       child.on('exit', (c) => resolve(c ?? 1))
@@ -118,12 +125,35 @@ async function inside(): Promise<void> {
     agent = spawn(
       process.execPath,
       [BIN, 'node', 'apply', ...cliArgs, '--watch', '-o', 'json', '--resync', '10s', '--log-format', 'json'],
-      {stdio: ['ignore', 'pipe', 'inherit']},
+      {stdio: ['ignore', 'pipe', 'pipe']},
     )
+    // The agent logs every peer change at info (as flanneld logs each subnet): only warnings and errors are shown.
+    let peerChanges = 0
+    createInterface({input: agent.stderr!}).on('line', (line) => {
+      if (line.includes('"msg":"peers changed"')) peerChanges++
+      else if (!line.includes('"level":"info"')) console.error(`agent: ${line}`)
+    })
     const reconciles: Array<Record<string, number>> = []
-    createInterface({input: agent.stdout!}).on('line', (line) =>
-      reconciles.push((JSON.parse(line) as {timingsMs: Record<string, number>}).timingsMs),
-    )
+    const triggers = new Map<string, number>()
+    let failuresShown = 0
+    createInterface({input: agent.stdout!}).on('line', (line) => {
+      const record = JSON.parse(line) as {
+        timingsMs: Record<string, number>
+        trigger: string
+        failures: Array<{line: string; message: string}>
+      }
+      reconciles.push(record.timingsMs)
+      if (record.failures.length > 0 && failuresShown++ < 3)
+        console.error(
+          `reconcile (${record.trigger}): ${record.failures.length} failed, e.g. ${record.failures[0].line}: ${record.failures[0].message}`,
+        )
+      const kind = record.trigger
+        .split(' ')
+        .slice(0, 3)
+        .join(' ')
+        .replace(/\d[\d./-]*/g, 'N')
+      triggers.set(kind, (triggers.get(kind) ?? 0) + 1)
+    })
     const pid = agent.pid!
     await new Promise<void>((resolve, reject) => {
       agent!.stdout!.once('data', () => resolve())
@@ -205,8 +235,14 @@ async function inside(): Promise<void> {
         .map((t) => ({t, total: Object.values(t).reduce((x, y) => x + y, 0)}))
         .sort((x, y) => x.total - y.total)
       const mid = recs[Math.floor(recs.length / 2)]
+      console.log(`${name}: ${peerChanges} peer changes (batches of events programmed without a full reconcile)`)
       console.log(
-        `${name}: ${recs.length} reconciles that wrote; median ${
+        `${name}: full reconciles by trigger: ${[...triggers].map(([k, n]) => `${k} ×${n}`).join(', ') || 'none'}`,
+      )
+      triggers.clear()
+      peerChanges = 0
+      console.log(
+        `${name}: ${recs.length} full reconciles that wrote; median ${
           mid
             ? `${mid.total.toFixed(0)} ms (${Object.entries(mid.t)
                 .map(([k, v]) => `${k} ${v}`)
@@ -268,7 +304,7 @@ async function inside(): Promise<void> {
   }
 }
 
-const main = process.argv.includes('--inside') ? inside : outside
+const main = args.values.inside ? inside : outside
 main().catch((error: unknown) => {
   console.error(error)
   process.exit(1)

@@ -8,7 +8,9 @@ import {EtcdUnavailableError} from '../core/errors.js'
 import type {Lease} from '../core/lease.js'
 import type {ApplySummary} from '../node/apply.js'
 import {evaluateHealth, type HealthInput, type HealthServer, startHealthServer} from './health.js'
-import type {AgentHooks, ProbeTargets, ReconcileEvent} from './hooks.js'
+import type {Op} from '../dataplane/types.js'
+import type {AgentHooks, PeerChangeEvent, ProbeTargets, ReconcileEvent} from './hooks.js'
+import {ExpectedDeletions} from './expected-deletions.js'
 import {followKernel, type KernelFollower, type OverlayScope} from './kernel-monitor.js'
 import type {Logger} from './log.js'
 import {AgentMetrics} from './metrics.js'
@@ -54,6 +56,7 @@ export class Agent implements AgentHooks {
   private leaseLostReason: string | undefined
   private scope: OverlayScope | null = null
   private request: ((trigger: string) => void) | undefined
+  private readonly expected = new ExpectedDeletions()
   private readonly now: () => Date
 
   readonly log: Logger
@@ -141,6 +144,7 @@ export class Agent implements AgentHooks {
       overlayDevice: s.device?.name ?? (s.backend === 'udp' ? 'flannel0' : undefined),
       bridge: s.bridge?.name,
       network: s.network,
+      underlay: s.interface.name,
     }
     if (s.failures.length === 0) this.notifier.markReady(statusLine(s))
     else this.notifier.status(`${s.failures.length} kernel operation(s) failed; ${statusLine(s)}`)
@@ -172,12 +176,25 @@ export class Agent implements AgentHooks {
     }
   }
 
+  peersChanged(e: PeerChangeEvent): void {
+    this.metrics.peerChanges.inc()
+    this.metrics.kernelWrites.inc(e.ops)
+    this.metrics.peers.set(e.peers)
+    // As flanneld logs "Subnet added/removed" per event.
+    this.opts.log.info('peers changed', {changes: e.changes.join(', '), kernelOps: e.ops, peers: e.peers})
+  }
+
+  expectKernelChanges(ops: readonly Op[]): void {
+    this.expected.expect(ops, this.now().getTime())
+  }
+
   attach(request: (trigger: string) => void): void {
     this.request = request
     if (!this.opts.kernelEvents || this.follower) return
     this.follower = followKernel(
       () => this.scope,
-      (reason) => {
+      (reason, ev) => {
+        if (this.expected.consume(ev, this.now().getTime())) return
         this.metrics.kernelEvents.inc()
         this.request?.(reason)
       },

@@ -13,6 +13,8 @@ export interface OverlayScope {
   bridge?: string
   /** The overlay Network (routes inside it are the node's, e.g. host-gw routes via the underlay interface). */
   network?: string
+  /** The interface the public IP comes from: a change of its IPv4 address makes the agent select the address again. */
+  underlay?: string
 }
 
 function insideNetwork(dst: string | undefined, network: string | undefined): boolean {
@@ -37,6 +39,8 @@ export function relevantChange(ev: KernelEvent, scope: OverlayScope): string | n
       if (ev.deleted) return `kernel: link ${ev.dev} deleted`
       return ev.flags && !ev.flags.includes('UP') ? `kernel: link ${ev.dev} is down` : null
     case 'address':
+      if (ev.dev !== undefined && ev.dev === scope.underlay && /\sinet\s/.test(ev.text))
+        return `kernel: address of ${ev.dev} ${ev.deleted ? 'deleted' : 'added'}`
       return ours && ev.deleted ? `kernel: address deleted from ${ev.dev}` : null
     case 'route':
       if (!ev.deleted || ev.text.includes(' table local ')) return null
@@ -56,7 +60,7 @@ export interface KernelFollower {
 /** Follows the kernel and calls onChange for relevant changes; `scope()` is read per event (it changes on reconcile). */
 export function followKernel(
   scope: () => OverlayScope | null,
-  onChange: (reason: string) => void,
+  onChange: (reason: string, ev: KernelEvent) => void,
   onProblem: (message: string) => void,
 ): KernelFollower {
   let stopped = false
@@ -66,7 +70,7 @@ export function followKernel(
     monitor = monitorKernel((ev) => {
       const s = scope()
       const reason = s ? relevantChange(ev, s) : null
-      if (reason) onChange(reason)
+      if (reason) onChange(reason, ev)
     })
     void monitor.exited.then(({code, stderr}) => {
       if (stopped) return

@@ -22,6 +22,7 @@ export class AgentMetrics {
   readonly reconciles: Counter<'result'>
   readonly reconcileSeconds: Histogram
   readonly kernelWrites: Counter
+  readonly peerChanges: Counter
   readonly peers: Gauge
   readonly watchStarts: Counter<'reason'>
   readonly etcdErrors: Counter
@@ -46,6 +47,11 @@ export class AgentMetrics {
     this.kernelWrites = new Counter({
       name: 'flannelctl_kernel_writes_total',
       help: 'Kernel operations (links, addresses, routes, neighbours, FDB entries) written.',
+      registers,
+    })
+    this.peerChanges = new Counter({
+      name: 'flannelctl_peer_changes_total',
+      help: 'Batches of lease events programmed as peer changes, without a full reconcile.',
       registers,
     })
     this.peers = new Gauge({name: 'flannelctl_peers', help: "Other nodes' leases programmed on this node.", registers})

@@ -9,7 +9,8 @@ import {plan, verify} from '../dataplane/plan.js'
 import type {Backend, Check, Op} from '../dataplane/types.js'
 import type {BackendPlan, DeviceDecision, PlanInput} from './types.js'
 
-function desiredOf(dataplane: Backend, input: PlanInput): DesiredState {
+/** The desired state plan() compares with: also what a peer change is planned from (src/dataplane/incremental.ts). */
+export function kernelDesired(dataplane: Backend, input: PlanInput): DesiredState {
   return desiredState(
     buildNodeSpec({
       backend: {dataplane},
@@ -29,7 +30,7 @@ function desiredOf(dataplane: Backend, input: PlanInput): DesiredState {
 }
 
 export function kernelPlan(dataplane: Backend, input: PlanInput): BackendPlan {
-  const desired = desiredOf(dataplane, input)
+  const desired = kernelDesired(dataplane, input)
   return {
     ops: () => plan(desired, input.observed, {macBytes: input.macBytes}),
     checks: () => verify(desired, input.observed),
@@ -59,7 +60,7 @@ export function kernelPlan(dataplane: Backend, input: PlanInput): BackendPlan {
  * provisional subnet before the lease is known: the lease must carry the MAC the device ends up with.
  */
 export function kernelLeaseDevice(dataplane: Backend, input: PlanInput): DeviceDecision | null {
-  const desired = desiredOf(dataplane, {...input, peers: []})
+  const desired = kernelDesired(dataplane, {...input, peers: []})
   if (!desired.device) return null
   // Only the links and addresses matter here: skipping the (possibly tens of thousands of) entries keeps this cheap.
   const ops: Op[] = plan(desired, {...input.observed, routes: [], neighbours: [], fdb: []})

@@ -11,7 +11,7 @@
 import type {UdpForwarderStats} from '../dataplane/types.js'
 import type {Lease} from '../core/lease.js'
 import type {NetworkConfig} from '../core/network-config.js'
-import type {DesiredBridge} from '../dataplane/desired.js'
+import type {DesiredBridge, DesiredState} from '../dataplane/desired.js'
 import type {Backend, Check, ExtIface, NodeState, Op, PeerLease, PeerRoute, VxlanOptions} from '../dataplane/types.js'
 import type {UdpOptions} from './udp/plan.js'
 import type {IpFamily} from '../dataplane/family.js'
@@ -155,6 +155,12 @@ export interface NodeBackend<R extends Resident = Resident> {
 
   /** The plan for one family. Pure. One call per enabled family (src/node/families.ts joins them). */
   plan(input: PlanInput, resident: R | undefined): BackendPlan
+  /**
+   * A backend whose whole data plane is src/dataplane's (vxlan, host-gw): the desired state its plan compares with,
+   * so that `--watch` can program a changed peer alone (src/node/peer-change.ts). Without it every change runs the
+   * full reconcile.
+   */
+  peerDesired?(input: PlanInput): DesiredState
   /** Asked before the lease is known, with a provisional subnet and no peers: the device the lease must describe. */
   leaseDevice?(input: PlanInput): DeviceDecision | null
   /** `node verify` rows about the own lease's backend fields (BackendType, VtepMAC...). */

@@ -9,7 +9,7 @@ import {foldKey, type JsonNode} from '../core/json-ast.js'
 import {VXLAN_DEFAULTS} from '../dataplane/desired.js'
 import {familyOps} from '../dataplane/family.js'
 import type {VxlanOptions} from '../dataplane/types.js'
-import {kernelLeaseDevice, kernelLeaseRows, kernelPlan} from './kernel.js'
+import {kernelDesired, kernelLeaseDevice, kernelLeaseRows, kernelPlan} from './kernel.js'
 import type {NodeBackend} from './types.js'
 
 /** The kernel's default vxlan port when flanneld leaves Port at 0 (the attribute is not sent). */
@@ -83,6 +83,7 @@ export const vxlanBackend: NodeBackend = {
   },
   udpPort: (options) => options.vxlan?.port || LINUX_VXLAN_PORT,
   plan: (input) => kernelPlan('vxlan', input),
+  peerDesired: (input) => kernelDesired('vxlan', input),
   leaseDevice: (input) => kernelLeaseDevice('vxlan', input),
   leaseRows: (lease, input) =>
     kernelLeaseRows(

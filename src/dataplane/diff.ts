@@ -380,7 +380,8 @@ function diffRoute(ctx: Ctx, p: DesiredPeer, same: RouteState[], owned: (r: Rout
   }
 }
 
-function group<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+/** Items by key, in their order. */
+export function group<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>()
   for (const it of items) {
     const k = key(it)

@@ -148,6 +148,10 @@ export function pauseBeforeRetry(retry: number): number {
 
 const AUTHENTICATE = '/etcdserverpb.Auth/Authenticate'
 
+/** Keepalive of every connection with an open call: a dead one is noticed within time + timeout. */
+export const KEEPALIVE_TIME_MS = 10_000
+export const KEEPALIVE_TIMEOUT_MS = 5_000
+
 /**
  * One unary call: attempts until one succeeds, the failure is final, or sending again could apply a write
  * twice; each attempt gets at most --command-timeout of the call's dial + command budget.
@@ -322,6 +326,13 @@ export function connect(options: ConnectionOptions): EtcdConnection {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': Math.max(200, options.dialTimeoutMs),
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      // A stream learns that its connection is dead only from traffic on that connection. etcd3 closes a member's
+      // service clients after a failed unary call (Host.resetAllServices), and grpc-js then closes that connection
+      // gracefully: a watch stream open on it stays there, alone, while later calls use a new connection. With no
+      // client traffic on it, a reset or a silently dropped connection is never seen and the watch waits forever.
+      // Keepalive pings (while a call is open; etcd accepts one every 5 s) find that out within time + timeout.
+      'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
+      'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
       interceptors: options.user ? [requireLeader, login.interceptor] : [requireLeader],
     },
     unaryCall: () => {

@@ -15,12 +15,14 @@ import {randomBytes as cryptoRandomBytes} from 'node:crypto'
 
 import type {BackendPlan, DeviceSummary, NodeBackend, PlanInput, Resident} from '../backends/types.js'
 import type {UdpApplyDetails} from '../backends/udp/node.js'
-import {formatIPv4Cidr, formatIPv6Cidr, parseIPv6} from '../core/cidr.js'
+import {isLeaseCompatible} from '../core/allocator.js'
+import {formatIPv4, formatIPv4Cidr, formatIPv6Cidr, parseIPv6} from '../core/cidr.js'
 import {formatLeaseId, type Lease} from '../core/lease.js'
 import type {SubnetPair} from '../core/subnet-key.js'
 import {ownLeaseAttrs, vtepMacOf} from '../dataplane/peers.js'
 import {summarize} from '../dataplane/plan.js'
 import {prerequisiteError} from '../dataplane/prereq.js'
+import {afterPeerOps, isPeerEntryOp} from '../dataplane/incremental.js'
 import type {Op} from '../dataplane/types.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {applyOps, type ApplyResult} from '../iproute2/apply.js'
@@ -30,11 +32,19 @@ import {type AcquireResult, DEFAULT_TTL_SECONDS} from '../ops/leases.js'
 import {formatDuration} from '../util/duration.js'
 import {gatherNodeFacts, observeOptions, prerequisiteRows, type ResolvedNode, usablePreviousSubnet} from './facts.js'
 import {familyInput, nodeFamilies, pairOf, planFamilies, provisional6, samePair, subnetOf} from './families.js'
-import {acquire, ownLeaseDecision, pickFree, previewAllocation} from './lease-step.js'
+import {
+  acquire,
+  movePreviousLease,
+  ownLeaseDecision,
+  pickFree,
+  previewAllocation,
+  previousOwnLease,
+} from './lease-step.js'
 import {leaseClaimPath, writeLeaseClaim} from '../host/lease-claim.js'
 import {foreignLeaseError, ownLeaseOwner} from './lease-owner-step.js'
 import {ensureTxChecksumOff, type TxChecksumOutcome} from './offload-step.js'
 import type {ApplyRequest} from './request.js'
+import type {PeerBase} from './peer-change.js'
 import type {NodeSession} from './session.js'
 import {type SubnetFileAction, writeSubnetEnv} from './subnet-env-step.js'
 import {ensureTrafficRules, type TrafficOutcome, trafficModeOf} from './traffic-rules.js'
@@ -46,6 +56,8 @@ export interface ApplyDeps {
   randomBytes?: (n: number) => Uint8Array
   /** `node apply --watch`: what lives from one reconcile to the next (udp's forwarder). */
   session?: NodeSession
+  /** Told the kernel operations just before they run (the agent's kernel monitor must not repair their deletions). */
+  beforeKernelWrite?: (ops: readonly Op[]) => void
 }
 
 export type LeaseAction = 'allocated' | 'renewed' | 'reused' | 'unchanged' | 'would-allocate' | 'would-renew'
@@ -120,6 +132,8 @@ export interface ApplyOutcome {
   revision: number
   /** The peers' overlay addresses to probe (the same selection as `node verify --probe`): the agent's prober. */
   probe: BackendPlan['probe']
+  /** Under --watch, when the run left the kernel exactly as planned: what a later peer change starts from. */
+  peerBase?: PeerBase
 }
 
 const round = (ms: number) => Math.round(ms * 10) / 10
@@ -213,6 +227,18 @@ export async function applyNode(
   let action: LeaseAction
   let acquired: AcquireResult | undefined
   let early: {ops: Op[]; result: ApplyResult | null} | undefined
+  // The public IP changed (the interface's address did). Under --watch (or with --release-old) this node's lease under
+  // the old one moves to the new address, keeping its subnet; else it is left to expire, a peer like any other lease
+  // until then (as flanneld would see it, and as `node verify` does).
+  const previousOwn = previousOwnLease(ctx, deps.session?.ownKey)
+  const moving =
+    previousOwn && (deps.session || request.releaseOld) && isLeaseCompatible(ctx.config, previousOwn)
+      ? previousOwn
+      : undefined
+  if (previousOwn && !moving && !request.dryRun)
+    warnings.push(
+      `${previousOwn.key} is this node's lease under its previous public IP ${formatIPv4(previousOwn.attrs.publicIP)}: it is left to expire${previousOwn.expiresAt ? ` at ${previousOwn.expiresAt.toISOString()}` : ''}; --release-old moves it (and its subnet) to the new address instead`,
+    )
   const planFor = (sub: SubnetPair, holder: Lease | undefined, removed: ReadonlySet<string> = new Set()) => {
     const leases = ctx.listing.leases.filter((l) => !removed.has(l.key))
     const macs = {ipv4: macBytes, ipv6: macBytes6}
@@ -246,7 +272,7 @@ export async function applyNode(
   } else {
     // The subnet this node will hold: its compatible lease's, else the previous one (§3.4 step 5), else a uniformly
     // random free one from the shared allocator, asked for explicitly so that the kernel work can start now.
-    const target = own && compatible ? pairOf(own) : (previous ?? pickFree(ctx))
+    const target = own && compatible ? pairOf(own) : moving ? pairOf(moving) : (previous ?? pickFree(ctx))
     planned = planFor(target, own) // before any write: a spec or plan error must not leave a lease behind
     // What does not depend on the subnet (device, peers' entries) runs while the lease is written; addresses, the
     // bridge and lines a backend planned as text wait for it. flanneld writes its lease first: the only visible
@@ -256,16 +282,12 @@ export async function applyNode(
     // Before the lease write, so that whatever happens next this node knows the VtepMAC it published is its own.
     const published = vtepMacOf(attrs)
     if (published) await writeLeaseClaim(claimPath, published)
+    const ttl = request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS
     const [got, ran] = await Promise.allSettled([
-      acquire(
-        store,
-        ctx,
-        attrs,
-        own && compatible ? undefined : target,
-        request.leaseTtlSeconds ?? DEFAULT_TTL_SECONDS,
-        warnings,
+      (moving ? movePreviousLease(store, moving, attrs, ttl, warnings) : Promise.resolve(null)).then(
+        (moved) => moved ?? acquire(store, ctx, attrs, own && compatible ? undefined : target, ttl, warnings),
       ),
-      earlyOps.length > 0 ? applyOps(earlyOps) : Promise.resolve(null),
+      earlyOps.length > 0 ? (deps.beforeKernelWrite?.(earlyOps), applyOps(earlyOps)) : Promise.resolve(null),
     ])
     if (got.status === 'rejected') throw got.reason
     if (ran.status === 'rejected') throw ran.reason
@@ -304,7 +326,10 @@ export async function applyNode(
   if (request.dryRun) {
     const s = summarize(ops)
     Object.assign(entries, {added: s.add, changed: s.change, removed: s.remove})
-  } else if (ops.length > 0) count(await applyOps(ops))
+  } else if (ops.length > 0) {
+    deps.beforeKernelWrite?.(ops)
+    count(await applyOps(ops))
+  }
   const csum = request.vxlanTxCsumOff
     ? await ensureTxChecksumOff(
         {device: backend.dataplane === 'vxlan' ? ctx.deviceName : undefined, backendName: backend.name},
@@ -409,7 +434,41 @@ export async function applyNode(
     timingsMs: timings,
     ...(committed.summary ? {[backend.name]: committed.summary} : {}),
   }
-  return {summary, lease, revision: ctx.listing.revision, probe: plan.probe}
+  if (deps.session && lease) deps.session.ownKey = lease.key
+  const written = [...(early?.ops ?? []), ...ops]
+  const peerBase =
+    deps.session &&
+    families.length === 1 &&
+    !request.dryRun &&
+    failures.length === 0 &&
+    !acquired?.removed.length &&
+    lease
+      ? peerBaseOf(backend, planned.input, written, {
+          leases: ctx.listing.leases,
+          own: lease,
+          publicIP: ctx.publicIP,
+          subnetsRange: store.subnetsRange,
+          revision: ctx.listing.revision,
+          peers: plan.peers,
+        })
+      : undefined
+  return {summary, lease, revision: ctx.listing.revision, probe: plan.probe, peerBase}
+}
+
+/** The base for peer changes, when the backend has the fast path and the run wrote nothing but peer entries. */
+function peerBaseOf(
+  backend: NodeBackend<Resident>,
+  input: PlanInput,
+  written: Op[],
+  known: Omit<PeerBase, 'backend' | 'input' | 'leases'> & {leases: readonly Lease[]},
+): PeerBase | undefined {
+  if (!backend.peerDesired || !written.every(isPeerEntryOp)) return undefined
+  return {
+    ...known,
+    backend,
+    leases: new Map(known.leases.map((l) => [l.key, l])),
+    input: {...input, observed: afterPeerOps(input.observed, written, input.ext.name)},
+  }
 }
 
 /** Operations that do not depend on this node's subnet: they may run while the lease is being written. */

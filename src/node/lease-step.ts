@@ -4,11 +4,11 @@
  * acquireLease of src/ops/leases.ts: reuse by public IP, previous subnet, random allocation).
  */
 import {allocateSubnet, isLeaseCompatible} from '../core/allocator.js'
-import {sameIpv4Net} from '../core/cidr.js'
+import {formatIPv4, formatIPv4Cidr, sameIpv4Net} from '../core/cidr.js'
 import {OperationFailedError} from '../core/errors.js'
-import type {LeaseAttrs} from '../core/lease.js'
+import {formatLeaseId, isReservation, type Lease, type LeaseAttrs} from '../core/lease.js'
 import {formatSubnetPair, parseSubnetKey, type SubnetPair} from '../core/subnet-key.js'
-import {renewalDecision} from '../dataplane/peers.js'
+import {renewalDecision, vtepMacOf} from '../dataplane/peers.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {acquireLease, type AcquireResult} from '../ops/leases.js'
 import type {NodeContext, ResolvedNode} from './facts.js'
@@ -88,4 +88,47 @@ export async function acquire(
     }
   }
   return acquireLease(store, request, {ttlSeconds, config: ctx.config, listing: ask ? undefined : ctx.listing})
+}
+
+/**
+ * This node's lease under its previous public IP, after the interface's address changed: no lease has the new
+ * address, and the lease of the subnet in the subnet file is the one this process last held (`lastKey`, under
+ * --watch) or carries the VtepMAC of this node's flannel device (so it is this node's, not a stale file's).
+ */
+export function previousOwnLease(ctx: ResolvedNode, lastKey: string | undefined): Lease | undefined {
+  if (ctx.own) return undefined
+  const others = ctx.listing.leases.filter((l) => l.attrs.publicIP !== ctx.publicIP)
+  if (lastKey) {
+    const last = others.find((l) => l.key === lastKey)
+    if (last) return last
+  }
+  const previous = ctx.subnetFile.env?.subnet
+  const held = previous ? others.find((l) => sameIpv4Net(l.subnet, previous)) : undefined
+  const device = ctx.deviceName ? ctx.observed.links.find((l) => l.name === ctx.deviceName) : undefined
+  return held && device && vtepMacOf(held.attrs) === device.mac ? held : undefined
+}
+
+/**
+ * Moves the previous lease to the new public IP: the same key (so the same subnet) rewritten with the new attributes on
+ * a fresh etcd lease, compare-and-swap against the revision read; then the old etcd lease is revoked (no key is on it
+ * any more). Null when the key changed meanwhile (the caller acquires as usual). Each step is told in `notes`.
+ */
+export async function movePreviousLease(
+  store: FlannelStore,
+  from: Lease,
+  attrs: LeaseAttrs,
+  ttlSeconds: number,
+  notes: string[],
+): Promise<AcquireResult | null> {
+  const written = await store.replaceLeaseRecord(from, attrs, isReservation(from) ? null : ttlSeconds)
+  if (!written) return null
+  const subnet = formatIPv4Cidr(from.subnet)
+  notes.push(
+    `public IP changed from ${formatIPv4(from.attrs.publicIP)} to ${formatIPv4(attrs.publicIP)}: lease ${subnet} (${from.key}) now carries the new address`,
+  )
+  if (from.leaseId !== null) {
+    await store.revoke(from.leaseId)
+    notes.push(`revoked the previous etcd lease ${formatLeaseId(from.leaseId)} of ${subnet}`)
+  }
+  return {action: 'renewed', lease: written, removed: [], retries: 0, warnings: []}
 }

@@ -28,6 +28,8 @@ export interface ApplyRequest extends NodeRequest {
   leaseTtlSeconds?: number
   /** Take over a lease for this public IP that another host wrote (src/dataplane/lease-owner.ts). */
   force?: boolean
+  /** The public IP changed: move this node's lease under the old one to the new address (--watch always does). */
+  releaseOld?: boolean
 }
 
 export interface VerifyRequest extends NodeRequest {

@@ -1,11 +1,14 @@
 /**
  * What a long-running `node apply --watch` keeps between reconciles: the resident part of the backend (udp: the TUN
- * device and the forwarder threads), opened on first use and closed when the watch ends. A one-shot apply has none.
+ * device and the forwarder threads), opened on first use and closed when the watch ends, and the key of the lease it
+ * holds. A one-shot apply has none.
  */
 import type {NodeBackend, Resident, ResidentHealth} from '../backends/types.js'
 
 export class NodeSession {
   private readonly residents = new Map<string, Resident>()
+  /** The key of the lease this node held after the last reconcile: found again if the public IP changes. */
+  ownKey: string | undefined
 
   constructor(private readonly opts: {keepDevice: boolean}) {}
 

@@ -11,13 +11,18 @@
  * A reconcile is the caller's `reconcile` function, one gather → plan → write pass returning a typed ApplyOutcome
  * (the command passes `node apply`'s applyNode with the watch's NodeSession), so it writes nothing when nothing
  * changed. Health, metrics or readiness hooks attach to onReconcile / onWarning.
+ *
+ * Lease events that only add, change or remove peers skip the full reconcile: at most one batch per 50 ms, events in
+ * between taken together and programmed from the last reconcile's PeerBase (peer-change.ts). The full reconcile runs for
+ * everything else, and one at a time with the peer changes, so both never write the kernel at once.
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import type {AgentHooks} from '../agent/hooks.js'
 import type {FlannelStore} from '../etcd/store.js'
-import {watchPrefix, type WatchEnd} from '../etcd/watch.js'
+import {type RawEvent, watchPrefix, type WatchEnd} from '../etcd/watch.js'
 import type {ApplyOutcome, ApplySummary} from './apply.js'
+import type {PeerBase, PeerChangeOutcome} from './peer-change.js'
 
 export interface WatchOptions {
   /** One full reconcile (gather facts → plan → write). */
@@ -35,6 +40,10 @@ export interface WatchOptions {
   exitOnLeaseLoss?: boolean
   /** Observers: metrics, health, sd_notify, kernel monitor (src/agent/). */
   hooks?: AgentHooks
+  /** Programs peer changes (applyPeerChange with the kernel writes); without it every event runs a full reconcile. */
+  peerChange?(base: PeerBase, events: readonly RawEvent[]): Promise<PeerChangeOutcome>
+  /** Peer changes start at most this often (events in between are taken together); 5 ms after a quiet spell. */
+  batchMs?: number
 }
 
 export type WatchStop = {kind: 'stopped'} | {kind: 'revoked'; key: string}
@@ -55,6 +64,11 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   let renewTimer: NodeJS.Timeout | undefined
   let retryTimer: NodeJS.Timeout | undefined
   let debounceTimer: NodeJS.Timeout | undefined
+  let batchTimer: NodeJS.Timeout | undefined
+  let lastBatchAt = -Infinity
+  let base = first.peerBase
+  /** Lease events waiting for the next peer change. */
+  const queue: RawEvent[] = []
   let revokedKey: string | null = null
   const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), {once: true}))
   /** Own-key deletes seen while a reconcile was running: judged once it has finished. */
@@ -82,13 +96,47 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     }
   }
 
+  const changePeers = async () => {
+    const events = queue.splice(0)
+    const started = performance.now()
+    const outcome =
+      base && opts.peerChange
+        ? await opts
+            .peerChange(base, events)
+            .catch((error: unknown): PeerChangeOutcome => ({kind: 'full', reason: (error as Error).message}))
+        : null
+    if (outcome?.kind === 'applied') {
+      base = outcome.base
+      if (outcome.changes.length > 0)
+        opts.hooks?.peersChanged?.({
+          changes: outcome.changes,
+          ops: outcome.ops.length,
+          peers: base.peers,
+          durationMs: performance.now() - started,
+        })
+      return
+    }
+    base = undefined
+    const more = events.length > 1 ? ` (+${events.length - 1})` : ''
+    pending ??= outcome ? outcome.reason : `${events[0].type} ${events[0].kv.key}${more}`
+  }
+
   const reconcile = async () => {
-    while (pending !== null && !signal.aborted && !revokedKey) {
+    while ((pending !== null || queue.length > 0) && !signal.aborted && !revokedKey) {
+      if (pending === null) {
+        await changePeers()
+        // Events that came in meanwhile wait for their own batch window: one ip/bridge spawn per window, not per event.
+        if (pending === null) break
+        continue
+      }
       const trigger = pending
       pending = null
+      // The listing below is newer than every event queued so far: they are in it.
+      queue.length = 0
       const started = performance.now()
       try {
         const out = await opts.reconcile()
+        base = out.peerBase
         opts.hooks?.reconciled({
           trigger,
           durationMs: performance.now() - started,
@@ -102,6 +150,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
         opts.onReconcile(out.summary, trigger)
         armRenewal()
       } catch (error) {
+        base = undefined
         failures++
         opts.hooks?.reconciled({trigger, durationMs: performance.now() - started, error: error as Error})
         const wait = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** Math.min(failures - 1, 6))
@@ -115,17 +164,42 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
     }
   }
 
+  function run() {
+    if (running) return // the loop in flight picks `pending` and the queue up
+    running = reconcile().finally(() => {
+      running = null
+      if (pending !== null) request(pending)
+      else if (queue.length > 0) batchSoon()
+    })
+  }
+
+  /** Soon after an idle spell (5 ms); under load at most one batch per batchMs: one ip/bridge spawn each. */
+  function batchSoon() {
+    const wait = Math.max(5, lastBatchAt + (opts.batchMs ?? 50) - performance.now())
+    batchTimer ??= setTimeout(() => {
+      batchTimer = undefined
+      lastBatchAt = performance.now()
+      run()
+    }, wait)
+  }
+
   function request(trigger: string, delayMs = 0) {
     if (signal.aborted || revokedKey) return
     pending = pending === null ? trigger : pending
     clearTimeout(debounceTimer)
-    debounceTimer = setTimeout(() => {
-      if (running) return // the loop in flight picks `pending` up
-      running = reconcile().finally(() => {
-        running = null
-        if (pending !== null) request(pending)
-      })
-    }, delayMs)
+    debounceTimer = setTimeout(run, delayMs)
+  }
+
+  /** Lease events for the next peer change, or (no base to start from) for a full reconcile as before. */
+  function offer(events: RawEvent[]) {
+    if (signal.aborted || revokedKey) return
+    if (!base || !opts.peerChange) {
+      const more = events.length > 1 ? ` (+${events.length - 1})` : ''
+      request(`${events[0].type} ${events[0].kv.key}${more}`, opts.debounceMs ?? 100)
+      return
+    }
+    queue.push(...events)
+    batchSoon()
   }
 
   const watchLoop = async () => {
@@ -151,9 +225,7 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
             deletes.push({key: ev.kv.key, revision: ev.kv.modRevision})
         }
         if (!running) judgeDeletes()
-        const first = batch.events[0]
-        const more = batch.events.length > 1 ? ` (+${batch.events.length - 1})` : ''
-        request(`${first.type} ${first.kv.key}${more}`, opts.debounceMs ?? 100)
+        offer(batch.events)
       }
       if (end.kind === 'stopped') return
       if (end.kind === 'compacted') {
@@ -185,7 +257,9 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
   clearTimeout(renewTimer)
   clearTimeout(retryTimer)
   clearTimeout(debounceTimer)
+  clearTimeout(batchTimer)
   pending = null
+  queue.length = 0
   // request() sets `running` from callbacks, which TypeScript's narrowing does not see.
   await (running as Promise<void> | null)
   await watching

@@ -351,75 +351,73 @@ describe('node apply --watch as the node agent (netns, vxlan)', {skip: rootSkip(
     )
   })
 
-  // Open: on the merged main the lease watch does not report the resets within 20 s (it did before the etcd client
-  // moved to cockatiel policies); reported as TODO until that is understood. The 30 s outage test above passes.
-  it(
-    'etcd resets connections for 10 s while leases change and history is compacted: the watch restarts and re-lists',
-    {todo: 'watch reset detection after the etcd client change'},
-    async () => {
-      const reject = [
-        'iptables',
-        '-I',
-        'INPUT',
-        '-i',
-        'eth0',
-        '-p',
-        'tcp',
-        '--dport',
-        '2379',
-        '-j',
-        'REJECT',
-        '--reject-with',
-        'tcp-reset',
-      ]
-      const restarts = (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))!
-      await topo.exec(etcdNs, reject)
-      try {
-        await eventually(
-          'the watch interrupted',
-          async () =>
-            ((await metric('flannelctl_etcd_errors_total')) ?? 0) > 0 &&
-            agent!.err.some((l) => /lease watch (interrupted|canceled)/.test(l)),
-          20_000,
-          500,
-        )
-        const put = etcdctl(
-          etcd!.endpoint,
-          [
-            'put',
-            `${PREFIX}/subnets/${extra[1]}-24`,
-            '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ef"}}',
-          ],
-          {netns: etcdNs},
-        )
-        assert.equal(put.status, 0, put.stderr)
-        assert.equal(etcdctl(etcd!.endpoint, ['del', `${PREFIX}/subnets/${extra[0]}-24`], {netns: etcdNs}).status, 0)
-        const rev = /"revision":(\d+)/.exec(
-          etcdctl(etcd!.endpoint, ['get', 'x', '-w', 'json'], {netns: etcdNs}).stdout,
-        )![1]
-        assert.equal(etcdctl(etcd!.endpoint, ['compact', rev], {netns: etcdNs}).status, 0)
-        await sleep(10_000)
-        assert.ok(await routeTo(`${extra[0]}/24`), 'nothing is removed while etcd cannot be read')
-      } finally {
-        await topo.exec(etcdNs, ['iptables', '-D', ...reject.slice(2)], {allowFail: true})
-      }
+  it('etcd resets connections for 10 s while leases change and history is compacted: the watch restarts and re-lists', async () => {
+    const reject = [
+      'iptables',
+      '-I',
+      'INPUT',
+      '-i',
+      'eth0',
+      '-p',
+      'tcp',
+      '--dport',
+      '2379',
+      '-j',
+      'REJECT',
+      '--reject-with',
+      'tcp-reset',
+    ]
+    const restarts = (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))!
+    // This test's own interruption: the outage test before logs the same line. Until the watch has seen the reset,
+    // etcd can still push events down the open stream, and the agent rightly programs them.
+    const errorsBefore = (await metric('flannelctl_etcd_errors_total')) ?? 0
+    const logBefore = agent!.err.length
+    await topo.exec(etcdNs, reject)
+    try {
       await eventually(
-        'the change programmed',
-        async () => (await routeTo(`${extra[1]}/24`)) && !(await routeTo(`${extra[0]}/24`)),
-        60_000,
-        200,
-      )
-      await eventually(
-        'the watch restarted',
+        'the watch interrupted',
         async () =>
-          (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))! > restarts ||
-          (await metric('flannelctl_etcd_watch_starts_total{reason="compaction"}'))! > 0,
-        30_000,
+          ((await metric('flannelctl_etcd_errors_total')) ?? 0) > errorsBefore &&
+          agent!.err.slice(logBefore).some((l) => /lease watch (interrupted|canceled)/.test(l)),
+        20_000,
         500,
       )
-      await eventually('/healthz ok again', async () => (await http('/healthz')).code === 200, 30_000, 500)
-    },
-  )
+      const put = etcdctl(
+        etcd!.endpoint,
+        [
+          'put',
+          `${PREFIX}/subnets/${extra[1]}-24`,
+          '{"PublicIP":"192.0.2.78","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ef"}}',
+        ],
+        {netns: etcdNs},
+      )
+      assert.equal(put.status, 0, put.stderr)
+      assert.equal(etcdctl(etcd!.endpoint, ['del', `${PREFIX}/subnets/${extra[0]}-24`], {netns: etcdNs}).status, 0)
+      const rev = /"revision":(\d+)/.exec(
+        etcdctl(etcd!.endpoint, ['get', 'x', '-w', 'json'], {netns: etcdNs}).stdout,
+      )![1]
+      assert.equal(etcdctl(etcd!.endpoint, ['compact', rev], {netns: etcdNs}).status, 0)
+      await sleep(10_000)
+      assert.ok(await routeTo(`${extra[0]}/24`), 'nothing is removed while etcd cannot be read')
+    } finally {
+      await topo.exec(etcdNs, ['iptables', '-D', ...reject.slice(2)], {allowFail: true})
+    }
+    await eventually(
+      'the change programmed',
+      async () => (await routeTo(`${extra[1]}/24`)) && !(await routeTo(`${extra[0]}/24`)),
+      60_000,
+      200,
+    )
+    await eventually(
+      'the watch restarted',
+      async () =>
+        (await metric('flannelctl_etcd_watch_starts_total{reason="restart"}'))! > restarts ||
+        (await metric('flannelctl_etcd_watch_starts_total{reason="compaction"}'))! > 0,
+      30_000,
+      500,
+    )
+    await eventually('/healthz ok again', async () => (await http('/healthz')).code === 200, 30_000, 500)
+  })
 
   it('SIGTERM: exit 0, STOPPING=1, the data plane and the lease stay', async () => {
     // Verified while it runs: the lease has a 20 s TTL, so after the stop it lapses by design (as flanneld's would).

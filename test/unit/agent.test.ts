@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
+import {ExpectedDeletions} from '../../src/agent/expected-deletions.js'
 import {evaluateHealth} from '../../src/agent/health.js'
 import {relevantChange} from '../../src/agent/kernel-monitor.js'
 import {formatLogLine} from '../../src/agent/log.js'
@@ -111,7 +112,7 @@ describe('/healthz verdict', () => {
 })
 
 describe('ip monitor records', () => {
-  const scope = {overlayDevice: 'flannel.1', bridge: 'cni0', network: '10.1.0.0/16'}
+  const scope = {overlayDevice: 'flannel.1', bridge: 'cni0', network: '10.1.0.0/16', underlay: 'eth0'}
   const judge = (line: string) => relevantChange(parseMonitorLine(line)!, scope)
   it('parses kind, deletion, device, destination and link flags', () => {
     assert.deepEqual(
@@ -158,6 +159,37 @@ describe('ip monitor records', () => {
       /address deleted from cni0/,
     )
     assert.equal(judge('[ROUTE]10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink '), null)
+  })
+  it("an IPv4 address added to or deleted from the underlay re-selects the public IP; IPv6 and other links' do not", () => {
+    assert.equal(judge('[ADDR]2: eth0    inet 192.0.2.12/24 scope global eth0'), 'kernel: address of eth0 added')
+    assert.equal(
+      judge('[ADDR]Deleted 2: eth0    inet 192.0.2.2/24 scope global eth0'),
+      'kernel: address of eth0 deleted',
+    )
+    assert.equal(judge('[ADDR]2: eth0    inet6 fe80::1/64 scope link '), null)
+    assert.equal(judge('[ADDR]7: eth1    inet 198.51.100.1/24 scope global eth1'), null)
+  })
+  it("a peer change's own deletions are excused once each, within a few seconds; damage still counts", () => {
+    const expected = new ExpectedDeletions()
+    expected.expect(
+      [
+        {op: 'route-del', change: 'remove', dst: '10.1.5.0/24', gateway: '10.1.5.0', dev: 'flannel.1', metric: 0},
+        {op: 'neigh-del', change: 'remove', dst: '10.1.5.0', dev: 'flannel.1'},
+        {op: 'fdb-del', change: 'remove', mac: '02:11:22:33:44:55', dev: 'flannel.1', dst: '192.0.2.9'},
+      ],
+      1000,
+    )
+    const ev = (line: string) => parseMonitorLine(line)!
+    const route = ev('[ROUTE]Deleted 10.1.5.0/24 via 10.1.5.0 dev flannel.1 onlink ')
+    assert.equal(expected.consume(route, 1200), true)
+    assert.equal(expected.consume(route, 1300), false, 'once only: a second deletion is damage')
+    assert.equal(
+      expected.consume(ev('[NEIGH]Deleted 10.1.5.0 dev flannel.1 lladdr 02:11:22:33:44:55 PERMANENT '), 1400),
+      true,
+    )
+    const fdb = ev('[NEIGH]Deleted 192.0.2.9 dev flannel.1 lladdr 02:11:22:33:44:55 NOARP PERMANENT ')
+    assert.equal(expected.consume(fdb, 9000), false, 'too late: taken for damage')
+    assert.equal(expected.consume(ev('[ROUTE]Deleted 10.1.6.0/24 via 10.1.6.0 dev flannel.1 onlink '), 1200), false)
   })
 })
 

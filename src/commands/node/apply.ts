@@ -2,11 +2,13 @@ import {Flags} from '@oclif/core'
 
 import {agentFlags, startAgent} from '../../agent/command.js'
 import {InvalidInputError, OperationFailedError} from '../../core/errors.js'
+import type {Op} from '../../dataplane/types.js'
 import {EtcdCommand} from '../../etcd-command.js'
 import {durationFlag} from '../../flags.js'
 import {applyNode} from '../../node/apply.js'
 import {type ApplyRequest, DEFAULT_RENEW_MARGIN_MS} from '../../node/request.js'
 import {NodeSession} from '../../node/session.js'
+import {applyPeerChange} from '../../node/peer-change.js'
 import {watchNode} from '../../node/watch.js'
 import {nodeFlags, nodeRequest, txChecksumFlags} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
@@ -68,6 +70,10 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       description:
         "Without it apply refuses with exit code 1 when the lease for its public IP carries a VtepMAC that is not its device's, was written after this host booted, and is not the subnet in --subnet-file: another host behind the same address holds it, and rewriting it would send that host's pod traffic here.",
     }),
+    'release-old': Flags.boolean({
+      summary:
+        "When this node's public IP changed: move its lease under the old address (and its subnet) to the new one and revoke the old etcd lease, instead of leaving it to expire. --watch always does.",
+    }),
     'keep-device': Flags.boolean({
       summary: 'udp: leave flannel0 (a persistent TUN) with its address and route when --watch stops.',
       dependsOn: ['watch'],
@@ -105,6 +111,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
       renewMarginMs: f['renew-margin'],
       leaseTtlSeconds,
       force: Boolean(f.force),
+      releaseOld: f['release-old'],
     }
   }
 
@@ -119,7 +126,6 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
   private async watchLoop(store: Awaited<ReturnType<NodeApply['openStore']>>, request: ApplyRequest) {
     // What lives from one reconcile to the next (udp: the forwarder); idle for the other backends.
     const session = new NodeSession({keepDevice: Boolean(this.flags['keep-device'])})
-    const reconcile = () => applyNode(store, request, {session})
     // Signals are taken over before the first reconcile, so a SIGTERM at any point ends the process cleanly (exit 0).
     const ac = new AbortController()
     const stop = (signal: NodeJS.Signals) => {
@@ -139,6 +145,9 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
     const agent = await startAgent(this.flags, {store, version: this.config.version}, session) // src/agent/: health, metrics, sd_notify, logs, kernel events
+    // The agent's kernel monitor must not take the kernel writes' own deletions for damage.
+    const expect = (ops: readonly Op[]) => agent.expectKernelChanges(ops)
+    const reconcile = () => applyNode(store, request, {session, beforeKernelWrite: expect})
     try {
       const first = await agent.firstApply(reconcile)
       this.emit(watchEventView(first.summary, 'start', new Date()), first.summary.warnings)
@@ -155,6 +164,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
         onWarning: (message) => agent.log.warn(message),
         exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
         hooks: agent,
+        peerChange: (base, events) => applyPeerChange(base, events, {beforeWrite: expect}),
       })
       if (end.kind === 'revoked')
         agent.log.warn(`this node's lease ${end.key} was deleted (revoked or expired); stopping, as flanneld does`)
