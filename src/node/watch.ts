@@ -18,7 +18,7 @@
  */
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import type {AgentHooks} from '../agent/hooks.js'
+import type {AgentHooks, PeerChangeEvent} from '../agent/hooks.js'
 import type {FlannelStore} from '../etcd/store.js'
 import {type RawEvent, watchPrefix, type WatchEnd} from '../etcd/watch.js'
 import type {ApplyOutcome, ApplySummary} from './apply.js'
@@ -35,6 +35,8 @@ export interface WatchOptions {
   /** Quiet time that coalesces a burst of events into one reconcile. */
   debounceMs?: number
   onReconcile(summary: ApplySummary, trigger: string): void
+  /** A batch of lease events programmed as a peer change (the command prints it as it prints a reconcile). */
+  onPeerChange?(e: PeerChangeEvent & {trigger: string}): void
   onWarning(message: string): void
   /** Stop when the own lease is deleted (flanneld's behaviour) instead of acquiring it again. */
   exitOnLeaseLoss?: boolean
@@ -105,19 +107,18 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
             .peerChange(base, events)
             .catch((error: unknown): PeerChangeOutcome => ({kind: 'full', reason: (error as Error).message}))
         : null
+    const more = events.length > 1 ? ` (+${events.length - 1})` : ''
     if (outcome?.kind === 'applied') {
       base = outcome.base
-      if (outcome.changes.length > 0)
-        opts.hooks?.peersChanged?.({
-          changes: outcome.changes,
-          ops: outcome.ops.length,
-          peers: base.peers,
-          durationMs: performance.now() - started,
-        })
+      if (outcome.changes.length > 0) {
+        const e = {changes: outcome.changes, ops: outcome.ops.length, peers: base.peers}
+        const done = {...e, durationMs: performance.now() - started}
+        opts.hooks?.peersChanged?.(done)
+        opts.onPeerChange?.({...done, trigger: `${events[0].type} ${events[0].kv.key}${more}`})
+      }
       return
     }
     base = undefined
-    const more = events.length > 1 ? ` (+${events.length - 1})` : ''
     pending ??= outcome ? outcome.reason : `${events[0].type} ${events[0].kv.key}${more}`
   }
 

@@ -94,6 +94,21 @@ export function watchEventView(s: ApplySummary, trigger: string, at: Date): View
   }
 }
 
+/** One `--watch` record for lease events programmed as a peer change (no full reconcile, so no lease or device part). */
+export function peerChangeView(
+  e: {trigger: string; changes: string[]; ops: number; peers: number; durationMs: number},
+  at: Date,
+): View {
+  const durationMs = Math.round(e.durationMs * 10) / 10
+  return {
+    data: {at: at.toISOString(), trigger: e.trigger, changed: e.ops > 0, peerChange: {...e, durationMs}},
+    human: {
+      kind: 'text',
+      lines: [`${at.toISOString()} ${e.trigger}: peers ${e.changes.join(', ')}, ops ${e.ops}, peers now ${e.peers}`],
+    },
+  }
+}
+
 /** `node verify` and `node check`: rows (name, ok/FAIL, detail) and a verdict. JSON: {ok, checks}. */
 const STATUS: Record<Severity, Cell> = {
   ok: {text: 'ok', tone: 'ok'},

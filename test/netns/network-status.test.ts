@@ -106,7 +106,11 @@ describe('network status over four agents (netns, vxlan)', {skip: rootSkip(), ti
         'the n2–n4 pair broken',
         async () => {
           const r = await status()
-          return r.code === 1 && r.json.verdict.broken.length > 0 && r.json
+          // Both sides: the pair turns broken on the first failed probe, the matrix's second ✘ follows the other
+          // side's next report.
+          const bothSides = (p: {aToB: {reachable: boolean} | null; bToA: {reachable: boolean} | null}) =>
+            p.aToB?.reachable === false && p.bToA?.reachable === false
+          return r.code === 1 && r.json.verdict.broken.length > 0 && r.json.pairs.some(bothSides) && r.json
         },
         2 * INTERVAL_S * 1000 + 4000, // two intervals, plus a probe's 1 s timeout and a CLI run under load
         200,

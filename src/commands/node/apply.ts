@@ -12,7 +12,7 @@ import {applyPeerChange} from '../../node/peer-change.js'
 import {watchNode} from '../../node/watch.js'
 import {nodeFlags, nodeRequest, txChecksumFlags} from '../../node-flags.js'
 import {render} from '../../output/printers.js'
-import {applyView, watchEventView} from '../../views/node.js'
+import {applyView, peerChangeView, watchEventView} from '../../views/node.js'
 
 /** How long a SIGINT/SIGTERM stop may take before the process exits anyway (the unit's TimeoutStopSec is 30 s). */
 const STOP_GRACE_MS = 10_000
@@ -29,7 +29,7 @@ As the node agent (see \`node service\` for its systemd unit), --watch also: rep
 
 udp: packets are forwarded by this process (a TUN device flannel0 and a UDP socket on the interface address and Backend.Port, default 8285, bridged by two native threads), so a udp network needs --watch. Without it \`node apply\` refuses with exit code 2 and creates nothing: the TUN device dies with the process that opened it, and a lease without a forwarder would make the node unreachable. Under --watch the process writes flanneld's udp lease ({"PublicIP":…,"PublicIPv6":null}), gives flannel0 <subnet>.0/32, MTU = underlay − 28 (or --mtu − 28) and the route <Network> dev flannel0, sends to every other lease's PublicIP whatever its BackendType, updates the peer table on every lease event, and keeps its state (pid, device, socket, peer table, counters) in udp-<hash>.json next to --subnet-file, which \`node verify\` and \`node teardown\` read. On SIGINT/SIGTERM it stops forwarding and removes flannel0, unless --keep-device.
 
--o json prints {dryRun, changed, backend, network, interface, lease {subnet, key, action, reason, leaseId, ttl, expiresAt, renewAt}, leaseExpiresAt, renewedBy ("watch" under --watch, else null), device, bridge, peers, entries {added, changed, removed, failed}, masquerade, forwardRules, trafficMode, subnetFile, writes {etcd, kernel, iptables, nftables, subnetFile, total}, operations, failures, warnings, timingsMs}; udp adds udp {tun, bind, forwarder, restartReason, pid, stateFile, peerTable}.`
+-o json prints {dryRun, changed, backend, network, interface, lease {subnet, key, action, reason, leaseId, ttl, expiresAt, renewAt}, leaseExpiresAt, renewedBy ("watch" under --watch, else null), device, bridge, peers, entries {added, changed, removed, failed}, masquerade, forwardRules, trafficMode, subnetFile, writes {etcd, kernel, iptables, nftables, subnetFile, total}, operations, failures, warnings, timingsMs}; udp adds udp {tun, bind, forwarder, restartReason, pid, stateFile, peerTable}. Under --watch: one such line (with at and trigger) per reconcile that changed something, and {at, trigger, changed, peerChange {trigger, changes, ops, peers, durationMs}} per batch of lease events programmed as a peer change.`
 
   static override examples = [
     '<%= config.bin %> <%= command.id %> --iface eth0',
@@ -161,6 +161,7 @@ udp: packets are forwarded by this process (a TUN device flannel0 and a UDP sock
           if (summary.changed || summary.failures.length > 0 || trigger === 'renewal')
             this.emit(watchEventView(summary, trigger, new Date()), summary.warnings)
         },
+        onPeerChange: (e) => this.emit(peerChangeView(e, new Date()), []),
         onWarning: (message) => agent.log.warn(message),
         exitOnLeaseLoss: this.flags['exit-on-lease-loss'],
         hooks: agent,
