@@ -4,7 +4,7 @@ import {Chalk} from 'chalk'
 
 import type {ApplySummary} from '../../src/node/apply.js'
 import {render} from '../../src/output/printers.js'
-import {applyView, checksView, watchEventView} from '../../src/views/node.js'
+import {applyView, checksView, peerChangeView, watchEventView} from '../../src/views/node.js'
 
 const style = {chalk: new Chalk({level: 0})}
 
@@ -113,5 +113,18 @@ describe('node views', () => {
       /^2026-01-01T00:00:00\.000Z put \/lab\/network\/subnets\/10\.1\.9\.0-24: lease 10\.1\.3\.0\/24 unchanged, entries \+3 ~0 -0/,
     )
     assert.equal((view.data as {trigger: string}).trigger, 'put /lab/network/subnets/10.1.9.0-24')
+  })
+
+  it('a peer change is one record with its trigger, what changed and the ops written', () => {
+    const at = new Date('2026-01-01T00:00:00Z')
+    const e = {trigger: 'put /lab/network/subnets/10.1.9.0-24 (+1)', changes: ['put 10.1.9.0/24', 'delete 10.1.4.0/24']}
+    const view = peerChangeView({...e, ops: 5, peers: 40, durationMs: 3.14159}, at)
+    assert.deepEqual(view.data, {
+      at: '2026-01-01T00:00:00.000Z',
+      trigger: e.trigger,
+      changed: true,
+      peerChange: {...e, ops: 5, peers: 40, durationMs: 3.1},
+    })
+    assert.match(render(view, 'table', style), /put 10\.1\.9\.0\/24, delete 10\.1\.4\.0\/24, ops 5, peers now 40/)
   })
 })
