@@ -141,7 +141,9 @@ async function inside(): Promise<void> {
         timingsMs: Record<string, number>
         trigger: string
         failures: Array<{line: string; message: string}>
+        peerChange?: unknown
       }
+      if (record.peerChange) return // a peer change's own record: counted from the log line above
       reconciles.push(record.timingsMs)
       if (record.failures.length > 0 && failuresShown++ < 3)
         console.error(
