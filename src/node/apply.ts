@@ -230,7 +230,7 @@ export async function applyNode(
   // The public IP changed (the interface's address did). Under --watch (or with --release-old) this node's lease under
   // the old one moves to the new address, keeping its subnet; else it is left to expire, a peer like any other lease
   // until then (as flanneld would see it, and as `node verify` does).
-  const previousOwn = previousOwnLease(ctx, deps.session?.ownKey)
+  const previousOwn = previousOwnLease(ctx, deps.session?.ownLease)
   const moving =
     previousOwn && (deps.session || request.releaseOld) && isLeaseCompatible(ctx.config, previousOwn)
       ? previousOwn
@@ -434,7 +434,7 @@ export async function applyNode(
     timingsMs: timings,
     ...(committed.summary ? {[backend.name]: committed.summary} : {}),
   }
-  if (deps.session && lease) deps.session.ownKey = lease.key
+  if (deps.session && lease) deps.session.ownLease = {key: lease.key, publicIP: lease.attrs.publicIP}
   const written = [...(early?.ops ?? []), ...ops]
   const peerBase =
     deps.session &&

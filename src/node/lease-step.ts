@@ -92,15 +92,19 @@ export async function acquire(
 
 /**
  * This node's lease under its previous public IP, after the interface's address changed: no lease has the new
- * address, and the lease of the subnet in the subnet file is the one this process last held (`lastKey`, under
- * --watch) or carries the VtepMAC of this node's flannel device (so it is this node's, not a stale file's).
+ * address, and the lease is the one this process last held, still with the address it wrote (`last`, under --watch),
+ * or the subnet file's and carrying the VtepMAC of this node's flannel device (so it is this node's, not a stale file's).
  */
-export function previousOwnLease(ctx: ResolvedNode, lastKey: string | undefined): Lease | undefined {
+export function previousOwnLease(
+  ctx: ResolvedNode,
+  last: {key: string; publicIP: number} | undefined,
+): Lease | undefined {
   if (ctx.own) return undefined
   const others = ctx.listing.leases.filter((l) => l.attrs.publicIP !== ctx.publicIP)
-  if (lastKey) {
-    const last = others.find((l) => l.key === lastKey)
-    if (last) return last
+  if (last) {
+    // Still carrying the address this node wrote: this node's lease. Another address: another node wrote the key.
+    const mine = others.find((l) => l.key === last.key && l.attrs.publicIP === last.publicIP)
+    if (mine) return mine
   }
   const previous = ctx.subnetFile.env?.subnet
   const held = previous ? others.find((l) => sameIpv4Net(l.subnet, previous)) : undefined

@@ -7,8 +7,11 @@ import type {NodeBackend, Resident, ResidentHealth} from '../backends/types.js'
 
 export class NodeSession {
   private readonly residents = new Map<string, Resident>()
-  /** The key of the lease this node held after the last reconcile: found again if the public IP changes. */
-  ownKey: string | undefined
+  /**
+   * The lease this node held after the last reconcile, and the public IP it carried: found again if the node's public
+   * IP changes. The IP tells that case from another node's write over the key (which is not this node's to move).
+   */
+  ownLease: {key: string; publicIP: number} | undefined
 
   constructor(private readonly opts: {keepDevice: boolean}) {}
 
