@@ -168,6 +168,9 @@ async function inside(): Promise<void> {
 
     const present: number[] = Array.from({length: PEERS}, (_, i) => i + 1)
     let nextNew = 20_000
+    // The agent's own subnet (random): the driver never writes over its lease.
+    const own = /^FLANNEL_SUBNET=10\.(\d+)\.(\d+)\./m.exec(readFileSync(subnetFile, 'utf8'))!
+    const ownIdx = Number(own[1]) * 256 + Number(own[2])
     const drive = async (rate: number, seconds: number): Promise<Phase> => {
       const latencies: number[] = []
       let missed = 0
@@ -183,6 +186,7 @@ async function inside(): Promise<void> {
         if (wait > 0) await sleep(wait)
         const add = k % 2 === 0 || present.length < PEERS / 2
         // Deletes take the oldest peer, so an add and its delete are never coalesced into no kernel change at all.
+        if (add && nextNew === ownIdx) nextNew++
         const idx = add ? nextNew++ : present.shift()!
         const subnet = `${subnetOf(idx)}/24`
         const key = `${add ? 'add' : 'del'} ${subnet}`
