@@ -119,7 +119,8 @@ export async function watchNode(store: FlannelStore, first: ApplyOutcome, opts: 
       return
     }
     base = undefined
-    pending ??= outcome ? outcome.reason : `${events[0].type} ${events[0].kv.key}${more}`
+    // The trigger names the event; why it needed the full reconcile is a reason, not a trigger (udp: always).
+    pending ??= `${events[0].type} ${events[0].kv.key}${more}`
   }
 
   const reconcile = async () => {
